@@ -1,0 +1,267 @@
+"""llmitm's YAML configuration: loading, ${VAR} expansion and validation.
+
+Everything structured lives here, validated by pydantic, so the addon, the CLI (`llmitm check`) and the
+key pool all see one typed object. Every error names the file and the dotted field path, e.g.
+``config/llmitm.yaml: providers.openai.protocol: Input should be 'openai-chat', ...``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+Protocol = Literal["openai-chat", "openai-responses", "anthropic", "gemini"]
+PROTOCOLS: tuple[str, ...] = ("openai-chat", "openai-responses", "anthropic", "gemini")
+Strategy = Literal["most-remaining", "round-robin", "weighted", "least-busy"]
+
+DEFAULT_CONFIG_PATH = Path("config/llmitm.yaml")
+
+# The hosts llmitm knows without being told, and the protocols they speak. Used for the zero-config
+# default and for routes that match on path or model only.
+KNOWN_AI_HOSTS: dict[str, list[str]] = {
+    "api.openai.com": ["openai-chat", "openai-responses"],
+    "api.anthropic.com": ["anthropic"],
+    "generativelanguage.googleapis.com": ["gemini"],
+}
+
+
+class ConfigError(ValueError):
+    """A configuration problem; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    # Unknown fields are errors: a typo such as `base-url` must not be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KeyConfig(_Strict):
+    """One upstream credential of a provider's pool."""
+
+    key: str = Field(min_length=1)
+    id: str | None = None  # label shown in logs and mitmweb; defaults to "<provider>#<n>"
+    weight: float = Field(default=1.0, gt=0)
+    max_concurrency: int | None = Field(default=None, ge=1)
+    rpm: int | None = Field(default=None, ge=1)  # requests-per-minute hint
+    tpm: int | None = Field(default=None, ge=1)  # tokens-per-minute hint
+
+
+class CooldownConfig(_Strict):
+    default_seconds: float = Field(default=30.0, ge=0)  # a 429 without Retry-After
+    max_seconds: float = Field(default=300.0, gt=0)  # Retry-After is capped here
+    failure_threshold: int = Field(default=3, ge=1)  # consecutive 5xx/connection errors that trip the breaker
+    breaker_seconds: float = Field(default=30.0, ge=0)
+    probe_interval_seconds: float = Field(default=60.0, gt=0)  # how often a disabled key is re-tried
+
+
+class ProviderConfig(_Strict):
+    """An upstream: where it is, what it speaks and which keys it takes."""
+
+    # One protocol, or several when the upstream speaks more than one (api.openai.com speaks both
+    # OpenAI wire protocols). A client protocol in this list passes through untranslated; otherwise
+    # llmitm translates to the first one.
+    protocol: list[Protocol]
+    base_url: str
+    keys: list[KeyConfig] = []
+    strategy: Strategy = "most-remaining"
+    max_tokens_default: int = Field(default=4096, ge=1)  # Anthropic requires max_tokens
+    timeout_seconds: float = Field(default=600.0, gt=0)
+    max_wait_seconds: float = Field(default=10.0, ge=0)  # queueing for a busy key before a 429
+    cooldown: CooldownConfig = CooldownConfig()
+    headers: dict[str, str] = {}  # extra headers sent upstream (e.g. OpenAI-Organization)
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("protocol")
+    @classmethod
+    def _not_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one protocol")
+        return value
+
+    @field_validator("keys", mode="before")
+    @classmethod
+    def _keys_as_objects(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"key": k} if isinstance(k, str) else k for k in value]
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value.rstrip("/")
+
+    @property
+    def pooled(self) -> bool:
+        """A provider without keys forwards the app's own credential (inspection / local servers)."""
+        return bool(self.keys)
+
+
+class MatchConfig(_Strict):
+    host: str | None = None  # glob, case-insensitive, port ignored
+    path: str | None = None  # glob on the path without the query
+    model: str | None = None  # glob on the requested model
+
+    def matches(self, host: str, path: str, model: str | None) -> bool:
+        if self.host is not None and not fnmatch.fnmatchcase(host.lower(), self.host.lower()):
+            return False
+        if self.path is not None and not fnmatch.fnmatchcase(path, self.path):
+            return False
+        if self.model is not None and (model is None or not fnmatch.fnmatchcase(model, self.model)):
+            return False
+        return True
+
+
+class RouteConfig(_Strict):
+    match: MatchConfig = MatchConfig()
+    provider: str
+    model: str | None = None  # rewrite every matched request to this model
+    model_map: dict[str, str] = {}  # {glob: model}; first matching glob wins
+    fallback: list[str] = []  # providers tried in order when the main one cannot serve
+
+    @model_validator(mode="after")
+    def _model_xor_map(self) -> RouteConfig:
+        if self.model is not None and self.model_map:
+            raise ValueError("set either model or model_map, not both")
+        return self
+
+    def upstream_model(self, requested: str | None) -> str | None:
+        """The model to send upstream, or None when model_map has no entry for it."""
+        if self.model is not None:
+            return self.model
+        if not self.model_map:
+            return requested
+        for pattern, target in self.model_map.items():
+            if requested is not None and fnmatch.fnmatchcase(requested, pattern):
+                return target
+        return None
+
+
+class LlmitmConfig(_Strict):
+    providers: dict[str, ProviderConfig] = {}
+    routes: list[RouteConfig] = []
+    # Where pool state (cooldowns, disabled keys, usage) lives: "sqlite:///path" (default, beside
+    # the config as .llmitm-state.db), "memory" or "redis://host:port/db" to share one pool.
+    state: str | None = None
+    # Largest request body llmitm parses for routing or translation.
+    max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    source: Annotated[str, Field(exclude=True)] = "<built-in default>"
+
+    @model_validator(mode="after")
+    def _routes_name_providers(self) -> LlmitmConfig:
+        for i, route in enumerate(self.routes):
+            for j, name in enumerate([route.provider, *route.fallback]):
+                if name not in self.providers:
+                    field = f"routes.{i}.provider" if j == 0 else f"routes.{i}.fallback.{j - 1}"
+                    known = ", ".join(sorted(self.providers)) or "none defined"
+                    raise ValueError(f"{field}: unknown provider {name!r} (providers: {known})")
+        return self
+
+    @field_validator("state")
+    @classmethod
+    def _state_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(memory|sqlite://.+|rediss?://.+)$", value):
+            raise ValueError("must be 'memory', 'sqlite:///path' or 'redis://host:port/db'")
+        return value
+
+    def intercepted_hosts(self) -> list[str]:
+        """Host globs whose TLS llmitm terminates; every other host is tunneled untouched."""
+        hosts: list[str] = []
+        for route in self.routes:
+            candidates = [route.match.host] if route.match.host else list(KNOWN_AI_HOSTS)
+            hosts.extend(h for h in candidates if h not in hosts)
+        return hosts
+
+
+def builtin_default() -> LlmitmConfig:
+    """Zero configuration: intercept the known AI hosts and pass their traffic through untouched."""
+    providers = {
+        "openai": ProviderConfig(protocol=["openai-chat", "openai-responses"], base_url="https://api.openai.com"),
+        "anthropic": ProviderConfig(protocol=["anthropic"], base_url="https://api.anthropic.com"),
+        "gemini": ProviderConfig(protocol=["gemini"], base_url="https://generativelanguage.googleapis.com"),
+    }
+    routes = [
+        RouteConfig(match=MatchConfig(host="api.openai.com"), provider="openai"),
+        RouteConfig(match=MatchConfig(host="api.anthropic.com"), provider="anthropic"),
+        RouteConfig(match=MatchConfig(host="generativelanguage.googleapis.com"), provider="gemini"),
+    ]
+    return LlmitmConfig(providers=providers, routes=routes, state="memory")
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(value: Any, env: dict[str, str] | os._Environ[str], path: str = "") -> Any:
+    """Expand ${VAR} and ${VAR:-default} in every string of a parsed YAML tree."""
+    if isinstance(value, dict):
+        return {k: expand_env(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, env, f"{path}.{i}") for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def substitute(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in env and env[name] != "":
+            return env[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{path}: environment variable ${{{name}}} is not set (use ${{{name}:-default}} for a default)")
+
+    return _VAR.sub(substitute, value)
+
+
+def _format_validation_error(source: str, err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        msg = e["msg"].removeprefix("Value error, ")
+        got = f" (got {e['input']!r})" if e["type"] not in ("missing", "value_error") and not isinstance(e["input"], dict) else ""
+        lines.append(f"{source}: {loc + ': ' if loc else ''}{msg}{got}")
+    return "\n".join(lines)
+
+
+def parse_config(text: str, source: str, env: dict[str, str] | os._Environ[str] | None = None) -> LlmitmConfig:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{source}: not valid YAML: {e}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping with providers and routes")
+    try:
+        expanded = expand_env(raw, os.environ if env is None else env)
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e}") from None
+    try:
+        config = LlmitmConfig.model_validate(expanded)
+    except ValidationError as e:
+        raise ConfigError(_format_validation_error(source, e)) from None
+    return config.model_copy(update={"source": source})
+
+
+def load_config(path: str | Path) -> LlmitmConfig:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config: {e.strerror}") from None
+    return parse_config(text, str(path))
+
+
+def mask_secret(secret: str) -> str:
+    """Show enough of a key to tell keys apart, never enough to use it."""
+    if len(secret) <= 8:
+        return "***"
+    return f"{secret[:3]}…{secret[-4:]}"
