@@ -1,0 +1,666 @@
+"""One provider's pool of upstream keys: which key serves the next attempt, and what its result teaches us.
+
+Decisions are made on an in-memory copy of every key's state, so acquire() costs no I/O with local
+stores. State changes are queued and written by one background task (batched, in order). With a shared
+store (Redis) the copy is re-read when older than `shared_cache_ttl`, and in-flight slots are claimed in
+the store so that concurrency caps hold across instances.
+
+Times come from an injectable `clock` (epoch seconds, like time.time) because cooldowns and quota resets
+are persisted and shared; waiting additionally stops on a monotonic deadline so that a clock that does not
+move (tests) cannot hang a caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from llmitm.config import CooldownConfig, ProviderConfig
+
+from .errors import PoolExhausted, UnknownKey
+from .keystate import COUNTERS, KeySpec, KeyState, KeyUpdate, keys_from_config
+from .lease import Lease
+from .outcome import Outcome, classify
+from .ratelimits import Bucket, parse_rate_limits
+from .status import KeyStatus, key_status
+from .store import Store
+from .store_memory import MemoryStore
+from .strategies import Candidate, Strategy, make_strategy
+
+log = logging.getLogger(__name__)
+
+CooldownSettings = CooldownConfig  # the pool takes the config model as is
+
+_HINT_WINDOW_SECONDS = 60.0  # rpm/tpm hints are per minute
+_UNKNOWN_FREE_SECONDS = 1.0  # Retry-After when a key frees on a release we cannot predict
+_SHARED_POLL_SECONDS = 0.05  # releases on other instances wake no local waiter: poll the store
+_WRITE_RETRY_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class ProbeTarget:
+    """A disabled key due for a probe: send one cheap authenticated request, then call probe_result()."""
+
+    key_id: str
+    secret: str
+    masked: str
+
+
+class _Key:
+    """Runtime view of one key: its spec, its learned state and what only this instance knows."""
+
+    def __init__(self, spec: KeySpec, state: KeyState | None = None) -> None:
+        self.spec = spec
+        self.state = state or KeyState(fingerprint=spec.fingerprint)
+        self.in_flight = 0  # leases of this instance
+        self.remote_in_flight = 0  # other instances' leases, as of the last look at a shared store
+        # Requests started since the last quota snapshot: the upstream's `remaining` does not count them
+        # yet, so it is lowered by this many to stop handing out a key whose last request is spent.
+        self.local_spent = 0
+        self.trial_in_flight = False  # a half-open breaker lets one request through
+        self.recent_requests: deque[float] = deque()  # start times, for the rpm hint
+        self.recent_tokens: deque[tuple[float, int]] = deque()  # (time, tokens), for the tpm hint
+        self.version = 0  # local changes, so that a concurrent read of a shared store does not undo them
+        self.flushed_version = 0
+
+    @property
+    def busy(self) -> int:
+        return self.in_flight + self.remote_in_flight
+
+    def prune_hints(self, now: float) -> None:
+        horizon = now - _HINT_WINDOW_SECONDS
+        while self.recent_requests and self.recent_requests[0] <= horizon:
+            self.recent_requests.popleft()
+        while self.recent_tokens and self.recent_tokens[0][0] <= horizon:
+            self.recent_tokens.popleft()
+
+    def effective_remaining(self, name: str, bucket: Bucket) -> int | None:
+        if bucket.remaining is None:
+            return None
+        return bucket.remaining - self.local_spent if name == "requests" else bucket.remaining
+
+    def blocked(self, now: float, ignore_cap: bool = False) -> tuple[str, float | None] | None:
+        """None when the key can take a request now; else (reason, when it frees up or None if that
+        depends on a release)."""
+        s = self.state
+        if s.disabled:
+            return "disabled", max(s.next_probe_at, now + _UNKNOWN_FREE_SECONDS)
+        if s.cooldown_until > now:
+            return "cooling down", s.cooldown_until
+        if s.breaker_until > now:
+            return "circuit breaker open", s.breaker_until
+        if s.breaker_until and self.trial_in_flight:
+            return "circuit breaker half-open", None
+        spent_until = [
+            b.reset_at
+            for name, b in s.quota.items()
+            if b.reset_at is not None and b.reset_at > now and (self.effective_remaining(name, b) or 0) <= 0
+            and b.remaining is not None
+        ]
+        if spent_until:
+            return "quota spent", max(spent_until)
+        self.prune_hints(now)
+        if self.spec.rpm is not None and len(self.recent_requests) >= self.spec.rpm:
+            return "rpm hint reached", self.recent_requests[0] + _HINT_WINDOW_SECONDS
+        if self.spec.tpm is not None and sum(t for _, t in self.recent_tokens) >= self.spec.tpm:
+            return "tpm hint reached", self.recent_tokens[0][0] + _HINT_WINDOW_SECONDS
+        cap = self.spec.max_concurrency
+        if not ignore_cap and cap is not None and self.busy >= cap:
+            return "at concurrency cap", None
+        return None
+
+    def remaining_fraction(self, now: float) -> float:
+        """The scarcest quota dimension's share left; 1.0 when nothing is known."""
+        fractions = [1.0]
+        for name, b in self.state.quota.items():
+            if b.reset_at is not None and b.reset_at <= now:
+                continue  # refilled since the snapshot
+            remaining = self.effective_remaining(name, b)
+            if remaining is not None and b.limit:
+                fractions.append(max(0.0, remaining / b.limit))
+        if self.spec.rpm is not None:
+            fractions.append(max(0.0, 1 - len(self.recent_requests) / self.spec.rpm))
+        if self.spec.tpm is not None:
+            fractions.append(max(0.0, 1 - sum(t for _, t in self.recent_tokens) / self.spec.tpm))
+        return min(fractions)
+
+
+class KeyPool:
+    def __init__(
+        self,
+        provider: str,
+        keys: Sequence[KeySpec],
+        *,
+        strategy: str = "most-remaining",
+        cooldown: CooldownConfig | None = None,
+        store: Store | None = None,
+        max_wait: float = 10.0,
+        max_waiters: int = 256,
+        clock: Callable[[], float] = time.time,
+        shared_cache_ttl: float = 1.0,
+    ) -> None:
+        self.provider = provider
+        self.cooldown = cooldown or CooldownConfig()
+        self.max_wait = max_wait
+        self.max_waiters = max_waiters
+        self.shared_cache_ttl = shared_cache_ttl
+        self._clock = clock
+        self._store = store or MemoryStore()
+        self._strategy_name = strategy
+        self._strategy: Strategy = make_strategy(strategy)
+        self._keys: dict[str, _Key] = {}
+        self._order: list[str] = []
+        self._unloaded: set[str] = set()  # keys whose stored state has not been read yet
+        self._set_keys(keys)
+        self._waiters = 0
+        self._changed: asyncio.Event | None = None
+        self._pending: dict[str, KeyUpdate] = {}
+        self._pending_versions: dict[str, tuple[_Key, int]] = {}
+        self._pending_slot_releases: list[str] = []
+        self._write_lock: asyncio.Lock | None = None
+        self._writer_wake: asyncio.Event | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._load_lock: asyncio.Lock | None = None
+        self._refresh_lock: asyncio.Lock | None = None
+        self._refreshed_at = float("-inf")
+
+    @classmethod
+    def from_config(
+        cls, provider: str, config: ProviderConfig, store: Store | None = None, **kwargs: Any
+    ) -> KeyPool:
+        return cls(
+            provider,
+            keys_from_config(provider, config),
+            strategy=config.strategy,
+            cooldown=config.cooldown,
+            store=store,
+            max_wait=config.max_wait_seconds,
+            **kwargs,
+        )
+
+    # ---- configuration -------------------------------------------------------------------------------
+
+    def _set_keys(self, specs: Sequence[KeySpec]) -> None:
+        ids = [s.id for s in specs]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"{self.provider}: duplicate key ids in {ids}")
+        keys: dict[str, _Key] = {}
+        for spec in specs:
+            old = self._keys.get(spec.id)
+            if old is not None and old.spec.fingerprint == spec.fingerprint:
+                old.spec = spec  # weight, cap and hints may change; what was learned stays
+                keys[spec.id] = old
+            else:
+                # New key, or the id now names another secret: nothing learned applies to it.
+                keys[spec.id] = _Key(spec)
+                self._unloaded.add(spec.id)
+        self._unloaded &= set(keys)
+        self._keys = keys
+        self._order = ids
+
+    def reconfigure(
+        self,
+        keys: Sequence[KeySpec] | None = None,
+        strategy: str | None = None,
+        cooldown: CooldownConfig | None = None,
+        max_wait: float | None = None,
+    ) -> None:
+        """Hot reload. Unchanged keys keep their state; leases on removed keys stay valid and are
+        released normally, they are just not handed out again."""
+        new_strategy = make_strategy(strategy) if strategy is not None and strategy != self._strategy_name else None
+        if keys is not None:
+            self._set_keys(keys)
+        if new_strategy is not None:
+            self._strategy, self._strategy_name = new_strategy, strategy or self._strategy_name
+        if cooldown is not None:
+            self.cooldown = cooldown
+        if max_wait is not None:
+            self.max_wait = max_wait
+        self._notify()
+
+    def reconfigure_from(self, config: ProviderConfig) -> None:
+        self.reconfigure(
+            keys=keys_from_config(self.provider, config),
+            strategy=config.strategy,
+            cooldown=config.cooldown,
+            max_wait=config.max_wait_seconds,
+        )
+
+    @property
+    def key_ids(self) -> list[str]:
+        return list(self._order)
+
+    # ---- acquire -------------------------------------------------------------------------------------
+
+    async def acquire(self, pin: str | None = None, exclude: Collection[str] = ()) -> Lease:
+        """A key for one upstream attempt. pin: only this key id. exclude: key ids already tried for this
+        request. Waits up to max_wait for a busy or soon-free key; raises PoolExhausted otherwise."""
+        await self._load_unloaded()
+        if pin is not None and pin not in self._keys:
+            raise UnknownKey(self.provider, pin)
+        deadline = self._clock() + self.max_wait
+        real_deadline = time.monotonic() + self.max_wait
+        queued = False
+        force_refresh = False
+        try:
+            while True:
+                if self._store.shared:
+                    await self.refresh(force=force_refresh)
+                now = self._clock()
+                names = [pin] if pin is not None else self._order
+                candidates = [self._keys[n] for n in names if n in self._keys and n not in exclude]
+                lease = await self._take(candidates, now)
+                if lease is not None:
+                    return lease
+                now = self._clock()
+                budget = min(deadline - now, real_deadline - time.monotonic())
+                wait = self._wait_seconds(candidates, now, budget)
+                if wait is None:
+                    raise self._exhausted(now, pin, exclude)
+                if not queued:
+                    if self._waiters >= self.max_waiters:
+                        raise self._exhausted(now, pin, exclude, reason="wait queue full")
+                    self._waiters += 1
+                    queued = True
+                await self._wait_for_change(wait)
+                force_refresh = True  # a cap freed on another instance shows only in the store
+        finally:
+            if queued:
+                self._waiters -= 1
+
+    async def _take(self, candidates: list[_Key], now: float) -> Lease | None:
+        available = [k for k in candidates if k.blocked(now) is None]
+        if not available:
+            return None
+        views = [
+            Candidate(
+                id=k.spec.id,
+                position=self._order.index(k.spec.id) if k.spec.id in self._order else len(self._order),
+                weight=k.spec.weight,
+                busy=k.busy,
+                remaining=k.remaining_fraction(now),
+                last_used=k.state.last_used,
+            )
+            for k in available
+        ]
+        by_id = {k.spec.id: k for k in available}
+        for view in self._strategy.order(views):
+            key = by_id[view.id]
+            if self._store.shared:
+                # The store is the authority on concurrency across instances; claim there first.
+                total = await self._store.try_acquire_slot(self.provider, key.spec.id, key.spec.max_concurrency)
+                if total is None:
+                    cap = key.spec.max_concurrency or 0
+                    key.remote_in_flight = max(key.remote_in_flight, cap - key.in_flight)
+                    continue
+                key.remote_in_flight = max(0, total - key.in_flight - 1)
+                if key.blocked(self._clock(), ignore_cap=True) is not None:
+                    # Became unusable while we awaited the store (a release on this instance cooled it).
+                    self._pending_slot_releases.append(key.spec.id)
+                    self._wake_writer()
+                    continue
+            self._strategy.picked(view, views)
+            return self._lease(key, self._clock())
+        return None
+
+    def _lease(self, key: _Key, now: float) -> Lease:
+        key.in_flight += 1
+        key.local_spent += 1
+        key.recent_requests.append(now)
+        trial = bool(key.state.breaker_until) and key.state.breaker_until <= now
+        if trial:
+            key.trial_in_flight = True
+        key.state.last_used = now
+        changed = ["last_used"]
+        if not self._store.shared:
+            key.state.in_flight = key.in_flight
+            changed.append("in_flight")
+        self._record(key, changed)
+
+        def release(lease: Lease, status, headers, body_json, error, input_tokens, output_tokens) -> None:  # type: ignore[no-untyped-def]
+            self._release(key, trial, status, headers, body_json, error, input_tokens, output_tokens)
+
+        return Lease(self.provider, key.spec.id, key.spec.secret, key.spec.masked, release)
+
+    def _wait_seconds(self, candidates: list[_Key], now: float, budget: float) -> float | None:
+        """How long to wait before trying again, or None when waiting cannot help within the budget."""
+        if budget <= 0 or not candidates:
+            return None
+        frees: list[float] = []
+        depends_on_release = False
+        for k in candidates:
+            blocked = k.blocked(now)
+            if blocked is None:
+                # Available but the shared store refused its slot: another instance holds it.
+                depends_on_release = True
+            elif blocked[1] is None:
+                depends_on_release = True
+            elif not k.state.disabled:
+                frees.append(blocked[1])
+        earliest = min(frees) - now if frees else None
+        if earliest is not None and earliest <= budget:
+            wait = max(earliest, 0.0)
+        elif depends_on_release:
+            wait = budget
+        else:
+            return None
+        if self._store.shared:
+            wait = min(wait, _SHARED_POLL_SECONDS)
+        return min(wait, budget)
+
+    async def _wait_for_change(self, seconds: float) -> None:
+        changed = self._change_event()
+        try:
+            await asyncio.wait_for(changed.wait(), timeout=max(seconds, 0.001))
+        except asyncio.TimeoutError:
+            pass
+
+    def _exhausted(self, now: float, pin: str | None, exclude: Collection[str], reason: str | None = None) -> PoolExhausted:
+        """Retry-After is for the client's next request, which excludes nothing: it is when any key (the
+        pinned one, if pinned) frees up."""
+        names = [pin] if pin is not None else self._order
+        frees: list[float] = []
+        reasons: dict[str, int] = {}
+        for name in names:
+            k = self._keys[name]
+            blocked = k.blocked(now)
+            if blocked is None:
+                why, free_at = ("already tried" if name in exclude else "busy"), now + _UNKNOWN_FREE_SECONDS
+            else:
+                why, free_at = blocked[0], blocked[1] if blocked[1] is not None else now + _UNKNOWN_FREE_SECONDS
+            frees.append(free_at)
+            reasons[why] = reasons.get(why, 0) + 1
+        if not frees:
+            return PoolExhausted(self.cooldown.default_seconds, reason or f"{self.provider}: no keys configured")
+        summary = ", ".join(f"{n} {why}" for why, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+        prefix = f"{self.provider}: {reason}; " if reason else f"{self.provider}: no key can serve; "
+        return PoolExhausted(min(frees) - now, prefix + f"keys: {summary}")
+
+    # ---- release -------------------------------------------------------------------------------------
+
+    def _release(
+        self,
+        key: _Key,
+        trial: bool,
+        status: int | None,
+        headers: Mapping[str, str] | None,
+        body_json: Any,
+        error: str | None,
+        input_tokens: int,
+        output_tokens: int,
+    ) -> None:
+        now = self._clock()
+        s = key.state
+        key.in_flight -= 1
+        if trial:
+            key.trial_in_flight = False
+        changed: list[str] = []
+        if not self._store.shared:
+            s.in_flight = key.in_flight
+            changed.append("in_flight")
+        else:
+            self._pending_slot_releases.append(key.spec.id)
+
+        info = parse_rate_limits(headers, now, body_json) if (headers or body_json is not None) else None
+        if info is not None and info.buckets:
+            s.quota = {**s.quota, **info.buckets}
+            # Requests still in flight may not be counted in this snapshot: stay conservative.
+            key.local_spent = key.in_flight
+            changed.append("quota")
+
+        outcome = classify(status, body_json, error)
+        incr = {"input_tokens": input_tokens, "output_tokens": output_tokens}
+        if outcome is not Outcome.UNKNOWN:
+            incr["requests"] = 1
+        if outcome not in (Outcome.UNKNOWN, Outcome.SUCCESS) or (status is not None and status >= 400):
+            incr["errors"] = 1
+        if input_tokens + output_tokens:
+            key.recent_tokens.append((now, input_tokens + output_tokens))
+
+        if outcome is Outcome.SUCCESS:
+            if s.failures or s.breaker_until:
+                s.failures, s.breaker_until = 0, 0.0
+                changed += ["failures", "breaker_until"]
+        elif outcome in (Outcome.RATE_LIMITED, Outcome.OVERLOADED, Outcome.QUOTA_EXHAUSTED):
+            self._cool_down(key, now, outcome, status, info.retry_after if info else None)
+            changed += ["cooldown_until", "cooldown_reason"]
+        elif outcome is Outcome.AUTH_FAILED:
+            s.disabled = True
+            s.disabled_reason = f"HTTP {status} from upstream"
+            s.next_probe_at = now + self.cooldown.probe_interval_seconds
+            changed += ["disabled", "disabled_reason", "next_probe_at"]
+            log.warning("%s: key %s disabled after HTTP %s; probing every %.0fs", self.provider, key.spec.id,
+                        status, self.cooldown.probe_interval_seconds)
+        elif outcome is Outcome.FAILURE:
+            s.failures += 1
+            if trial or s.failures >= self.cooldown.failure_threshold:
+                s.breaker_until = now + self.cooldown.breaker_seconds
+                log.warning("%s: key %s circuit breaker open for %.0fs after %d failures (%s)", self.provider,
+                            key.spec.id, self.cooldown.breaker_seconds, s.failures, error or f"HTTP {status}")
+            changed += ["failures", "breaker_until"]
+        for name, n in incr.items():
+            setattr(s, name, getattr(s, name) + n)
+        self._record(key, changed, {k: v for k, v in incr.items() if v})
+        self._notify()
+
+    def _cool_down(self, key: _Key, now: float, outcome: Outcome, status: int | None, retry_after: float | None) -> None:
+        s = key.state
+        if outcome is Outcome.QUOTA_EXHAUSTED:
+            seconds = self.cooldown.max_seconds
+        elif retry_after is not None:
+            seconds = retry_after
+        else:
+            # No Retry-After: a spent bucket's reset is the next best estimate, then the default.
+            resets = [b.reset_at - now for b in s.quota.values() if b.spent and b.reset_at and b.reset_at > now]
+            seconds = max(resets) if resets else self.cooldown.default_seconds
+        seconds = min(seconds, self.cooldown.max_seconds)
+        s.cooldown_until = max(s.cooldown_until, now + seconds)
+        s.cooldown_reason = f"{outcome.value} (HTTP {status})" if status is not None else outcome.value
+        log.info("%s: key %s cooling down for %.1fs: %s", self.provider, key.spec.id, seconds, s.cooldown_reason)
+
+    # ---- probes --------------------------------------------------------------------------------------
+
+    def keys_due_for_probe(self) -> list[ProbeTarget]:
+        """Disabled keys whose probe is due. Each returned key is claimed until the next interval, so
+        concurrent callers do not probe it twice; report the result with probe_result()."""
+        now = self._clock()
+        due: list[ProbeTarget] = []
+        for name in self._order:
+            k = self._keys[name]
+            if k.state.disabled and k.state.next_probe_at <= now:
+                k.state.next_probe_at = now + self.cooldown.probe_interval_seconds
+                self._record(k, ["next_probe_at"])
+                due.append(ProbeTarget(k.spec.id, k.spec.secret, k.spec.masked))
+        return due
+
+    def probe_result(self, key_id: str, ok: bool) -> None:
+        k = self._keys.get(key_id)
+        if k is None:
+            raise UnknownKey(self.provider, key_id)
+        now = self._clock()
+        s = k.state
+        if ok:
+            s.disabled, s.disabled_reason, s.next_probe_at = False, "", 0.0
+            s.failures, s.breaker_until = 0, 0.0
+            log.info("%s: key %s re-enabled after a successful probe", self.provider, key_id)
+        else:
+            s.next_probe_at = now + self.cooldown.probe_interval_seconds
+        self._record(k, ["disabled", "disabled_reason", "next_probe_at", "failures", "breaker_until"])
+        self._notify()
+
+    def next_probe_at(self) -> float | None:
+        """When the earliest disabled key is due for a probe (for the prober's sleep); None if none is."""
+        times = [k.state.next_probe_at for k in self._keys.values() if k.state.disabled]
+        return min(times) if times else None
+
+    # ---- status --------------------------------------------------------------------------------------
+
+    def snapshot(self) -> list[KeyStatus]:
+        now = self._clock()
+        return [
+            key_status(self.provider, k.spec.id, k.spec.masked, k.state, now, k.busy, k.spec.max_concurrency)
+            for k in (self._keys[n] for n in self._order)
+        ]
+
+    # ---- store I/O -----------------------------------------------------------------------------------
+
+    def _record(self, key: _Key, changed: Sequence[str], incr: Mapping[str, int] | None = None) -> None:
+        """Queue a write of the changed fields (only those: with a shared store, writing fields we did not
+        change would undo other instances' changes)."""
+        if not changed and not incr:
+            return
+        all_fields = key.state.fields() | {name: getattr(key.state, name) for name in COUNTERS}
+        fields = {name: all_fields[name] for name in changed}
+        if key.state.fingerprint:
+            fields["fingerprint"] = key.state.fingerprint
+        update = KeyUpdate(fields=fields, incr=dict(incr or {}))
+        key.version += 1
+        if key.spec.id in self._pending and self._pending_versions[key.spec.id][0] is key:
+            self._pending[key.spec.id].merge(update)
+        else:
+            self._pending[key.spec.id] = update
+        self._pending_versions[key.spec.id] = (key, key.version)
+        self._wake_writer()
+
+    def _wake_writer(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a sync caller): the next flush() or acquire() writes it
+        if self._writer is None or self._writer.done():
+            self._writer_wake = asyncio.Event()
+            self._writer = loop.create_task(self._write_loop(), name=f"llmitm-pool-writer-{self.provider}")
+        assert self._writer_wake is not None
+        self._writer_wake.set()
+
+    async def _write_loop(self) -> None:
+        assert self._writer_wake is not None
+        while True:
+            await self._writer_wake.wait()
+            self._writer_wake.clear()
+            try:
+                await self.flush()
+            except Exception:  # the store is down: keep the state in memory and try again
+                log.exception("%s: writing pool state failed; retrying in %.0fs", self.provider, _WRITE_RETRY_SECONDS)
+                await asyncio.sleep(_WRITE_RETRY_SECONDS)
+                self._writer_wake.set()
+
+    async def flush(self) -> None:
+        """Write every queued change to the store now."""
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        async with self._write_lock:
+            while self._pending or self._pending_slot_releases:
+                batch, versions = self._pending, self._pending_versions
+                self._pending, self._pending_versions = {}, {}
+                slots, self._pending_slot_releases = self._pending_slot_releases, []
+                try:
+                    if batch:
+                        await self._store.write(self.provider, batch)
+                    for i, key_id in enumerate(slots):
+                        try:
+                            await self._store.release_slot(self.provider, key_id)
+                        except Exception:
+                            self._pending_slot_releases[:0] = slots[i:]
+                            raise
+                except Exception:
+                    # Put the batch back in front of anything queued since, so the order of writes holds.
+                    for key_id, update in self._pending.items():
+                        if key_id in batch and versions[key_id][0] is self._pending_versions[key_id][0]:
+                            batch[key_id].merge(update)
+                        else:
+                            batch[key_id] = update
+                            versions[key_id] = self._pending_versions[key_id]
+                    self._pending, self._pending_versions = batch, versions
+                    raise
+                for key, version in versions.values():
+                    key.flushed_version = max(key.flushed_version, version)
+
+    async def _load_unloaded(self) -> None:
+        if not self._unloaded:
+            return
+        if self._load_lock is None:
+            self._load_lock = asyncio.Lock()
+        async with self._load_lock:
+            ids = [i for i in self._order if i in self._unloaded]
+            if not ids:
+                return
+            stored = await self._store.load(self.provider, ids)
+            now = self._clock()
+            for key_id in ids:
+                self._unloaded.discard(key_id)
+                key = self._keys.get(key_id)
+                if key is None:
+                    continue
+                fields = stored.get(key_id)
+                if fields is not None and fields.get("fingerprint") == key.spec.fingerprint:
+                    self._adopt(key, KeyState.from_fields(fields), fields)
+                    if not self._store.shared and key.state.in_flight != key.in_flight:
+                        # A count left behind by a previous run that ended with requests in flight.
+                        key.state.in_flight = key.in_flight
+                        self._record(key, ["in_flight"])
+                else:
+                    # Never seen, or learned for another secret under this id: start clean, counters too.
+                    fresh = KeyState(fingerprint=key.spec.fingerprint, last_used=key.state.last_used)
+                    key.state = fresh
+                    self._record(key, [*fresh.fields(), *COUNTERS] if fields is not None else ["fingerprint"])
+            self._refreshed_at = now
+
+    def _adopt(self, key: _Key, state: KeyState, fields: Mapping[str, Any]) -> None:
+        if state.quota != key.state.quota:
+            key.local_spent = key.in_flight
+        key.state = state
+        if self._store.shared and isinstance(fields.get("in_flight"), int):
+            key.remote_in_flight = max(0, fields["in_flight"] - key.in_flight)
+
+    async def refresh(self, force: bool = False) -> None:
+        """Re-read a shared store's state (other instances' cooldowns, quota, in-flight counts)."""
+        if not force and self._clock() - self._refreshed_at < self.shared_cache_ttl:
+            return
+        if self._refresh_lock is None:
+            self._refresh_lock = asyncio.Lock()
+        async with self._refresh_lock:
+            if not force and self._clock() - self._refreshed_at < self.shared_cache_ttl:
+                return
+            await self.flush()  # our own changes must be in the store before we read it back
+            keys = dict(self._keys)
+            versions = {i: k.version for i, k in keys.items()}
+            stored = await self._store.load(self.provider, list(keys))
+            for key_id, key in keys.items():
+                fields = stored.get(key_id)
+                # A key changed locally since the read began keeps its local state until the next refresh.
+                if fields is None or key.version != versions[key_id] or key.version != key.flushed_version:
+                    continue
+                if fields.get("fingerprint") not in (None, key.spec.fingerprint):
+                    continue
+                self._adopt(key, KeyState.from_fields(fields), fields)
+            self._refreshed_at = self._clock()
+
+    async def close(self) -> None:
+        """Write what is queued and stop the writer. The store stays open: it is shared by all pools."""
+        await self.flush()
+        if self._writer is not None:
+            self._writer.cancel()
+            try:
+                await self._writer
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._writer = None
+
+    # ---- waiting -------------------------------------------------------------------------------------
+
+    def _change_event(self) -> asyncio.Event:
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        return self._changed
+
+    def _notify(self) -> None:
+        """Wake every waiter to look again (each may want a different key, so waking one is not enough)."""
+        if self._changed is not None:
+            self._changed.set()
+            self._changed = None

@@ -1,0 +1,127 @@
+"""A key as configured (KeySpec) and what the pool has learned about it (KeyState).
+
+KeyState is what persists in the state store: it converts to and from a flat mapping of JSON values so
+that every store (memory, SQLite, Redis hash) can hold it field by field and merge partial updates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from llmitm.config import KeyConfig, ProviderConfig, mask_secret
+
+from .ratelimits import Bucket
+
+COUNTERS: tuple[str, ...] = ("requests", "input_tokens", "output_tokens", "errors")
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    id: str
+    secret: str
+    weight: float = 1.0
+    max_concurrency: int | None = None
+    rpm: int | None = None  # requests-per-minute hint, enforced locally when the upstream sends no headers
+    tpm: int | None = None  # tokens-per-minute hint, likewise
+
+    @property
+    def masked(self) -> str:
+        return mask_secret(self.secret)
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the secret without revealing it: state learned for one secret is not applied to another
+        that reuses its id (default ids are positional, so reordering keys in the config shifts them)."""
+        return hashlib.sha256(self.secret.encode()).hexdigest()[:16]
+
+
+def default_key_id(provider: str, index: int) -> str:
+    return f"{provider}#{index + 1}"
+
+
+def key_spec_from_config(provider: str, index: int, key: KeyConfig) -> KeySpec:
+    return KeySpec(
+        id=key.id or default_key_id(provider, index),
+        secret=key.key,
+        weight=key.weight,
+        max_concurrency=key.max_concurrency,
+        rpm=key.rpm,
+        tpm=key.tpm,
+    )
+
+
+def keys_from_config(provider: str, config: ProviderConfig) -> list[KeySpec]:
+    return [key_spec_from_config(provider, i, k) for i, k in enumerate(config.keys)]
+
+
+@dataclass
+class KeyState:
+    """Learned, persisted state of one key. Times are epoch seconds on the pool's clock; 0 means unset."""
+
+    fingerprint: str = ""
+    cooldown_until: float = 0.0
+    cooldown_reason: str = ""
+    disabled: bool = False
+    disabled_reason: str = ""
+    next_probe_at: float = 0.0
+    failures: int = 0  # consecutive 5xx / connection failures, for the circuit breaker
+    breaker_until: float = 0.0  # > 0: the breaker tripped; open until then, half-open after
+    quota: dict[str, Bucket] = field(default_factory=dict)
+    last_used: float = 0.0
+    in_flight: int = 0  # written by single-instance stores only, so that `llmitm keys` can show it
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    errors: int = 0
+
+    def fields(self) -> dict[str, Any]:
+        """The non-counter fields as JSON values. Counters travel as increments (see KeyUpdate)."""
+        return {
+            "fingerprint": self.fingerprint,
+            "cooldown_until": self.cooldown_until,
+            "cooldown_reason": self.cooldown_reason,
+            "disabled": self.disabled,
+            "disabled_reason": self.disabled_reason,
+            "next_probe_at": self.next_probe_at,
+            "failures": self.failures,
+            "breaker_until": self.breaker_until,
+            "quota": {name: [b.limit, b.remaining, b.reset_at] for name, b in self.quota.items()},
+            "last_used": self.last_used,
+            "in_flight": self.in_flight,
+        }
+
+    @classmethod
+    def from_fields(cls, stored: Mapping[str, Any]) -> KeyState:
+        state = cls()
+        for name in ("fingerprint", "cooldown_reason", "disabled_reason"):
+            if isinstance(stored.get(name), str):
+                setattr(state, name, stored[name])
+        for name in ("cooldown_until", "next_probe_at", "breaker_until", "last_used"):
+            if isinstance(stored.get(name), (int, float)):
+                setattr(state, name, float(stored[name]))
+        for name in ("failures", "in_flight", *COUNTERS):
+            if isinstance(stored.get(name), (int, float)):
+                setattr(state, name, int(stored[name]))
+        state.disabled = bool(stored.get("disabled", False))
+        quota = stored.get("quota")
+        if isinstance(quota, dict):
+            for name, triple in quota.items():
+                if isinstance(triple, list) and len(triple) == 3:
+                    state.quota[name] = Bucket(limit=triple[0], remaining=triple[1], reset_at=triple[2])
+        return state
+
+
+@dataclass
+class KeyUpdate:
+    """A partial write: fields to overwrite and counters to add to."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    incr: dict[str, int] = field(default_factory=dict)
+
+    def merge(self, later: KeyUpdate) -> None:
+        self.fields.update(later.fields)
+        for name, n in later.incr.items():
+            self.incr[name] = self.incr.get(name, 0) + n

@@ -1,0 +1,54 @@
+"""A key handed out for one upstream attempt; released exactly once with that attempt's result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+ReleaseFn = Callable[["Lease", int | None, Mapping[str, str] | None, Any, str | None, int, int], None]
+
+
+class Lease:
+    def __init__(self, provider: str, key_id: str, secret: str, masked: str, release_fn: ReleaseFn) -> None:
+        self.provider = provider
+        self.key_id = key_id
+        self.secret = secret
+        self.masked = masked
+        self._release_fn = release_fn
+        self.released = False
+
+    def release(
+        self,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+        body_json: Any = None,
+        error: str | None = None,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+    ) -> None:
+        """Return the key with the attempt's result.
+
+        status: the upstream HTTP status (None when no response arrived). headers: the response headers,
+        for rate-limit state. body_json: the parsed error body when there is one (Gemini's retryDelay,
+        OpenAI's insufficient_quota, Anthropic's in-stream overloaded_error). error: a connection/stream
+        failure text. With status and error both None the attempt counts as abandoned: only the slot is freed.
+        """
+        if self.released:
+            raise RuntimeError(f"lease on key {self.key_id!r} released twice")
+        self.released = True
+        self._release_fn(self, status, headers, body_json, error, input_tokens, output_tokens)
+
+    async def __aenter__(self) -> Lease:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        # Leaving the block without an explicit release (an exception, a cancelled client) frees the slot
+        # without judging the key: the exception may have nothing to do with it.
+        if not self.released:
+            self.release()
+
+    def __repr__(self) -> str:
+        return f"Lease({self.provider}/{self.key_id} {self.masked}{' released' if self.released else ''})"

@@ -1,0 +1,77 @@
+"""A key's state as people read it: for KeyPool.snapshot() and the `llmitm keys` table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .keystate import KeyState
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    provider: str
+    key_id: str
+    masked: str
+    state: str  # ok | busy | cooling | disabled | breaker-open | half-open | quota-spent
+    reason: str
+    cooldown_until: float | None  # epoch seconds; None when the key is not cooling down
+    in_flight: int
+    remaining: dict[str, int] = field(default_factory=dict)  # per bucket, only buckets not yet reset
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    errors: int = 0
+    last_used: float | None = None
+
+
+def describe(state: KeyState, now: float, in_flight: int, max_concurrency: int | None) -> tuple[str, str]:
+    """(state, reason) of a key, the most severe condition first."""
+    if state.disabled:
+        return "disabled", state.disabled_reason
+    if state.cooldown_until > now:
+        return "cooling", state.cooldown_reason
+    if state.breaker_until > now:
+        return "breaker-open", f"{state.failures} consecutive failures"
+    if state.breaker_until:
+        return "half-open", "breaker waiting for a successful trial request"
+    spent = sorted(name for name, b in state.quota.items() if b.spent and b.reset_at and b.reset_at > now)
+    if spent:
+        return "quota-spent", "remaining " + ", ".join(spent) + " is 0"
+    if max_concurrency is not None and in_flight >= max_concurrency:
+        return "busy", f"{in_flight}/{max_concurrency} in flight"
+    return "ok", ""
+
+
+def remaining_quota(state: KeyState, now: float) -> dict[str, int]:
+    return {
+        name: b.remaining
+        for name, b in sorted(state.quota.items())
+        if b.remaining is not None and (b.reset_at is None or b.reset_at > now)
+    }
+
+
+def key_status(
+    provider: str,
+    key_id: str,
+    masked: str,
+    state: KeyState,
+    now: float,
+    in_flight: int,
+    max_concurrency: int | None,
+) -> KeyStatus:
+    name, reason = describe(state, now, in_flight, max_concurrency)
+    return KeyStatus(
+        provider=provider,
+        key_id=key_id,
+        masked=masked,
+        state=name,
+        reason=reason,
+        cooldown_until=state.cooldown_until if state.cooldown_until > now else None,
+        in_flight=in_flight,
+        remaining=remaining_quota(state, now),
+        requests=state.requests,
+        input_tokens=state.input_tokens,
+        output_tokens=state.output_tokens,
+        errors=state.errors,
+        last_used=state.last_used or None,
+    )

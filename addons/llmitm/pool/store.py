@@ -1,0 +1,60 @@
+"""Where pool state lives: the interface every store implements, and `open_store` to pick one by URL.
+
+The pool keeps an in-memory copy of every key's state and decides on it; a store persists that state
+(SQLite) or shares it between llmitm instances (Redis). Writes leave the hot path: the pool queues them
+and a background writer applies them in batches. Reads happen once at start and, for shared stores,
+again whenever the pool's cached copy is older than a short TTL.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from .keystate import KeyUpdate
+
+
+class Store(ABC):
+    # True when other processes change the state concurrently: the pool then re-reads it on a TTL and
+    # counts in-flight requests in the store (try_acquire_slot/release_slot) instead of locally.
+    shared: bool = False
+
+    @abstractmethod
+    async def load(self, provider: str, key_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        """Stored fields and counters per key id (missing keys are absent). Shared stores add
+        `in_flight`: the live total across instances."""
+
+    @abstractmethod
+    async def write(self, provider: str, updates: Mapping[str, KeyUpdate]) -> None:
+        """Overwrite the given fields and add the given counter increments, per key id."""
+
+    async def try_acquire_slot(self, provider: str, key_id: str, cap: int | None) -> int | None:
+        """Shared stores: count one more in-flight request unless `cap` is reached. Returns the new
+        total, or None when the cap is reached."""
+        raise NotImplementedError(f"{type(self).__name__} does not count concurrency")
+
+    async def release_slot(self, provider: str, key_id: str) -> None:
+        raise NotImplementedError(f"{type(self).__name__} does not count concurrency")
+
+    async def close(self) -> None:
+        """Release connections; the pool calls it from KeyPool.close() only when it owns the store."""
+
+
+def open_store(url: str) -> Store:
+    """`memory`, `sqlite:///path/to/state.db` (or `sqlite://relative.db`) or `redis://host:port/db`."""
+    if url == "memory":
+        from .store_memory import MemoryStore
+
+        return MemoryStore()
+    if url.startswith("sqlite://"):
+        from .store_sqlite import SqliteStore
+
+        path = url.removeprefix("sqlite://")
+        # sqlite:///abs/path -> "/abs/path"; sqlite://rel/path -> "rel/path"
+        return SqliteStore(path)
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        from .store_redis import RedisStore
+
+        return RedisStore(url)
+    raise ValueError(f"unknown state store {url!r}: use 'memory', 'sqlite:///path' or 'redis://host:port/db'")
