@@ -1,0 +1,14 @@
+"""Wire-protocol translation (hub and spoke): see README.md in this directory.
+
+The addon uses only the names exported here."""
+
+from .canonical import TranslationError, Usage
+from .translate import (
+    JSON_CONTENT_TYPE, SPOKES, STREAM_CONTENT_TYPE, StreamTranslator, Translation, UpstreamRequest,
+    client_content_type,
+)
+
+__all__ = [
+    "JSON_CONTENT_TYPE", "SPOKES", "STREAM_CONTENT_TYPE", "StreamTranslator", "Translation", "TranslationError",
+    "UpstreamRequest", "Usage", "client_content_type",
+]

@@ -1,0 +1,333 @@
+"""The canonical model every wire protocol is translated into and out of (the hub).
+
+Plain slotted dataclasses, no validation: spokes parse untrusted JSON defensively themselves, and
+stream events are created tens of thousands of times per second.
+
+Conventions that hold for every spoke:
+- A conversation is a list of `Message`s with role "system", "user" or "assistant". Tool results
+  are `ToolResult` parts inside a user message (Anthropic's shape); spokes whose wire format has a
+  separate tool role convert on the way in and out.
+- Tool-call arguments are kept as the JSON *text* the model produced, because streamed arguments
+  arrive as text fragments and a truncated call is not valid JSON.
+- `Usage.input_total` counts every prompt token including cache reads and writes;
+  `output_total` includes reasoning tokens (PROTOCOLS.md §2.8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+# ---------------------------------------------------------------------------------------------
+# Content parts
+
+
+@dataclass(slots=True)
+class Text:
+    text: str
+
+
+@dataclass(slots=True)
+class Image:
+    """An image given inline (`data` base64 + `media_type`) or by `url`."""
+
+    media_type: str | None = None
+    data: str | None = None
+    url: str | None = None
+    detail: str | None = None
+
+
+@dataclass(slots=True)
+class Document:
+    """A file such as a PDF: inline base64 `data`, plain `text`, or a `url`."""
+
+    media_type: str | None = None
+    data: str | None = None
+    text: str | None = None
+    url: str | None = None
+    title: str | None = None
+
+
+@dataclass(slots=True)
+class ToolCall:
+    id: str
+    name: str
+    arguments: str  # JSON text, exactly as produced
+
+
+@dataclass(slots=True)
+class ToolResult:
+    tool_call_id: str
+    content: list[Part] = field(default_factory=list)  # Text / Image parts
+    is_error: bool = False
+
+
+@dataclass(slots=True)
+class Reasoning:
+    """Model reasoning. `signature` is provider-bound and opaque (only Anthropic's is kept for
+    Anthropic); `redacted` holds Anthropic's encrypted redacted_thinking data."""
+
+    text: str = ""
+    signature: str | None = None
+    redacted: str | None = None
+
+
+@dataclass(slots=True)
+class Refusal:
+    text: str
+
+
+Part = Union[Text, Image, Document, ToolCall, ToolResult, Reasoning, Refusal]
+
+
+@dataclass(slots=True)
+class Message:
+    role: str  # "system" | "user" | "assistant"
+    parts: list[Part] = field(default_factory=list)
+    name: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Request
+
+
+@dataclass(slots=True)
+class Tool:
+    name: str
+    description: str | None = None
+    parameters: dict | None = None  # JSON Schema of the arguments object
+    strict: bool | None = None
+
+
+@dataclass(slots=True)
+class ToolChoice:
+    mode: str  # "auto" | "required" | "none" | "tool"
+    name: str | None = None  # for mode "tool"
+
+
+@dataclass(slots=True)
+class ReasoningConfig:
+    """What the client asked for: an effort level (OpenAI style) and/or a token budget
+    (Anthropic style). Spokes derive the missing one with the tables in `reasoning_budget`."""
+
+    enabled: bool
+    effort: str | None = None
+    budget_tokens: int | None = None
+
+
+@dataclass(slots=True)
+class ResponseFormat:
+    kind: str  # "text" | "json_object" | "json_schema"
+    schema: dict | None = None
+    name: str | None = None
+    strict: bool | None = None
+    description: str | None = None
+
+
+@dataclass(slots=True)
+class Request:
+    model: str
+    messages: list[Message] = field(default_factory=list)
+    system: list[Text] = field(default_factory=list)
+    max_tokens: int | None = None
+    stream: bool = False
+    include_usage: bool = False  # a streaming client asked for token usage
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: int | None = None
+    stop: list[str] = field(default_factory=list)
+    tools: list[Tool] = field(default_factory=list)
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    reasoning: ReasoningConfig | None = None
+    response_format: ResponseFormat | None = None
+    user: str | None = None
+    # Features only some protocols have: the target spoke either renders them or refuses.
+    n: int | None = None
+    seed: int | None = None
+    presence_penalty: float | None = None
+    frequency_penalty: float | None = None
+    logprobs: bool | None = None
+    top_logprobs: int | None = None
+    logit_bias: dict | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Response, usage, errors
+
+# Stop reasons (PROTOCOLS.md §2.5), named after what happened rather than after one protocol.
+END = "end"  # natural end of turn
+MAX_TOKENS = "max_tokens"  # output limit reached (also: a tool call cut off by it)
+STOP_SEQUENCE = "stop_sequence"
+TOOL_USE = "tool_use"
+CONTENT_FILTER = "content_filter"  # provider refusal / safety stop
+PAUSE = "pause"  # Anthropic pause_turn (server-tool loop paused)
+CONTEXT_WINDOW = "context_window"  # model context exhausted
+
+
+@dataclass(slots=True)
+class Usage:
+    input_total: int = 0
+    cached_read: int = 0
+    cache_write: int = 0
+    output_total: int = 0
+    reasoning: int | None = None  # None: upstream did not say
+
+
+@dataclass(slots=True)
+class Response:
+    id: str
+    model: str
+    parts: list[Part] = field(default_factory=list)
+    stop_reason: str | None = END
+    stop_sequence: str | None = None
+    usage: Usage | None = None
+    created: int | None = None
+
+
+@dataclass(slots=True)
+class ApiError:
+    """An error reported by a provider, in any protocol. `status` is the HTTP status (inferred
+    from the error type for errors that arrive inside a stream)."""
+
+    status: int
+    message: str
+    type: str | None = None
+    param: str | None = None
+    code: str | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Stream events. Blocks are identified by an index unique within the stream; at most one
+# text/reasoning block is open at a time, tool-call blocks may receive late argument fragments.
+
+TEXT, REASONING, REDACTED, TOOL_CALL, REFUSAL = "text", "reasoning", "redacted", "tool_call", "refusal"
+
+
+@dataclass(slots=True)
+class StreamStart:
+    id: str
+    model: str
+    usage: Usage | None = None
+
+
+@dataclass(slots=True)
+class BlockStart:
+    index: int
+    kind: str  # TEXT | REASONING | REDACTED | TOOL_CALL | REFUSAL
+    id: str | None = None  # tool call id
+    name: str | None = None  # tool name
+    data: str | None = None  # redacted reasoning payload
+
+
+@dataclass(slots=True)
+class Delta:
+    """Text for TEXT/REASONING/REFUSAL blocks, an argument fragment for TOOL_CALL blocks."""
+
+    index: int
+    text: str
+
+
+@dataclass(slots=True)
+class SignatureDelta:
+    index: int
+    signature: str
+
+
+@dataclass(slots=True)
+class BlockStop:
+    index: int
+
+
+@dataclass(slots=True)
+class UsageUpdate:
+    usage: Usage  # the complete usage known so far (replaces, never adds)
+
+
+@dataclass(slots=True)
+class StreamFinish:
+    stop_reason: str | None
+    stop_sequence: str | None = None
+
+
+@dataclass(slots=True)
+class StreamEnd:
+    """The upstream declared the stream complete ([DONE], message_stop)."""
+
+
+@dataclass(slots=True)
+class StreamError:
+    error: ApiError
+
+
+@dataclass(slots=True)
+class KeepAlive:
+    pass
+
+
+StreamEvent = Union[
+    StreamStart, BlockStart, Delta, SignatureDelta, BlockStop, UsageUpdate, StreamFinish, StreamEnd,
+    StreamError, KeepAlive,
+]
+
+
+class TranslationError(Exception):
+    """A request the target protocol cannot express, or a malformed one. The addon renders it as a
+    4xx in the client's protocol (`errors.render_error(client, e.status, e.message, param=e.param)`)."""
+
+    def __init__(self, message: str, *, param: str | None = None, status: int = 400):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+
+
+class Context:
+    """Per-flow translation state shared by the spokes: warnings to show in mitmweb and policy."""
+
+    __slots__ = ("warnings", "max_tokens_default", "_warned")
+
+    def __init__(self, *, max_tokens_default: int = 4096):
+        self.warnings: list[str] = []
+        self.max_tokens_default = max_tokens_default
+        self._warned: set[str] = set()
+
+    def warn(self, message: str) -> None:
+        if message not in self._warned:  # one line per distinct problem, not per occurrence
+            self._warned.add(message)
+            self.warnings.append(message)
+
+
+# ---------------------------------------------------------------------------------------------
+# Policy shared by spokes
+
+# Effort level ⇄ thinking budget (PROTOCOLS.md §2.7, LiteLLM's table; Anthropic's minimum is 1024).
+EFFORT_BUDGET = {"minimal": 1024, "low": 1024, "medium": 2048, "high": 4096, "xhigh": 8192, "max": 16384}
+
+
+def budget_for_effort(effort: str | None) -> int:
+    return EFFORT_BUDGET.get(effort or "medium", 2048)
+
+
+def effort_for_budget(budget: int | None) -> str:
+    # OpenAI-compatible servers widely accept only low/medium/high.
+    if budget is None:
+        return "medium"
+    if budget < 2048:
+        return "low"
+    if budget < 8192:
+        return "medium"
+    return "high"
+
+
+def derive_stop_reason(reason: str | None, emitted_tool_call: bool) -> str:
+    """The stop reason to report given what was actually emitted (PROTOCOLS.md §2.5): a tool block
+    means tool_use even if upstream said "stop"; no tool block means it was not a tool turn; a cut-off
+    output stays max_tokens even with a (truncated) tool call."""
+    if reason in (None, END, TOOL_USE):
+        return TOOL_USE if emitted_tool_call else END
+    return reason
+
+
+def as_dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}

@@ -1,0 +1,175 @@
+"""The facade the addon calls: one `Translation` per flow whose client protocol differs from the
+upstream's. Sans-I/O: bytes and dicts in, bytes out; the addon does all networking.
+
+    t = Translation("openai-chat", "anthropic", max_tokens_default=8192)
+    up = t.request(body_dict, upstream_model="claude-sonnet-4-5")   # may raise TranslationError
+    ... send up.body to base_url + up.path ...
+    status, body = t.response(status, body)          # non-stream body or any upstream error
+    s = t.stream(); chunks = s.feed(data) ...; chunks = s.finish()  # 2xx streamed response
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass, field
+
+from . import anthropic, openai_chat
+from .canonical import (
+    TOOL_CALL, ApiError, BlockStart, Context, Request, StreamEnd, StreamError, StreamFinish, StreamStart, ToolCall,
+    TranslationError, Usage, UsageUpdate, derive_stop_reason,
+)
+from .errors import render_error
+from .sse import SSEDecoder
+
+SPOKES = {openai_chat.NAME: openai_chat, anthropic.NAME: anthropic}
+STREAM_CONTENT_TYPE = "text/event-stream"
+JSON_CONTENT_TYPE = "application/json"
+
+
+def client_content_type(stream: bool) -> str:
+    return STREAM_CONTENT_TYPE if stream else JSON_CONTENT_TYPE
+
+
+@dataclass
+class UpstreamRequest:
+    path: str  # relative to the provider's base_url, e.g. "/v1/messages"
+    body: bytes
+    stream: bool
+    headers: dict[str, str] = field(default_factory=dict)  # headers the upstream protocol needs
+
+
+def _spoke(name: str):
+    try:
+        return SPOKES[name]
+    except KeyError:
+        raise ValueError(f"unknown protocol {name!r} (known: {', '.join(SPOKES)})") from None
+
+
+def _gunzip_if_needed(body: bytes) -> bytes:
+    # The addon asks for identity encoding, but a misbehaving upstream may compress anyway.
+    if body[:2] == b"\x1f\x8b":
+        return zlib.decompress(body, wbits=47)
+    return body
+
+
+class Translation:
+    def __init__(self, client: str, upstream: str, *, max_tokens_default: int = 4096):
+        self.client = _spoke(client)
+        self.upstream = _spoke(upstream)
+        self.ctx = Context(max_tokens_default=max_tokens_default)
+        self.usage: Usage | None = None
+        self.canonical_request: Request | None = None
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.ctx.warnings
+
+    def request(self, body: dict, *, upstream_model: str | None = None) -> UpstreamRequest:
+        """The client's parsed JSON body → the upstream request. Raises TranslationError (a 4xx for
+        the client: see `error_response`)."""
+        req = self.client.parse_request(body, self.ctx)
+        if upstream_model:
+            req.model = upstream_model
+        self.canonical_request = req
+        out = self.upstream.render_request(req, self.ctx)
+        headers = {"content-type": JSON_CONTENT_TYPE}
+        if self.upstream is anthropic:
+            headers["anthropic-version"] = "2023-06-01"
+        return UpstreamRequest(self.upstream.PATH, json.dumps(out).encode(), req.stream, headers)
+
+    def response(self, status: int, body: bytes) -> tuple[int, bytes]:
+        """A non-streamed upstream body (2xx) or an upstream error (any status) → (status, client body)."""
+        body = _gunzip_if_needed(body)
+        if not 200 <= status < 300:
+            return status, self.client.render_error(self.upstream.parse_error(status, body))
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return 502, self.client.render_error(ApiError(502, "upstream returned a body that is not JSON"))
+        if not isinstance(payload, dict):
+            return 502, self.client.render_error(ApiError(502, "upstream returned unexpected JSON"))
+        if "error" in payload and not payload.get("choices") and not payload.get("content"):
+            # An error inside a 200 (some OpenAI-compatible servers do this).
+            err = self.upstream.parse_error(502, body)
+            return err.status, self.client.render_error(err)
+        resp = self.upstream.parse_response(payload, self.ctx)
+        resp.stop_reason = derive_stop_reason(resp.stop_reason, any(isinstance(p, ToolCall) for p in resp.parts))
+        self.usage = resp.usage
+        return status, json.dumps(self.client.render_response(resp, self.ctx)).encode()
+
+    def error_response(self, exc: TranslationError) -> tuple[int, bytes]:
+        """A TranslationError rendered as the client protocol's error body."""
+        return exc.status, render_error(self.client.NAME, exc.status, exc.message, param=exc.param)
+
+    def stream(self) -> StreamTranslator:
+        return StreamTranslator(self)
+
+
+class StreamTranslator:
+    """Upstream SSE bytes in, client SSE bytes out, event by event, in constant memory."""
+
+    def __init__(self, translation: Translation):
+        self._t = translation
+        ctx = translation.ctx
+        self._decoder = SSEDecoder()
+        self._parser = translation.upstream.StreamParser(ctx)
+        self._renderer = translation.client.StreamRenderer(ctx, translation.canonical_request)
+        self._tool_emitted = False
+        self._finished = False  # upstream gave a stop reason
+        self._done = False  # the client stream is complete (end or error)
+        self._gzip = None
+
+    def feed(self, data: bytes) -> list[bytes]:
+        if self._gzip is None:
+            self._gzip = zlib.decompressobj(wbits=47) if data[:2] == b"\x1f\x8b" else False
+        if self._gzip:
+            data = self._gzip.decompress(data)
+        out: list[bytes] = []
+        for sse in self._decoder.feed(data):
+            self._handle(sse, out)
+        return out
+
+    def finish(self) -> list[bytes]:
+        """The upstream body ended (normally or not)."""
+        out: list[bytes] = []
+        for sse in self._decoder.close():
+            self._handle(sse, out)
+        if not self._done:
+            if self._finished:  # stop reason seen, only the terminator ([DONE]/message_stop) missing
+                self._emit(StreamEnd(), out)
+            else:
+                self._emit(StreamError(ApiError(502, "upstream stream ended before the response was complete",
+                                                "api_error")), out)
+        return out
+
+    def _handle(self, sse, out: list[bytes]) -> None:
+        if self._done:
+            return
+        if sse.data is None:  # comment line: a keep-alive
+            comment = getattr(self._parser, "comment", None)
+            events = comment(sse.comment) if comment else []
+        else:
+            try:
+                events = self._parser.feed(sse.event, sse.data)
+            except (ValueError, KeyError, TypeError, AttributeError) as e:
+                events = [StreamError(ApiError(502, f"malformed upstream stream event: {e!r}", "api_error"))]
+        for ev in events:
+            self._emit(ev, out)
+
+    def _emit(self, ev, out: list[bytes]) -> None:
+        if self._done:
+            return
+        cls = ev.__class__
+        if cls is BlockStart and ev.kind == TOOL_CALL:
+            self._tool_emitted = True
+        elif cls is StreamFinish:
+            self._finished = True
+            ev = StreamFinish(derive_stop_reason(ev.stop_reason, self._tool_emitted), ev.stop_sequence)
+        elif cls is UsageUpdate:
+            self._t.usage = ev.usage
+        elif cls is StreamStart and ev.usage is not None:
+            self._t.usage = ev.usage
+        elif cls is StreamEnd or cls is StreamError:
+            self._done = True
+        self._renderer.render(ev, out)
