@@ -1,0 +1,265 @@
+"""The mitmproxy glue: thin hooks that hand each AI flow to routing, the key pool and translation.
+
+Hook order for one flow (MITMPROXY.md §2): requestheaders → request → (upstream) → responseheaders
+→ response | error. The request is rewritten in `request`; the response is streamed or translated
+from `responseheaders`; the key lease is returned and the flow annotated in `response`/`error`.
+Every decision lives in a mitmproxy-free module; this file only moves data between them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+from mitmproxy import ctx, exceptions, http
+
+from . import credentials, endpoints, flowinfo, jsonbytes
+from .config import ConfigError, LlmitmConfig, builtin_default, load_config
+from .exchange import Exchange, Refused, exchange_upstream_prefix, upstream_url
+from .pools import PoolRegistry
+from .relay import Candidate, Relay, RelayJob
+from .protocols.errors import render_error
+from .routing import Router, UnknownModel
+from .streaming import StreamTap, sse_headers
+
+log = logging.getLogger(__name__)
+
+PIN_HEADER = "x-llmitm-key"
+
+
+class Llmitm:
+    """Route, key-swap and translate the AI traffic of an unmodified app."""
+
+    def __init__(self) -> None:
+        self.config: LlmitmConfig = builtin_default()
+        self.router = Router(self.config)
+        self.pools = PoolRegistry()
+        self.exchanges: dict[str, Exchange] = {}
+        self.relay = Relay()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def load(self, loader: Any) -> None:
+        loader.add_option(
+            "llmitm_config",
+            str,
+            "",
+            "Path of llmitm's YAML config. Empty: config/llmitm.yaml if it exists, else the built-in "
+            "default (intercept the known AI hosts, pass their traffic through untouched).",
+        )
+
+    def configure(self, updated: set[str]) -> None:
+        if "llmitm_config" in updated:
+            try:
+                config = self._read_config(ctx.options.llmitm_config)
+            except ConfigError as e:
+                raise exceptions.OptionsError(str(e)) from None
+            self.apply(config)
+
+    def apply(self, config: LlmitmConfig) -> None:
+        """Make `config` the active one (startup and hot reload)."""
+        self.pools.apply(config)
+        self.config = config
+        self.router = Router(config)
+        # Terminate TLS only for the AI hosts; every other host is tunneled untouched. Lazy
+        # connections: the original host is never contacted for a rerouted flow.
+        ctx.options.update(allow_hosts=self.router.allow_hosts_patterns(), connection_strategy="lazy")
+        log.info("llmitm: %s: %d providers, %d routes", config.source, len(config.providers), len(config.routes))
+
+    @staticmethod
+    def _read_config(path: str) -> LlmitmConfig:
+        from .config import DEFAULT_CONFIG_PATH
+
+        if path:
+            return load_config(path)
+        if DEFAULT_CONFIG_PATH.exists():
+            return load_config(DEFAULT_CONFIG_PATH)
+        return builtin_default()
+
+    async def done(self) -> None:
+        await self.relay.close()
+        await self.pools.close()
+
+    # -- request -----------------------------------------------------------------------------
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response or not self.router.intercepts(flow.request.pretty_host):
+            return
+        length = flow.request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.config.max_body_bytes:
+            endpoint = endpoints.classify(flow.request.method, flow.request.path)
+            protocol = endpoint.protocol if endpoint else "openai-chat"
+            message = f"request body of {length} bytes exceeds llmitm's max_body_bytes ({self.config.max_body_bytes})"
+            self._reply_error(flow, protocol, 413, message)
+
+    async def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        host = flow.request.pretty_host
+        if not self.router.intercepts(host):
+            return
+        endpoint = endpoints.classify(flow.request.method, flow.request.path)
+        protocol = endpoint.protocol if endpoint else None
+        body: dict | None = None
+        model: str | None = None
+        if endpoint and endpoint.translatable and endpoint.protocol != "gemini":
+            try:
+                body = json.loads(flow.request.get_content() or b"{}")
+                if not isinstance(body, dict):
+                    raise ValueError("the body must be a JSON object")
+            except ValueError as e:
+                self._reply_error(flow, endpoint.protocol, 400, f"malformed JSON in request body: {e}")
+                return
+            model = body.get("model") if isinstance(body.get("model"), str) else None
+        elif endpoint and endpoint.protocol == "gemini":
+            model = endpoint.model_in_path
+
+        try:
+            decision = self.router.select(host, flow.request.path, model)
+        except UnknownModel as e:
+            self._reply_error(flow, protocol or "openai-chat", 404, str(e), code="model_not_found")
+            return
+        record = flowinfo.FlowRecord(client_protocol=protocol, model=model)
+        if decision is None:
+            flowinfo.publish(flow, record)
+            return
+
+        provider = decision.provider
+        upstream_protocol = protocol if protocol in provider.protocol else provider.protocol[0]
+        exchange = Exchange(flow.id, record, protocol, upstream_protocol, decision)
+        record.route, record.provider = decision.index, decision.provider_name
+        record.upstream_protocol, record.upstream_model = upstream_protocol, decision.upstream_model
+
+        try:
+            if protocol is not None and protocol != upstream_protocol:
+                if not endpoint or not endpoint.translatable:
+                    raise Refused(404, f"llmitm cannot translate {flow.request.path} from {protocol} to {upstream_protocol}")
+                exchange.start_translation(flow, body or {}, provider.max_tokens_default)
+            else:
+                self._rewrite_model(flow, endpoint, decision.upstream_model, model)
+                exchange.retarget(flow, flow.request.path)
+        except Refused as e:
+            self._reply_error(flow, protocol or "openai-chat", e.status, str(e), param=e.param)
+            return
+
+        pin = flow.request.headers.pop(PIN_HEADER, None)
+        client_secret = credentials.take_client_credential(flow.request)
+        for name, value in provider.headers.items():
+            flow.request.headers[name] = value
+        if provider.pooled:
+            # The relay draws the key and retries on another; the flow never holds the pooled key.
+            exchange.job = RelayJob(self._candidates(exchange, flow.request.url), pin=pin)
+            exchange.upstream_url = flow.request.url
+            flow.request.url = await self.relay.submit(exchange.job)
+            record.credential = "pooled"
+        elif client_secret:
+            credentials.put_credential(flow.request, upstream_protocol, client_secret)
+        exchange.started = time.monotonic()
+        self.exchanges[flow.id] = exchange
+        flowinfo.publish(flow, record)
+
+    def _candidates(self, exchange: Exchange, url: str) -> list[Candidate]:
+        """The route's provider, then each fallback that speaks the same upstream protocol."""
+        decision = exchange.decision
+        path = url.split("/", 3)[3] if url.count("/") >= 3 else ""
+        main_prefix = exchange_upstream_prefix(decision.provider.base_url)
+        out = [Candidate(decision.provider_name, exchange.upstream_protocol, url, self.pools.get(decision.provider_name), timeout=decision.provider.timeout_seconds)]
+        for name in decision.route.fallback:
+            fb = self.config.providers[name]
+            if not fb.pooled or exchange.upstream_protocol not in fb.protocol:
+                exchange.record.warnings.append(f"fallback {name} skipped: it needs a pool and must speak {exchange.upstream_protocol}")
+                continue
+            rel = "/" + path
+            if main_prefix and rel.startswith(main_prefix):
+                rel = rel[len(main_prefix):]
+            out.append(Candidate(name, exchange.upstream_protocol, upstream_url(fb.base_url, rel), self.pools.get(name), timeout=fb.timeout_seconds))
+        return out
+
+    @staticmethod
+    def _rewrite_model(flow: http.HTTPFlow, endpoint: endpoints.Endpoint | None, target: str | None, model: str | None) -> None:
+        if target is None or target == model or endpoint is None:
+            return
+        if endpoint.protocol == "gemini":
+            flow.request.path = endpoints.gemini_path_with_model(flow.request.path, target)
+        else:
+            flow.request.content = jsonbytes.replace_top_level_string(flow.request.get_content() or b"", "model", target)
+
+    # -- response ----------------------------------------------------------------------------
+
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        exchange = self.exchanges.get(flow.id)
+        if exchange is None:
+            return
+        # The request is on the wire: from here on no credential may remain readable on the flow.
+        credentials.redact(flow.request)
+        exchange.relayed(flow)
+        response = flow.response
+        assert response is not None
+        is_sse = response.headers.get("content-type", "").startswith("text/event-stream")
+        if exchange.translation is not None:
+            if is_sse and 200 <= response.status_code < 300:
+                sse_headers(flow)
+                flow.response.stream = StreamTap(flow, exchange, exchange.translation.stream())
+            else:
+                response.stream = False  # translated whole in `response`
+        elif is_sse:
+            flow.response.stream = StreamTap(flow, exchange, None)
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        exchange = self.exchanges.pop(flow.id, None)
+        if exchange is None:
+            return
+        response = flow.response
+        assert response is not None
+        if exchange.translation is not None and not isinstance(response.stream, StreamTap):
+            try:
+                status, body = exchange.translation.response(response.status_code, response.get_content() or b"")
+            except Exception as e:  # never let a translation bug pass the untranslated body through
+                log.exception("llmitm: translating the response of %s failed", flow.request.pretty_url)
+                status, body = 502, render_error(exchange.client_protocol or "openai-chat", 502, f"llmitm could not translate the upstream response: {e}")
+            response.status_code = status
+            response.headers["content-type"] = "application/json"
+            response.content = body
+        exchange.finish(flow)
+        flowinfo.publish(flow, exchange.record)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        credentials.redact(flow.request)
+        exchange = self.exchanges.pop(flow.id, None)
+        if exchange is None:
+            return
+        if exchange.job is not None:
+            self.relay.forget(flow.request.url)
+            exchange.relayed(flow)
+        exchange.record.error = flow.error.msg if flow.error else "unknown error"
+        exchange.finish(flow)
+        flowinfo.publish(flow, exchange.record)
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _reply_error(
+        flow: http.HTTPFlow,
+        protocol: str,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        headers = {"content-type": "application/json", "x-llmitm-error": "1"}
+        if retry_after is not None:
+            headers["retry-after"] = str(max(1, round(retry_after + 0.499)))
+            headers["retry-after-ms"] = str(int(retry_after * 1000))
+        flow.response = http.Response.make(status, render_error(protocol, status, message, param=param, code=code), headers)
+        flow.comment = f"llmitm: {status}: {message}"
+
+
+def _exhausted(error: Exception) -> tuple[int, float | None]:
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is None:
+        return 400, None  # e.g. an unknown pinned key
+    return 429, float(retry_after)

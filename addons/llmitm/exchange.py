@@ -1,0 +1,106 @@
+"""Per-flow state between hooks: where the request went, with which key, through which translation."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from mitmproxy import http
+
+from .flowinfo import FlowRecord
+from .routing import RouteDecision
+
+
+class Refused(Exception):
+    """A request llmitm answers itself with an error in the client's protocol."""
+
+    def __init__(self, status: int, message: str, param: str | None = None):
+        super().__init__(message)
+        self.status, self.param = status, param
+
+
+def exchange_upstream_prefix(base_url: str) -> str:
+    return urlsplit(base_url).path.rstrip("/")
+
+
+def upstream_url(base_url: str, path: str) -> str:
+    """base_url + the app's path; a base_url ending in /v1 (as SDK base URLs do) is not doubled."""
+    parts = urlsplit(base_url)
+    prefix = parts.path.rstrip("/")
+    for version in ("/v1", "/v1beta", "/v1alpha"):
+        if prefix.endswith(version) and (path == version or path.startswith(version + "/")):
+            prefix = prefix[: -len(version)]
+            break
+    return f"{parts.scheme}://{parts.netloc}{prefix}{path}"
+
+
+@dataclass
+class Exchange:
+    flow_id: str
+    record: FlowRecord
+    client_protocol: str | None
+    upstream_protocol: str
+    decision: RouteDecision
+    translation: Any = None  # protocols.Translation when client and upstream protocols differ
+    job: Any = None  # relay.RelayJob when the provider has a pool
+    upstream_url: str = ""  # where the main provider is called (shown instead of the relay's URL)
+    started: float = 0.0
+    usage: tuple[int, int] = (0, 0)  # (input, output) tokens, when known
+    finished: bool = field(default=False)
+
+    @property
+    def lease(self) -> Any:
+        return self.job.lease if self.job is not None else None
+
+    def relayed(self, flow: http.HTTPFlow) -> None:
+        """Copy what the relay did onto the flow: which key served, what was retried, the real URL."""
+        job = self.job
+        if job is None:
+            return
+        self.record.attempts = list(job.attempts)
+        if job.served is not None:
+            self.record.provider = job.served.provider
+            flow.request.url = job.served.url
+        elif self.upstream_url:
+            flow.request.url = self.upstream_url
+        if job.lease is not None:
+            self.record.key_id, self.record.key_masked = job.lease.key_id, job.lease.masked
+
+    def retarget(self, flow: http.HTTPFlow, path: str) -> None:
+        flow.request.url = upstream_url(self.decision.provider.base_url, path)
+
+    def start_translation(self, flow: http.HTTPFlow, body: dict, max_tokens_default: int) -> None:
+        from .protocols import Translation, TranslationError
+
+        assert self.client_protocol is not None
+        self.translation = Translation(self.client_protocol, self.upstream_protocol, max_tokens_default=max_tokens_default)
+        try:
+            upstream = self.translation.request(body, upstream_model=self.decision.upstream_model)
+        except TranslationError as e:
+            raise Refused(e.status, e.message, e.param) from None
+        self.record.translated = True
+        self.record.warnings.extend(self.translation.warnings)
+        self.retarget(flow, upstream.path)
+        flow.request.headers["content-type"] = "application/json"
+        # The stream translator reads plain bytes; compressed SSE would need a decoder per chunk.
+        flow.request.headers["accept-encoding"] = "identity"
+        flow.request.content = upstream.body
+
+    def finish(self, flow: http.HTTPFlow) -> None:
+        """Return the key lease exactly once, with what the upstream said about it."""
+        if self.finished:
+            return
+        self.finished = True
+        usage = getattr(self.translation, "usage", None) if self.translation is not None else None
+        if usage is not None:
+            self.usage = (getattr(usage, "input_total", 0) or 0, getattr(usage, "output_total", 0) or 0)
+        lease = self.lease
+        if lease is None or lease.released:
+            return
+        response = flow.response
+        if flow.error is not None or response is None:
+            lease.release(status=None, error=flow.error.msg if flow.error else "no response")
+        else:
+            lease.release(status=response.status_code, headers=dict(response.headers), input_tokens=self.usage[0], output_tokens=self.usage[1])

@@ -1,0 +1,54 @@
+"""What llmitm records on a flow so mitmweb and saved flows show how it was served.
+
+`flow.metadata["llmitm"]` holds the structured record (saved with `-w`, tnetstring-safe values only);
+`flow.comment` is the one-line summary mitmweb shows; warnings (fields dropped or approximated in
+translation) go to both. Keys appear only masked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from mitmproxy import http
+
+
+@dataclass
+class FlowRecord:
+    client_protocol: str | None = None
+    route: int | None = None
+    provider: str | None = None
+    upstream_protocol: str | None = None
+    model: str | None = None
+    upstream_model: str | None = None
+    credential: str = "client"  # "pooled" or "client" (the app's own key went upstream)
+    key_id: str | None = None
+    key_masked: str | None = None
+    translated: bool = False
+    attempts: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    def summary(self) -> str:
+        if self.provider is None:
+            return "llmitm: no route matched: passed through untouched"
+        where = f"route #{self.route} → {self.provider} ({self.upstream_protocol})"
+        model = f", model {self.model} → {self.upstream_model}" if self.upstream_model != self.model else ""
+        if self.credential == "pooled":
+            cred = f", key {self.key_id} {self.key_masked}"
+        else:
+            cred = ", app's own credential"
+        how = f", translated from {self.client_protocol}" if self.translated else ""
+        parts = [f"llmitm: {where}{model}{cred}{how}"]
+        if len(self.attempts) > 1:
+            parts.append("attempts: " + "; ".join(self.attempts))
+        parts += [f"warning: {w}" for w in self.warnings]
+        if self.error:
+            parts.append(f"error: {self.error}")
+        return "\n".join(parts)
+
+
+def publish(flow: http.HTTPFlow, record: FlowRecord) -> None:
+    flow.metadata["llmitm"] = asdict(record)
+    flow.comment = record.summary()
+    if record.warnings:
+        flow.marked = ":warning:"

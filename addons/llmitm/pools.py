@@ -1,0 +1,54 @@
+"""One key pool per pooled provider, built from the config and kept across hot reloads."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from .config import LlmitmConfig
+
+log = logging.getLogger(__name__)
+
+
+def state_url(config: LlmitmConfig) -> str:
+    """The configured state store, or SQLite beside the config so cooldowns survive a restart."""
+    if config.state:
+        return config.state
+    if config.source.startswith("<"):
+        return "memory"
+    return f"sqlite://{Path(config.source).resolve().parent / '.llmitm-state.db'}"
+
+
+class PoolRegistry:
+    def __init__(self) -> None:
+        self.pools: dict[str, Any] = {}
+        self.store = None
+        self.store_url: str | None = None
+
+    def apply(self, config: LlmitmConfig) -> None:
+        from .pool import KeyPool, open_store
+
+        url = state_url(config)
+        if url != self.store_url:
+            self.pools.clear()  # pools are bound to their store; in-flight leases finish on the old one
+            self.store, self.store_url = open_store(url), url
+        for name, provider in config.providers.items():
+            if not provider.pooled:
+                self.pools.pop(name, None)
+            elif name in self.pools:
+                self.pools[name].reconfigure_from(provider)
+            else:
+                self.pools[name] = KeyPool.from_config(name, provider, store=self.store)
+        for name in set(self.pools) - set(config.providers):
+            del self.pools[name]
+
+    def get(self, name: str):
+        return self.pools[name]
+
+    async def close(self) -> None:
+        for pool in self.pools.values():
+            await pool.close()
+        self.pools.clear()
+        if self.store is not None:
+            await self.store.close()

@@ -1,0 +1,48 @@
+"""The one stream callable per response (MITMPROXY.md §5, trap 3): passthrough or translation,
+plus capture so mitmweb can show the streamed body afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from mitmproxy import http
+
+
+def sse_headers(flow: http.HTTPFlow) -> None:
+    """Headers for a response whose body llmitm rewrites while streaming (trap 2: content-length)."""
+    response = flow.response
+    assert response is not None
+    response.headers.pop("content-length", None)
+    response.headers.pop("content-encoding", None)
+    response.headers["content-type"] = "text/event-stream"
+    if flow.request.http_version.startswith("HTTP/1"):
+        response.headers["transfer-encoding"] = "chunked"
+
+
+class StreamTap:
+    """Passes upstream chunks on (translated when a translator is given) as they arrive."""
+
+    def __init__(self, flow: http.HTTPFlow, exchange: Any, translator: Any | None):
+        self.flow = flow
+        self.exchange = exchange
+        self.translator = translator
+        self.sent: list[bytes] = []
+
+    def __call__(self, data: bytes) -> Iterable[bytes]:
+        if not data:
+            out = self.translator.finish() if self.translator is not None else []
+            self.sent.extend(out)
+            self._keep_body()
+            return out
+        if self.translator is None:
+            self.sent.append(data)
+            return data
+        out = self.translator.feed(data)
+        self.sent.extend(out)
+        return out  # may be [] (hold back): never b"", which would end a chunked response (trap 1)
+
+    def _keep_body(self) -> None:
+        # mitmproxy 11 stores no streamed body; keep what the client got visible in mitmweb.
+        if self.flow.response is not None:
+            self.flow.response.data.content = b"".join(self.sent)

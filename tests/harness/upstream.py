@@ -1,0 +1,184 @@
+"""A fake provider on loopback that replays recorded wire data and records what it received.
+
+It stands in for api.openai.com / api.anthropic.com / Gemini, which tests cannot reach. Tests set
+`upstream.script` to decide each reply (fixture, status, delay between events, connection reset);
+the default replays a recorded response matching the path the request arrived on.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+from . import fixtures
+
+DEFAULT_FIXTURES = {
+    ("openai-chat", False): "openai-chat/vercel-ai/openai-text.json",
+    ("openai-chat", True): "openai-chat/openai-python/stream-tool-call-pydantic.sse",
+    ("anthropic", False): "anthropic-messages/vercel-ai/anthropic-text.json",
+    ("anthropic", True): "anthropic-messages/prism/stream-text-basic.sse",
+    ("openai-responses", False): "openai-responses/prism/text-basic-2.json",
+    ("openai-responses", True): "openai-responses/prism/stream-text-basic.sse",
+    ("gemini", False): "gemini/vercel-ai/google-text.json",
+    ("gemini", True): "gemini/prism/stream-text-followup.sse",
+}
+
+
+@dataclass
+class Received:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.body)
+
+    @property
+    def key(self) -> str | None:
+        """The credential the upstream saw, in whichever carrier."""
+        auth = self.headers.get("authorization")
+        if auth and auth.lower().startswith("bearer "):
+            return auth[7:]
+        return self.headers.get("x-api-key") or self.headers.get("x-goog-api-key")
+
+
+@dataclass
+class Reply:
+    status: int = 200
+    body: bytes = b""
+    events: list[bytes] | None = None  # SSE events, sent one by one
+    delay: float = 0.0  # seconds between events
+    headers: dict[str, str] = field(default_factory=dict)
+    reset: bool = False  # close the connection without answering
+    hold: float = 0.0  # wait before answering at all
+
+    @classmethod
+    def fixture(cls, rel: str, **kw) -> "Reply":
+        if rel.endswith((".sse", ".jsonl")):
+            return cls(events=fixtures.sse_events(rel), **kw)
+        return cls(body=fixtures.body(rel), **kw)
+
+    @classmethod
+    def json(cls, status: int, obj: dict, **kw) -> "Reply":
+        return cls(status=status, body=json.dumps(obj).encode(), **kw)
+
+
+def protocol_of(path: str) -> str:
+    bare = path.split("?", 1)[0]
+    if bare.endswith("/chat/completions"):
+        return "openai-chat"
+    if bare.endswith("/responses"):
+        return "openai-responses"
+    if ":generateContent" in bare or ":streamGenerateContent" in bare:
+        return "gemini"
+    return "anthropic"
+
+
+def default_script(req: Received) -> Reply:
+    protocol = protocol_of(req.path)
+    if protocol == "gemini":
+        stream = ":streamGenerateContent" in req.path
+    else:
+        try:
+            stream = bool(req.json.get("stream"))
+        except ValueError:
+            return Reply.json(400, {"error": {"message": "bad json"}})
+    return Reply.fixture(DEFAULT_FIXTURES[(protocol, stream)])
+
+
+class FakeUpstream:
+    def __init__(self) -> None:
+        self.script: Callable[[Received], Reply] = default_script
+        self.received: list[Received] = []
+        self.last_event_sent_at: float = 0.0
+        self.in_flight: dict[str | None, int] = {}
+        self.max_in_flight: dict[str | None, int] = {}
+        self._lock = threading.Lock()
+        upstream = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:  # keep test output quiet
+                pass
+
+            def _handle(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(length) if length else b""
+                req = Received(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
+                upstream._enter(req)
+                try:
+                    upstream._answer(self, upstream.script(req))
+                finally:
+                    upstream._leave(req)
+
+            do_GET = do_POST = do_DELETE = _handle
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> "FakeUpstream":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.script = default_script
+            self.received.clear()
+            self.max_in_flight.clear()
+
+    def _enter(self, req: Received) -> None:
+        with self._lock:
+            self.received.append(req)
+            n = self.in_flight.get(req.key, 0) + 1
+            self.in_flight[req.key] = n
+            self.max_in_flight[req.key] = max(n, self.max_in_flight.get(req.key, 0))
+
+    def _leave(self, req: Received) -> None:
+        with self._lock:
+            self.in_flight[req.key] -= 1
+
+    def _answer(self, h: BaseHTTPRequestHandler, reply: Reply) -> None:
+        if reply.hold:
+            time.sleep(reply.hold)
+        if reply.reset:
+            # RST instead of FIN: the proxy sees a connection error, not a clean close.
+            h.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            h.close_connection = True
+            h.connection.close()
+            return
+        h.send_response(reply.status)
+        for k, v in reply.headers.items():
+            h.send_header(k, v)
+        if reply.events is None:
+            h.send_header("content-type", reply.headers.get("content-type", "application/json"))
+            h.send_header("content-length", str(len(reply.body)))
+            h.end_headers()
+            h.wfile.write(reply.body)
+            return
+        h.send_header("content-type", "text/event-stream")
+        h.send_header("transfer-encoding", "chunked")
+        h.end_headers()
+        for i, event in enumerate(reply.events):
+            if i and reply.delay:
+                time.sleep(reply.delay)
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
+            h.wfile.flush()
+        self.last_event_sent_at = time.monotonic()
+        h.wfile.write(b"0\r\n\r\n")
+        h.wfile.flush()

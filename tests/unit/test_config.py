@@ -1,0 +1,60 @@
+import pytest
+
+from llmitm.config import ConfigError, builtin_default, parse_config
+
+GOOD = """
+providers:
+  openai:
+    protocol: openai-chat
+    base_url: https://api.openai.com
+    keys: ["${K1}", {key: "${K2:-sk-default-two}", id: second, weight: 2}]
+  local:
+    protocol: [openai-chat]
+    base_url: http://127.0.0.1:8000/v1
+routes:
+  - match: {host: api.openai.com, model: "gpt-4*"}
+    provider: openai
+    model: gpt-4o-mini
+  - match: {host: api.anthropic.com}
+    provider: local
+    model_map: {"claude-*": smollm3}
+"""
+
+
+def test_valid_config_expands_env_and_normalises():
+    cfg = parse_config(GOOD, "t.yaml", env={"K1": "sk-one-aaaaaaaa"})
+    p = cfg.providers["openai"]
+    assert p.protocol == ["openai-chat"]
+    assert [k.key for k in p.keys] == ["sk-one-aaaaaaaa", "sk-default-two"]
+    assert p.keys[1].id == "second" and p.keys[1].weight == 2
+    assert cfg.providers["local"].base_url == "http://127.0.0.1:8000/v1"
+    assert cfg.routes[1].upstream_model("claude-3-5-haiku") == "smollm3"
+    assert cfg.routes[1].upstream_model("gpt-4") is None
+    assert cfg.intercepted_hosts() == ["api.openai.com", "api.anthropic.com"]
+
+
+@pytest.mark.parametrize(
+    "text, env, expected",
+    [
+        ("providers: {p: {protocol: openai-chatt, base_url: 'http://x'}}", {}, r"providers\.p\.protocol\.0"),
+        ("providers: {p: {protocol: openai-chat}}", {}, r"providers\.p\.base_url: Field required"),
+        ("providers: {p: {protocol: anthropic, base_url: 'http://x', keys: ['${NOPE}']}}", {}, r"providers\.p\.keys\.0: environment variable \$\{NOPE\} is not set"),
+        ("providers: {p: {protocol: anthropic, base_url: 'http://x'}\nroutes: [", {}, r"not valid YAML"),
+        ("providers: {p: {protocol: anthropic, base_url: 'http://x'}}\nroutes: [{provider: q}]", {}, r"routes\.0\.provider: unknown provider 'q'"),
+        ("providers: {p: {protocol: anthropic, base_url: 'ftp://x'}}", {}, r"providers\.p\.base_url: must be an http"),
+        ("providers: {p: {protocol: anthropic, base_url: 'http://x', base-url: 1}}", {}, r"providers\.p\.base-url: Extra inputs"),
+        ("providers: {p: {protocol: anthropic, base_url: 'http://x'}}\nroutes: [{provider: p, fallback: [z]}]", {}, r"routes\.0\.fallback\.0: unknown provider 'z'"),
+        ("state: mysql://x", {}, r"state: must be"),
+        ("- just\n- a list", {}, r"top level must be a mapping"),
+    ],
+)
+def test_broken_configs_name_the_field(text, env, expected):
+    with pytest.raises(ConfigError, match=expected) as info:
+        parse_config(text, "broken.yaml", env=env)
+    assert str(info.value).startswith("broken.yaml")
+
+
+def test_builtin_default_passes_known_hosts_through():
+    cfg = builtin_default()
+    assert set(cfg.intercepted_hosts()) == {"api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com"}
+    assert not any(p.pooled for p in cfg.providers.values())
