@@ -69,6 +69,11 @@ class _Key:
         self.flushed_version = 0
 
     @property
+    def locally_full(self) -> bool:
+        cap = self.spec.max_concurrency
+        return cap is not None and self.in_flight >= cap
+
+    @property
     def busy(self) -> int:
         return self.in_flight + self.remote_in_flight
 
@@ -246,11 +251,10 @@ class KeyPool:
         deadline = self._clock() + self.max_wait
         real_deadline = time.monotonic() + self.max_wait
         queued = False
-        force_refresh = False
         try:
             while True:
                 if self._store.shared:
-                    await self.refresh(force=force_refresh)
+                    await self.refresh()
                 now = self._clock()
                 names = [pin] if pin is not None else self._order
                 candidates = [self._keys[n] for n in names if n in self._keys and n not in exclude]
@@ -268,13 +272,16 @@ class KeyPool:
                     self._waiters += 1
                     queued = True
                 await self._wait_for_change(wait)
-                force_refresh = True  # a cap freed on another instance shows only in the store
         finally:
             if queued:
                 self._waiters -= 1
 
     async def _take(self, candidates: list[_Key], now: float) -> Lease | None:
-        available = [k for k in candidates if k.blocked(now) is None]
+        if self._store.shared:
+            # Other instances' in-flight counts here may be stale; the store's claim decides the cap.
+            available = [k for k in candidates if k.blocked(now, ignore_cap=True) is None and not k.locally_full]
+        else:
+            available = [k for k in candidates if k.blocked(now) is None]
         if not available:
             return None
         views = [

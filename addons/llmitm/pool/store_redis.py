@@ -1,0 +1,202 @@
+"""Pool state in Redis, shared by several llmitm instances: cooldowns, disabled keys, quota, usage
+counters and the number of requests in flight per key.
+
+Layout (the `{…}` hash tag keeps one provider's keys in one cluster slot, so scripts may touch several):
+  <prefix>:{<provider>}:key:<id>        hash: "f:<field>" -> JSON, "c:<counter>" -> integer
+  <prefix>:{<provider>}:inflight:<id>   hash: instance id -> requests that instance has in flight
+  <prefix>:{<provider>}:instances       sorted set: instance id -> liveness deadline (Redis server time)
+
+In-flight counts are per instance and only count while the instance's liveness deadline (refreshed by a
+heartbeat) lies ahead, so a crashed instance's leases stop counting after `instance_ttl` seconds instead
+of occupying the cap forever. Deadlines use the Redis server's clock (TIME inside the scripts): instances
+need not agree on time for this.
+
+Hot path: acquire runs one script (claim a slot under the cap). The pool re-reads key state with one more
+script when its copy is older than its TTL; releases and state changes are batched by the pool's writer
+into one pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from .keystate import COUNTERS, KeyUpdate
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+_NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000\n"
+
+# Sum the live instances' counts in one in-flight hash, dropping dead instances' entries on the way.
+_LIVE_TOTAL = """
+local function live_total(inflight, instances, now)
+  local total = 0
+  local entries = redis.call('HGETALL', inflight)
+  for i = 1, #entries, 2 do
+    local deadline = redis.call('ZSCORE', instances, entries[i])
+    if deadline and tonumber(deadline) > now then
+      total = total + math.max(0, tonumber(entries[i + 1]))
+    else
+      redis.call('HDEL', inflight, entries[i])
+    end
+  end
+  return total
+end
+"""
+
+# KEYS: inflight hash, instances zset. ARGV: instance, cap (0: none), instance ttl.
+# Returns the new total, or -1 - total when the cap is reached.
+_ACQUIRE = _NOW + _LIVE_TOTAL + """
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+local total = live_total(KEYS[1], KEYS[2], now)
+local cap = tonumber(ARGV[2])
+if cap > 0 and total >= cap then return -1 - total end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+return total + 1
+"""
+
+# KEYS: inflight hash. ARGV: instance.
+_RELEASE = """
+local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
+return n
+"""
+
+# KEYS: instances zset, then per key: state hash, inflight hash. Returns per key: flat state, live total.
+_LOAD = _NOW + _LIVE_TOTAL + """
+local out = {}
+for i = 2, #KEYS, 2 do
+  out[#out + 1] = redis.call('HGETALL', KEYS[i])
+  out[#out + 1] = live_total(KEYS[i + 1], KEYS[1], now)
+end
+return out
+"""
+
+# KEYS: instances zset. ARGV: instance, ttl. Also forgets instances dead for an hour.
+_HEARTBEAT = _NOW + """
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - 3600)
+return 1
+"""
+
+
+class RedisStore(Store):
+    shared = True
+
+    def __init__(self, url: str, prefix: str = "llmitm", instance_ttl: float = 30.0) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.instance_ttl = instance_ttl
+        self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        self._acquire = self._redis.register_script(_ACQUIRE)
+        self._release = self._redis.register_script(_RELEASE)
+        self._load = self._redis.register_script(_LOAD)
+        self._heartbeat_script = self._redis.register_script(_HEARTBEAT)
+        self._providers: set[str] = set()  # providers this instance holds slots in: they need heartbeats
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    def _state_key(self, provider: str, key_id: str) -> str:
+        return f"{self.prefix}:{{{provider}}}:key:{key_id}"
+
+    def _inflight_key(self, provider: str, key_id: str) -> str:
+        return f"{self.prefix}:{{{provider}}}:inflight:{key_id}"
+
+    def _instances_key(self, provider: str) -> str:
+        return f"{self.prefix}:{{{provider}}}:instances"
+
+    async def load(self, provider: str, key_ids: Collection[str]) -> dict[str, dict[str, Any]]:
+        ids = list(key_ids)
+        if not ids:
+            return {}
+        keys = [self._instances_key(provider)]
+        for key_id in ids:
+            keys += [self._state_key(provider, key_id), self._inflight_key(provider, key_id)]
+        out = await self._load(keys=keys, args=[])
+        result: dict[str, dict[str, Any]] = {}
+        for i, key_id in enumerate(ids):
+            flat, total = out[2 * i], int(out[2 * i + 1])
+            if not flat and not total:
+                continue
+            fields: dict[str, Any] = {}
+            for name, value in zip(flat[::2], flat[1::2]):
+                if name.startswith("c:"):
+                    fields[name[2:]] = int(value)
+                elif name.startswith("f:"):
+                    try:
+                        fields[name[2:]] = json.loads(value)
+                    except ValueError:
+                        continue
+            fields["in_flight"] = total
+            result[key_id] = fields
+        return result
+
+    async def write(self, provider: str, updates: Mapping[str, KeyUpdate]) -> None:
+        if not updates:
+            return
+        pipe = self._redis.pipeline(transaction=False)
+        for key_id, update in updates.items():
+            key = self._state_key(provider, key_id)
+            mapping: dict[str, Any] = {}
+            for name, value in update.fields.items():
+                if name == "in_flight":
+                    continue  # counted in the in-flight hash, live
+                mapping[f"c:{name}" if name in COUNTERS else f"f:{name}"] = (
+                    int(value) if name in COUNTERS else json.dumps(value)
+                )
+            if mapping:
+                pipe.hset(key, mapping=mapping)
+            for name, n in update.incr.items():
+                pipe.hincrby(key, f"c:{name}", int(n))
+        await pipe.execute()
+
+    async def try_acquire_slot(self, provider: str, key_id: str, cap: int | None) -> int | None:
+        self._ensure_heartbeat(provider)
+        result = int(
+            await self._acquire(
+                keys=[self._inflight_key(provider, key_id), self._instances_key(provider)],
+                args=[self.instance, cap or 0, self.instance_ttl],
+            )
+        )
+        return None if result < 0 else result
+
+    async def release_slot(self, provider: str, key_id: str) -> None:
+        await self._release(keys=[self._inflight_key(provider, key_id)], args=[self.instance])
+
+    def _ensure_heartbeat(self, provider: str) -> None:
+        self._providers.add(provider)
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.get_running_loop().create_task(self._beat(), name="llmitm-redis-heartbeat")
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.instance_ttl / 3)
+            for provider in list(self._providers):
+                try:
+                    await self._heartbeat_script(keys=[self._instances_key(provider)],
+                                                 args=[self.instance, self.instance_ttl])
+                except Exception as e:  # Redis restarting: the next beat tries again
+                    log.warning("redis heartbeat failed: %s", e)
+
+    async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            try:
+                await self._heartbeat
+            except (asyncio.CancelledError, Exception):
+                pass
+        try:
+            for provider in self._providers:
+                # A clean exit: our leases stop counting now rather than after instance_ttl.
+                await self._redis.zrem(self._instances_key(provider), self.instance)
+        finally:
+            await self._redis.aclose()

@@ -1,0 +1,133 @@
+"""Two llmitm instances (two KeyPools, each with its own RedisStore) sharing one real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pool_helpers import FakeClock, specs
+from redis_server import running_redis_server
+
+from llmitm.pool import KeyPool, KeySpec, PoolExhausted, open_store
+from llmitm.pool.keystate import KeyUpdate
+from llmitm.pool.store_redis import RedisStore
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    with running_redis_server(str(tmp_path_factory.mktemp("redis"))) as url:
+        yield url
+
+
+@pytest.fixture
+async def stores(redis_url, request):
+    opened: list[RedisStore] = []
+    prefix = f"t{abs(hash(request.node.name))}"  # each test its own namespace on the shared server
+
+    def make(**kwargs) -> RedisStore:
+        store = RedisStore(redis_url, prefix=prefix, **kwargs)
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        try:
+            await store.close()
+        except Exception:
+            pass
+
+
+def two_pools(stores, clock, keys, **kwargs):
+    kwargs.setdefault("max_wait", 0)
+    return (KeyPool("openai", keys, store=stores(), clock=clock, **kwargs),
+            KeyPool("openai", keys, store=stores(), clock=clock, **kwargs))
+
+
+async def test_open_store_picks_redis(redis_url):
+    store = open_store(redis_url)
+    assert isinstance(store, RedisStore) and store.shared
+    await store.write("p", {"k": KeyUpdate({"cooldown_until": 5.0}, {"requests": 2})})
+    loaded = await store.load("p", ["k", "other"])
+    await store._redis.delete("llmitm:{p}:key:k")
+    await store.close()
+    assert loaded == {"k": {"cooldown_until": 5.0, "requests": 2, "in_flight": 0}}
+
+
+async def test_a_key_cooled_down_by_one_instance_is_skipped_by_the_other(stores):
+    clock = FakeClock()
+    a, b = two_pools(stores, clock, specs(2), strategy="round-robin")
+    assert (await b.acquire()).key_id == "k0"  # b has read the state once and caches it for 1 s
+    (await a.acquire(pin="k0")).release(429, {"retry-after": "30"})
+    await a.flush()
+    clock.advance(1.01)  # b's cached copy expires
+    for _ in range(3):
+        lease = await b.acquire()
+        assert lease.key_id == "k1"
+        lease.release(200)
+    assert b.snapshot()[0].state == "cooling"
+    clock.advance(30)
+    assert {(await b.acquire()).key_id for _ in range(2)} == {"k0", "k1"}
+
+
+async def test_a_spent_quota_seen_by_one_instance_is_skipped_by_the_other(stores):
+    clock = FakeClock()
+    a, b = two_pools(stores, clock, specs(2), strategy="most-remaining")
+    (await a.acquire(pin="k1")).release(200, {"x-ratelimit-remaining-requests": "0",
+                                               "x-ratelimit-limit-requests": "60",
+                                               "x-ratelimit-reset-requests": "20s"})
+    await a.flush()
+    for _ in range(3):
+        lease = await b.acquire()
+        assert lease.key_id == "k0"
+        lease.release(200)
+
+
+async def test_the_concurrency_cap_is_shared(stores):
+    clock = FakeClock()
+    a, b = two_pools(stores, clock, [KeySpec("solo", "sk-solo-key-1234", max_concurrency=2)])
+    first = await a.acquire()
+    second = await b.acquire()
+    with pytest.raises(PoolExhausted) as caught:
+        await a.acquire()
+    assert "cap" in caught.value.reason
+    with pytest.raises(PoolExhausted):
+        await b.acquire()
+    assert b.snapshot()[0].in_flight == 2
+    first.release(200)
+    await a.flush()
+    third = await b.acquire()
+    second.release(200)
+    third.release(200)
+    await a.flush()
+    await b.flush()
+    await b.refresh(force=True)
+    [status] = b.snapshot()
+    assert (status.in_flight, status.requests) == (0, 3)  # counters add up across instances
+
+
+async def test_a_waiter_gets_a_slot_freed_on_another_instance(stores):
+    a = KeyPool("openai", [KeySpec("solo", "sk-solo-key-1234", max_concurrency=1)], store=stores(), max_wait=3)
+    b = KeyPool("openai", [KeySpec("solo", "sk-solo-key-1234", max_concurrency=1)], store=stores(), max_wait=3)
+    held = await a.acquire()
+    waiter = asyncio.create_task(b.acquire())
+    await asyncio.sleep(0.1)
+    assert not waiter.done()
+    held.release(200)
+    await a.flush()
+    lease = await asyncio.wait_for(waiter, 2)
+    lease.release(200)
+    await b.flush()
+
+
+async def test_a_crashed_instance_stops_holding_slots(stores):
+    keys = [KeySpec("solo", "sk-solo-key-1234", max_concurrency=1)]
+    crashing = stores(instance_ttl=0.6)
+    a = KeyPool("openai", keys, store=crashing, max_wait=0)
+    b = KeyPool("openai", keys, store=stores(), max_wait=0)
+    await a.acquire()  # never released
+    crashing._heartbeat.cancel()  # the process "dies": no more heartbeats, no clean close
+    with pytest.raises(PoolExhausted):
+        await b.acquire()
+    await asyncio.sleep(0.8)
+    await b.refresh(force=True)
+    (await b.acquire()).release(200)
