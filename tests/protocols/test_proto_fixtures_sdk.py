@@ -1,0 +1,264 @@
+"""Every recorded Anthropic and OpenAI Chat response, translated to the other protocol and read by
+the other official SDK's own accumulator. The expected values come from the recording's own SDK
+reading the untranslated bytes, so neither side of the comparison is computed by the code under test."""
+
+from __future__ import annotations
+
+import json
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from llmitm.protocols import Translation
+from proto_helpers import (
+    A_DIR, C_DIR, FIXTURES, anthropic_client, fixtures, is_error_body, merged_anthropic_usage, openai_chunks,
+    split, wire_bytes,
+)
+
+A_TO_C_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "tool_calls", "max_tokens": "length",
+                 "refusal": "content_filter", "pause_turn": "stop"}
+C_TO_A_STOP = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens", "content_filter": "refusal"}
+USER_TURN = [{"role": "user", "content": "hi"}]
+
+A_STREAMS = fixtures(A_DIR, stream=True)
+C_STREAMS = fixtures(C_DIR, stream=True)
+A_BODIES = [p for p in fixtures(A_DIR, stream=False) if not is_error_body(p)]
+C_BODIES = [p for p in fixtures(C_DIR, stream=False) if not is_error_body(p)]
+A_ERRORS = [p for p in fixtures(A_DIR, stream=False) if is_error_body(p)]
+
+
+def test_fixture_inventory():
+    # Guards against a moved ../shared silently turning the parametrized tests into zero tests.
+    assert len(A_STREAMS) >= 25 and len(C_STREAMS) >= 20 and len(A_BODIES) >= 8 and len(C_BODIES) >= 10
+
+
+def translating_client(sdk: str, t: Translation, upstream_wire: bytes, *, stream: bool, status: int = 200,
+                       upstream_requests: list | None = None):
+    """An SDK client whose HTTP layer runs the request through `t`, then answers with the recorded
+    upstream response translated back (streamed bodies fed in uneven pieces, down to 1 byte)."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        up = t.request(json.loads(request.content), upstream_model="upstream-model")
+        if upstream_requests is not None:
+            upstream_requests.append(json.loads(up.body))
+        if stream and 200 <= status < 300:
+            translator = t.stream()
+            out: list[bytes] = []
+            for piece in split(upstream_wire):
+                out.extend(translator.feed(piece))
+            out.extend(translator.finish())
+            assert all(out), "a translator must never yield b''"
+            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=b"".join(out))
+        code, body = t.response(status, upstream_wire)
+        return httpx.Response(code, headers={"content-type": "application/json"}, content=body)
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    if sdk == "openai":
+        return openai.OpenAI(api_key="sk-test", base_url="http://llmitm.test/v1", max_retries=0, http_client=client)
+    return anthropic.Anthropic(api_key="sk-ant-test", base_url="http://llmitm.test", max_retries=0,
+                               http_client=client)
+
+
+def reference_openai(wire: bytes, *, stream: bool):
+    client = openai.OpenAI(api_key="sk-test", base_url="http://upstream.test/v1", max_retries=0,
+                           http_client=httpx.Client(transport=httpx.MockTransport(
+                               lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"
+                                                                      if stream else "application/json"},
+                                                        content=wire))))
+    if not stream:
+        return client.chat.completions.create(model="m", messages=USER_TURN)
+    try:
+        with client.chat.completions.stream(model="m", messages=USER_TURN) as s:
+            for _ in s:
+                pass
+            return s.current_completion_snapshot
+    except IndexError:
+        # The SDK's accumulator assumes tool indexes start at 0; Anthropic's OpenAI-compatible
+        # surface starts at 1 (PROTOCOLS.md §1.1). Accumulate by index here instead.
+        return accumulate_chat_chunks(openai_chunks(wire))
+
+
+def accumulate_chat_chunks(chunks: list[dict]):
+    message = {"content": None, "refusal": None, "tool_calls": {}, "reasoning_content": None}
+    finish, usage = None, None
+    for chunk in chunks:
+        usage = chunk.get("usage") or usage
+        for choice in chunk.get("choices") or []:
+            if choice.get("index", 0) != 0:
+                continue
+            delta = choice.get("delta") or {}
+            for key in ("content", "refusal", "reasoning_content"):
+                if delta.get(key):
+                    message[key] = (message[key] or "") + delta[key]
+            for tc in delta.get("tool_calls") or []:
+                slot = message["tool_calls"].setdefault(tc["index"], {"id": None, "name": "", "arguments": ""})
+                slot["id"] = tc.get("id") or slot["id"]
+                fn = tc.get("function") or {}
+                slot["name"] += fn.get("name") or ""
+                slot["arguments"] += fn.get("arguments") or ""
+            finish = choice.get("finish_reason") or finish
+    calls = [{"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+             for _, c in sorted(message["tool_calls"].items())]
+    return openai.types.chat.ChatCompletion.model_validate({
+        "id": "x", "object": "chat.completion", "created": 0, "model": "m", "usage": usage,
+        "choices": [{"index": 0, "finish_reason": finish, "message": {
+            "role": "assistant", "content": message["content"], "refusal": message["refusal"],
+            "tool_calls": calls or None, "reasoning_content": message["reasoning_content"]}}]})
+
+
+def reference_anthropic(wire: bytes, *, stream: bool):
+    client = anthropic_client(wire, stream=stream)
+    if not stream:
+        return client.messages.create(model="m", max_tokens=100, messages=USER_TURN)
+    with client.messages.stream(model="m", max_tokens=100, messages=USER_TURN) as s:
+        return s.get_final_message()
+
+
+def a_text(message) -> str:
+    return "".join(b.text for b in message.content if b.type == "text")
+
+
+def a_thinking(message) -> str:
+    return "".join(b.thinking for b in message.content if b.type == "thinking")
+
+
+def a_tools(message) -> list:
+    return [(b.id, b.name, b.input) for b in message.content if b.type == "tool_use"]
+
+
+def c_tools(message, *, parse: bool = True) -> list:
+    return [(tc.id, tc.function.name, json.loads(tc.function.arguments) if parse else tc.function.arguments)
+            for tc in message.tool_calls or []]
+
+
+def c_reasoning(message) -> str:
+    extra = message.model_extra or {}
+    return extra.get("reasoning_content") or extra.get("reasoning") or ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Anthropic upstream → OpenAI Chat client
+
+
+def _check_a_to_c(expected, choice, usage, wire_usage: dict):
+    message = choice.message
+    assert (message.content or "") == a_text(expected)
+    assert c_reasoning(message) == a_thinking(expected)
+    if expected.stop_reason == "max_tokens":
+        # A cut-off tool call is reported as `length`, never as a finished tool call.
+        assert [t[:2] for t in c_tools(message, parse=False)] == [t[:2] for t in a_tools(expected)]
+    else:
+        assert c_tools(message) == a_tools(expected)
+    assert choice.finish_reason == A_TO_C_FINISH[expected.stop_reason]
+    read = wire_usage.get("cache_read_input_tokens") or 0
+    write = wire_usage.get("cache_creation_input_tokens") or 0
+    assert usage.prompt_tokens == wire_usage["input_tokens"] + read + write
+    assert usage.completion_tokens == wire_usage["output_tokens"]
+    assert usage.prompt_tokens_details.cached_tokens == read
+
+
+@pytest.mark.parametrize("rel", A_STREAMS)
+def test_anthropic_stream_read_by_openai_sdk(rel):
+    wire = wire_bytes(rel)
+    expected = reference_anthropic(wire, stream=True)
+    t = Translation("openai-chat", "anthropic")
+    client = translating_client("openai", t, wire, stream=True)
+    with client.chat.completions.stream(model="gpt-4o", messages=USER_TURN,
+                                        stream_options={"include_usage": True}) as s:
+        for _ in s:
+            pass
+        completion = s.current_completion_snapshot  # get_final_completion() refuses length/content_filter
+    _check_a_to_c(expected, completion.choices[0], completion.usage, merged_anthropic_usage(wire))
+    assert t.usage is not None and t.usage.output_total == completion.usage.completion_tokens
+
+
+@pytest.mark.parametrize("rel", A_STREAMS[:6])
+def test_anthropic_stream_without_include_usage_has_no_usage_chunk(rel):
+    wire = wire_bytes(rel)
+    t = Translation("openai-chat", "anthropic")
+    client = translating_client("openai", t, wire, stream=True)
+    chunks = [c for c in client.chat.completions.create(model="gpt-4o", messages=USER_TURN, stream=True)]
+    assert chunks and all(c.usage is None for c in chunks)
+    assert t.usage is not None  # metering still sees it
+
+
+@pytest.mark.parametrize("rel", A_BODIES)
+def test_anthropic_body_read_by_openai_sdk(rel):
+    wire = (FIXTURES / rel).read_bytes()
+    expected = reference_anthropic(wire, stream=False)
+    t = Translation("openai-chat", "anthropic")
+    completion = translating_client("openai", t, wire, stream=False).chat.completions.create(
+        model="gpt-4o", messages=USER_TURN)
+    _check_a_to_c(expected, completion.choices[0], completion.usage, json.loads(wire)["usage"])
+
+
+@pytest.mark.parametrize("rel", A_ERRORS)
+def test_anthropic_error_read_by_openai_sdk(rel):
+    wire = (FIXTURES / rel).read_bytes()
+    status = {"error-400-invalid-request.json": 400}.get(rel.rsplit("/", 1)[1], 429)
+    t = Translation("openai-chat", "anthropic")
+    client = translating_client("openai", t, wire, stream=False, status=status)
+    with pytest.raises(openai.APIStatusError) as info:
+        client.chat.completions.create(model="gpt-4o", messages=USER_TURN)
+    assert info.value.status_code == status
+    assert info.value.body["message"] == json.loads(wire)["error"]["message"]
+    assert info.value.body["type"] == {400: "invalid_request_error", 429: "rate_limit_error"}[status]
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenAI Chat upstream → Anthropic client
+
+
+def _check_c_to_a(expected, message, delta_usage, final_usage):
+    choice = expected.choices[0]
+    em = choice.message
+    assert a_text(message) == (em.content or "") + (em.refusal or "")
+    assert a_thinking(message) == c_reasoning(em)
+    if choice.finish_reason == "length":
+        assert [t[:2] for t in a_tools(message)] == [t[:2] for t in c_tools(em, parse=False)]
+    else:
+        assert a_tools(message) == c_tools(em)
+    want = C_TO_A_STOP[choice.finish_reason]
+    if want == "end_turn" and em.tool_calls:
+        want = "tool_use"  # derived from what was emitted
+    assert message.stop_reason == want
+    if expected.usage is not None:
+        cached = (expected.usage.prompt_tokens_details.cached_tokens
+                  if expected.usage.prompt_tokens_details else 0) or 0
+        for usage in (delta_usage, final_usage):
+            if usage is None:
+                continue
+            assert usage.input_tokens == expected.usage.prompt_tokens - cached
+            assert usage.output_tokens == expected.usage.completion_tokens
+            assert (usage.cache_read_input_tokens or 0) == cached
+
+
+@pytest.mark.parametrize("rel", C_STREAMS)
+def test_openai_stream_read_by_anthropic_sdk(rel):
+    wire = wire_bytes(rel)
+    expected = reference_openai(wire, stream=True)
+    t = Translation("anthropic", "openai-chat")
+    upstream_requests: list = []
+    client = translating_client("anthropic", t, wire, stream=True, upstream_requests=upstream_requests)
+    delta_usage = None
+    with client.messages.stream(model="claude-x", max_tokens=1000, messages=USER_TURN) as s:
+        for event in s:
+            if event.type == "message_delta":
+                delta_usage = event.usage
+        message = s.get_final_message()
+    assert upstream_requests[0]["stream_options"] == {"include_usage": True}
+    has_usage = any(c.get("usage") for c in openai_chunks(wire))
+    assert (delta_usage is not None) and (expected.usage is not None) == has_usage
+    _check_c_to_a(expected, message, delta_usage if has_usage else None, None)
+
+
+@pytest.mark.parametrize("rel", C_BODIES)
+def test_openai_body_read_by_anthropic_sdk(rel):
+    wire = (FIXTURES / rel).read_bytes()
+    expected = reference_openai(wire, stream=False)
+    t = Translation("anthropic", "openai-chat")
+    message = translating_client("anthropic", t, wire, stream=False).messages.create(
+        model="claude-x", max_tokens=1000, messages=USER_TURN)
+    _check_c_to_a(expected, message, None, message.usage if expected.usage else None)
