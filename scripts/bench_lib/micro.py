@@ -1,0 +1,95 @@
+"""Micro-benchmark of the translation layer alone: events/s per core for each protocol pair, no network.
+
+Feeds a 200-event upstream stream (the same bytes the replay upstream sends), one SSE event per
+`feed()` call as a real upstream delivers them, through `llmitm.protocols.Translation(client, upstream)
+.stream()`, and counts upstream events translated per CPU second (time.process_time, one thread).
+Skips cleanly with a reason while the translation facade does not exist yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from . import shapes
+
+STREAMS = {"openai-chat": shapes.openai_stream_events, "anthropic": shapes.anthropic_stream_events}
+
+
+def _facade():
+    try:
+        from llmitm import protocols
+    except Exception as e:  # noqa: BLE001
+        return None, f"llmitm.protocols does not import: {type(e).__name__}: {e}"
+    t = getattr(protocols, "Translation", None)
+    if t is None:
+        try:
+            from llmitm.protocols import translation as mod  # type: ignore[attr-defined]
+
+            t = getattr(mod, "Translation", None)
+        except Exception:  # noqa: BLE001
+            t = None
+    if t is None:
+        return None, "llmitm.protocols.Translation does not exist yet"
+    return t, None
+
+
+def bench_pair(Translation, client: str, upstream: str, seconds: float) -> dict:
+    events = STREAMS[upstream]()
+    pair = f"{upstream} -> {client}"
+    try:
+        tr = Translation(client, upstream)
+        st = tr.stream()
+    except Exception as e:  # noqa: BLE001
+        return {"pair": pair, "events_per_s": None, "note": f"not supported: {type(e).__name__}: {e}"[:200]}
+    # Correctness smoke: the output must be non-empty SSE.
+    out = []
+    for ev in events:
+        out += st.feed(ev)
+    out += st.finish() or []
+    if not out:
+        return {"pair": pair, "events_per_s": None, "note": "translator produced no output"}
+    out_bytes = sum(len(b) for b in out)
+    n_streams = 0
+    t0 = time.process_time()
+    deadline = t0 + seconds
+    while True:
+        st = Translation(client, upstream).stream()
+        for ev in events:
+            st.feed(ev)
+        st.finish()
+        n_streams += 1
+        t = time.process_time()
+        if t >= deadline or n_streams >= 100_000:
+            break
+    cpu = t - t0
+    return {"pair": pair, "events_per_s": n_streams * len(events) / cpu, "streams": n_streams,
+            "cpu_s": round(cpu, 3), "out_bytes_per_stream": out_bytes, "out_chunks_per_stream": len(out)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json")
+    ap.add_argument("--seconds", type=float, default=2.0)
+    a = ap.parse_args()
+    Translation, why = _facade()
+    if Translation is None:
+        res = {"skipped": why}
+    else:
+        pairs = []
+        for client in STREAMS:
+            for upstream in STREAMS:
+                if client != upstream:
+                    pairs.append(bench_pair(Translation, client, upstream, a.seconds))
+        res = {"pairs": pairs, "events_per_stream": shapes.STREAM_EVENTS}
+    text = json.dumps(res, indent=2)
+    if a.json:
+        with open(a.json, "w") as f:
+            f.write(text)
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
