@@ -131,3 +131,20 @@ async def test_a_crashed_instance_stops_holding_slots(stores):
     await asyncio.sleep(0.8)
     await b.refresh(force=True)
     (await b.acquire()).release(200)
+
+
+async def test_an_unreachable_redis_does_not_stop_the_pool(caplog):
+    from redis_server import _free_port
+
+    store = RedisStore(f"redis://127.0.0.1:{_free_port()}/0")
+    pool = KeyPool("openai", [KeySpec("solo", "sk-solo-key-1234", max_concurrency=1)], store=store, max_wait=0)
+    lease = await pool.acquire()
+    with pytest.raises(PoolExhausted):
+        await pool.acquire()  # the cap still holds on this instance
+    lease.release(429, {"retry-after": "5"})
+    with pytest.raises(PoolExhausted) as caught:
+        await pool.acquire()
+    assert "cooling" in caught.value.reason
+    assert "deciding locally" in caplog.text
+    await pool.close()
+    await store.close()

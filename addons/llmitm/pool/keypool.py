@@ -40,6 +40,7 @@ _HINT_WINDOW_SECONDS = 60.0  # rpm/tpm hints are per minute
 _UNKNOWN_FREE_SECONDS = 1.0  # Retry-After when a key frees on a release we cannot predict
 _SHARED_POLL_SECONDS = 0.05  # releases on other instances wake no local waiter: poll the store
 _WRITE_RETRY_SECONDS = 1.0
+_STORE_BACKOFF_SECONDS = 5.0  # after a store error, decide locally this long before asking it again
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class _Key:
         self.trial_in_flight = False  # a half-open breaker lets one request through
         self.recent_requests: deque[float] = deque()  # start times, for the rpm hint
         self.recent_tokens: deque[tuple[float, int]] = deque()  # (time, tokens), for the tpm hint
+        self.recent_token_sum = 0
         self.version = 0  # local changes, so that a concurrent read of a shared store does not undo them
         self.flushed_version = 0
 
@@ -82,7 +84,11 @@ class _Key:
         while self.recent_requests and self.recent_requests[0] <= horizon:
             self.recent_requests.popleft()
         while self.recent_tokens and self.recent_tokens[0][0] <= horizon:
-            self.recent_tokens.popleft()
+            self.recent_token_sum -= self.recent_tokens.popleft()[1]
+
+    def add_tokens(self, now: float, tokens: int) -> None:
+        self.recent_tokens.append((now, tokens))
+        self.recent_token_sum += tokens
 
     def effective_remaining(self, name: str, bucket: Bucket) -> int | None:
         if bucket.remaining is None:
@@ -112,7 +118,7 @@ class _Key:
         self.prune_hints(now)
         if self.spec.rpm is not None and len(self.recent_requests) >= self.spec.rpm:
             return "rpm hint reached", self.recent_requests[0] + _HINT_WINDOW_SECONDS
-        if self.spec.tpm is not None and sum(t for _, t in self.recent_tokens) >= self.spec.tpm:
+        if self.spec.tpm is not None and self.recent_token_sum >= self.spec.tpm:
             return "tpm hint reached", self.recent_tokens[0][0] + _HINT_WINDOW_SECONDS
         cap = self.spec.max_concurrency
         if not ignore_cap and cap is not None and self.busy >= cap:
@@ -131,7 +137,7 @@ class _Key:
         if self.spec.rpm is not None:
             fractions.append(max(0.0, 1 - len(self.recent_requests) / self.spec.rpm))
         if self.spec.tpm is not None:
-            fractions.append(max(0.0, 1 - sum(t for _, t in self.recent_tokens) / self.spec.tpm))
+            fractions.append(max(0.0, 1 - self.recent_token_sum / self.spec.tpm))
         return min(fractions)
 
 
@@ -173,6 +179,8 @@ class KeyPool:
         self._load_lock: asyncio.Lock | None = None
         self._refresh_lock: asyncio.Lock | None = None
         self._refreshed_at = float("-inf")
+        self._store_down_until = float("-inf")  # monotonic
+        self._store_warned_at = float("-inf")  # monotonic
 
     @classmethod
     def from_config(
@@ -207,6 +215,7 @@ class KeyPool:
         self._unloaded &= set(keys)
         self._keys = keys
         self._order = ids
+        self._positions = {key_id: i for i, key_id in enumerate(ids)}
 
     def reconfigure(
         self,
@@ -245,7 +254,11 @@ class KeyPool:
     async def acquire(self, pin: str | None = None, exclude: Collection[str] = ()) -> Lease:
         """A key for one upstream attempt. pin: only this key id. exclude: key ids already tried for this
         request. Waits up to max_wait for a busy or soon-free key; raises PoolExhausted otherwise."""
-        await self._load_unloaded()
+        if self._store_usable():
+            try:
+                await self._load_unloaded()
+            except Exception as e:
+                self._store_trouble("loading key state", e)
         if pin is not None and pin not in self._keys:
             raise UnknownKey(self.provider, pin)
         deadline = self._clock() + self.max_wait
@@ -253,8 +266,11 @@ class KeyPool:
         queued = False
         try:
             while True:
-                if self._store.shared:
-                    await self.refresh()
+                if self._store.shared and self._store_usable():
+                    try:
+                        await self.refresh()
+                    except Exception as e:
+                        self._store_trouble("reading shared state", e)
                 now = self._clock()
                 names = [pin] if pin is not None else self._order
                 candidates = [self._keys[n] for n in names if n in self._keys and n not in exclude]
@@ -287,7 +303,7 @@ class KeyPool:
         views = [
             Candidate(
                 id=k.spec.id,
-                position=self._order.index(k.spec.id) if k.spec.id in self._order else len(self._order),
+                position=self._positions.get(k.spec.id, len(self._order)),
                 weight=k.spec.weight,
                 busy=k.busy,
                 remaining=k.remaining_fraction(now),
@@ -298,9 +314,17 @@ class KeyPool:
         by_id = {k.spec.id: k for k in available}
         for view in self._strategy.order(views):
             key = by_id[view.id]
-            if self._store.shared:
+            claimed = False
+            if self._store.shared and self._store_usable():
                 # The store is the authority on concurrency across instances; claim there first.
-                total = await self._store.try_acquire_slot(self.provider, key.spec.id, key.spec.max_concurrency)
+                try:
+                    total = await self._store.try_acquire_slot(self.provider, key.spec.id, key.spec.max_concurrency)
+                except Exception as e:
+                    # Fail open: a Redis outage must not take the proxy down; caps hold per instance meanwhile.
+                    self._store_trouble("claiming a slot", e)
+                    total = key.busy + 1
+                else:
+                    claimed = total is not None
                 if total is None:
                     cap = key.spec.max_concurrency or 0
                     key.remote_in_flight = max(key.remote_in_flight, cap - key.in_flight)
@@ -312,10 +336,10 @@ class KeyPool:
                     self._wake_writer()
                     continue
             self._strategy.picked(view, views)
-            return self._lease(key, self._clock())
+            return self._lease(key, self._clock(), claimed)
         return None
 
-    def _lease(self, key: _Key, now: float) -> Lease:
+    def _lease(self, key: _Key, now: float, claimed: bool) -> Lease:
         key.in_flight += 1
         key.local_spent += 1
         key.recent_requests.append(now)
@@ -330,7 +354,7 @@ class KeyPool:
         self._record(key, changed)
 
         def release(lease: Lease, status, headers, body_json, error, input_tokens, output_tokens) -> None:  # type: ignore[no-untyped-def]
-            self._release(key, trial, status, headers, body_json, error, input_tokens, output_tokens)
+            self._release(key, trial, claimed, status, headers, body_json, error, input_tokens, output_tokens)
 
         return Lease(self.provider, key.spec.id, key.spec.secret, key.spec.masked, release)
 
@@ -394,6 +418,7 @@ class KeyPool:
         self,
         key: _Key,
         trial: bool,
+        claimed: bool,
         status: int | None,
         headers: Mapping[str, str] | None,
         body_json: Any,
@@ -410,7 +435,7 @@ class KeyPool:
         if not self._store.shared:
             s.in_flight = key.in_flight
             changed.append("in_flight")
-        else:
+        elif claimed:
             self._pending_slot_releases.append(key.spec.id)
 
         info = parse_rate_limits(headers, now, body_json) if (headers or body_json is not None) else None
@@ -427,7 +452,7 @@ class KeyPool:
         if outcome not in (Outcome.UNKNOWN, Outcome.SUCCESS) or (status is not None and status >= 400):
             incr["errors"] = 1
         if input_tokens + output_tokens:
-            key.recent_tokens.append((now, input_tokens + output_tokens))
+            key.add_tokens(now, input_tokens + output_tokens)
 
         if outcome is Outcome.SUCCESS:
             if s.failures or s.breaker_until:
@@ -650,7 +675,10 @@ class KeyPool:
 
     async def close(self) -> None:
         """Write what is queued and stop the writer. The store stays open: it is shared by all pools."""
-        await self.flush()
+        try:
+            await self.flush()
+        except Exception as e:
+            log.warning("%s: could not write the last pool state on close: %s", self.provider, e)
         if self._writer is not None:
             self._writer.cancel()
             try:
@@ -658,6 +686,18 @@ class KeyPool:
             except (asyncio.CancelledError, Exception):
                 pass
             self._writer = None
+
+    def _store_usable(self) -> bool:
+        return time.monotonic() >= self._store_down_until
+
+    def _store_trouble(self, action: str, error: Exception) -> None:
+        """Fail open: the pool keeps serving on its own copy of the state while the store is unreachable."""
+        now = time.monotonic()
+        self._store_down_until = now + _STORE_BACKOFF_SECONDS
+        if now - self._store_warned_at >= 10 * _STORE_BACKOFF_SECONDS:
+            self._store_warned_at = now
+            log.warning("%s: state store failed while %s (%s); deciding locally for %.0fs", self.provider, action,
+                        error, _STORE_BACKOFF_SECONDS)
 
     # ---- waiting -------------------------------------------------------------------------------------
 

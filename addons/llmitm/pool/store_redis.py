@@ -97,7 +97,9 @@ class RedisStore(Store):
         self.prefix = prefix
         self.instance_ttl = instance_ttl
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self._redis = aioredis.Redis.from_url(url, decode_responses=True)
+        # Bounded timeouts: an unreachable Redis must fail fast so the pool can fall back on local state.
+        self._redis = aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=2.0,
+                                              socket_connect_timeout=2.0)
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._release = self._redis.register_script(_RELEASE)
         self._load = self._redis.register_script(_LOAD)
