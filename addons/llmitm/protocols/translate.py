@@ -118,10 +118,15 @@ class StreamTranslator:
         self._tool_emitted = False
         self._finished = False  # upstream gave a stop reason
         self._done = False  # the client stream is complete (end or error)
-        self._gzip = None
+        self._gzip = None  # None: not known yet; False: plain; else a decompressor
+        self._head = b""
 
     def feed(self, data: bytes) -> list[bytes]:
-        if self._gzip is None:
+        if self._gzip is None:  # sniff the gzip magic, which may itself arrive split
+            self._head += data
+            if len(self._head) < 2:
+                return []
+            data, self._head = self._head, b""
             self._gzip = zlib.decompressobj(wbits=47) if data[:2] == b"\x1f\x8b" else False
         if self._gzip:
             data = self._gzip.decompress(data)
@@ -133,6 +138,9 @@ class StreamTranslator:
     def finish(self) -> list[bytes]:
         """The upstream body ended (normally or not)."""
         out: list[bytes] = []
+        if self._head:  # a one-byte body: too short to be gzip
+            self._gzip, head, self._head = False, self._head, b""
+            out.extend(self.feed(head))
         for sse in self._decoder.close():
             self._handle(sse, out)
         if not self._done:
