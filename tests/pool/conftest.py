@@ -1,9 +1,8 @@
 from __future__ import annotations
 
 import pytest
-from pool_helpers import FakeClock, specs
-
 from llmitm.pool import CooldownSettings, KeyPool, KeySpec
+from pool_helpers import FakeClock, specs
 
 
 @pytest.fixture

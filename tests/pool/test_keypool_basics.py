@@ -1,10 +1,7 @@
 from __future__ import annotations
 
 import pytest
-
 from llmitm.pool import CooldownSettings, KeySpec, PoolExhausted, UnknownKey
-
-from pool_helpers import specs
 
 
 async def take_ids(pool, n: int) -> list[str]:

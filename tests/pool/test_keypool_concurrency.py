@@ -7,9 +7,8 @@ import time
 from collections import Counter
 
 import pytest
-from pool_helpers import specs
-
 from llmitm.pool import KeyPool, KeySpec, PoolExhausted
+from pool_helpers import specs
 
 
 async def test_cap_blocks_and_without_wait_raises_busy(make_pool):

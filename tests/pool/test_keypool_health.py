@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-
 from llmitm.pool import CooldownSettings, KeySpec, PoolExhausted, UnknownKey
 from llmitm.pool.outcome import Outcome, classify
 
@@ -53,7 +52,7 @@ async def test_key_with_spent_quota_is_skipped_until_its_reset(make_pool, clock)
 
 async def test_spent_anthropic_token_bucket_blocks_too(make_pool, clock):
     pool = make_pool(1)
-    reset = datetime.fromtimestamp(clock.now + 8, tz=timezone.utc).isoformat()
+    reset = datetime.fromtimestamp(clock.now + 8, tz=UTC).isoformat()
     (await pool.acquire()).release(200, {"anthropic-ratelimit-output-tokens-remaining": "0",
                                          "anthropic-ratelimit-output-tokens-reset": reset})
     with pytest.raises(PoolExhausted) as caught:

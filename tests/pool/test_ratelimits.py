@@ -1,10 +1,9 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 
 import pytest
-
 from llmitm.pool.ratelimits import Bucket, parse_go_duration, parse_rate_limits
 
 NOW = 1_750_000_000.0
@@ -48,7 +47,7 @@ def test_azure_reset_in_integer_seconds():
 
 
 def test_anthropic_headers_with_rfc3339_resets():
-    reset = datetime.fromtimestamp(NOW + 42, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    reset = datetime.fromtimestamp(NOW + 42, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     info = parse_rate_limits(
         {
             "anthropic-ratelimit-requests-limit": "50",
@@ -70,8 +69,8 @@ def test_anthropic_headers_with_rfc3339_resets():
 
 def test_server_clock_skew_is_corrected_from_the_date_header():
     server_now = NOW - 300  # the upstream's clock is 5 minutes behind ours
-    reset = datetime.fromtimestamp(server_now + 10, tz=timezone.utc).isoformat()
-    date = format_datetime(datetime.fromtimestamp(server_now, tz=timezone.utc), usegmt=True)
+    reset = datetime.fromtimestamp(server_now + 10, tz=UTC).isoformat()
+    date = format_datetime(datetime.fromtimestamp(server_now, tz=UTC), usegmt=True)
     info = parse_rate_limits({"anthropic-ratelimit-requests-reset": reset, "date": date}, NOW)
     assert info.buckets["requests"].reset_at == pytest.approx(NOW + 10)
 
@@ -79,7 +78,7 @@ def test_server_clock_skew_is_corrected_from_the_date_header():
 def test_retry_after_seconds_date_and_ms():
     assert parse_rate_limits({"retry-after": "17"}, NOW).retry_after == 17
     assert parse_rate_limits({"Retry-After": "1.5"}, NOW).retry_after == 1.5
-    date = format_datetime(datetime.fromtimestamp(NOW + 30, tz=timezone.utc), usegmt=True)
+    date = format_datetime(datetime.fromtimestamp(NOW + 30, tz=UTC), usegmt=True)
     assert parse_rate_limits({"retry-after": date}, NOW).retry_after == pytest.approx(30)
     # retry-after-ms is the more precise of the two
     assert parse_rate_limits({"retry-after": "2", "retry-after-ms": "1250"}, NOW).retry_after == 1.25

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
-from pool_helpers import FakeClock, specs
-from redis_server import running_redis_server
-
 from llmitm.pool import KeyPool, KeySpec, PoolExhausted, open_store
 from llmitm.pool.keystate import KeyUpdate
 from llmitm.pool.store_redis import RedisStore
+from pool_helpers import FakeClock, specs
+from redis_server import running_redis_server
 
 
 @pytest.fixture(scope="module")
@@ -31,10 +31,8 @@ async def stores(redis_url, request):
 
     yield make
     for store in opened:
-        try:
+        with contextlib.suppress(Exception):  # some tests close their store themselves
             await store.close()
-        except Exception:
-            pass
 
 
 def two_pools(stores, clock, keys, **kwargs):

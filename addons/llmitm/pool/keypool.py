@@ -13,9 +13,9 @@ move (tests) cannot hang a caller.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections import deque
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,10 +23,12 @@ from typing import Any
 from llmitm.config import CooldownConfig, ProviderConfig
 
 from .errors import PoolExhausted, UnknownKey
-from .keystate import COUNTERS, KeySpec, KeyState, KeyUpdate, keys_from_config
+from .keystate import COUNTERS, KeySpec, KeyState, keys_from_config
 from .lease import Lease
+from .livekey import UNKNOWN_FREE_SECONDS, LiveKey
 from .outcome import Outcome, classify
-from .ratelimits import Bucket, parse_rate_limits
+from .ratelimits import parse_rate_limits
+from .statewriter import StateWriter
 from .status import KeyStatus, key_status
 from .store import Store
 from .store_memory import MemoryStore
@@ -36,10 +38,7 @@ log = logging.getLogger(__name__)
 
 CooldownSettings = CooldownConfig  # the pool takes the config model as is
 
-_HINT_WINDOW_SECONDS = 60.0  # rpm/tpm hints are per minute
-_UNKNOWN_FREE_SECONDS = 1.0  # Retry-After when a key frees on a release we cannot predict
 _SHARED_POLL_SECONDS = 0.05  # releases on other instances wake no local waiter: poll the store
-_WRITE_RETRY_SECONDS = 1.0
 _STORE_BACKOFF_SECONDS = 5.0  # after a store error, decide locally this long before asking it again
 
 
@@ -50,95 +49,6 @@ class ProbeTarget:
     key_id: str
     secret: str
     masked: str
-
-
-class _Key:
-    """Runtime view of one key: its spec, its learned state and what only this instance knows."""
-
-    def __init__(self, spec: KeySpec, state: KeyState | None = None) -> None:
-        self.spec = spec
-        self.state = state or KeyState(fingerprint=spec.fingerprint)
-        self.in_flight = 0  # leases of this instance
-        self.remote_in_flight = 0  # other instances' leases, as of the last look at a shared store
-        # Requests started since the last quota snapshot: the upstream's `remaining` does not count them
-        # yet, so it is lowered by this many to stop handing out a key whose last request is spent.
-        self.local_spent = 0
-        self.trial_in_flight = False  # a half-open breaker lets one request through
-        self.recent_requests: deque[float] = deque()  # start times, for the rpm hint
-        self.recent_tokens: deque[tuple[float, int]] = deque()  # (time, tokens), for the tpm hint
-        self.recent_token_sum = 0
-        self.version = 0  # local changes, so that a concurrent read of a shared store does not undo them
-        self.flushed_version = 0
-
-    @property
-    def locally_full(self) -> bool:
-        cap = self.spec.max_concurrency
-        return cap is not None and self.in_flight >= cap
-
-    @property
-    def busy(self) -> int:
-        return self.in_flight + self.remote_in_flight
-
-    def prune_hints(self, now: float) -> None:
-        horizon = now - _HINT_WINDOW_SECONDS
-        while self.recent_requests and self.recent_requests[0] <= horizon:
-            self.recent_requests.popleft()
-        while self.recent_tokens and self.recent_tokens[0][0] <= horizon:
-            self.recent_token_sum -= self.recent_tokens.popleft()[1]
-
-    def add_tokens(self, now: float, tokens: int) -> None:
-        self.recent_tokens.append((now, tokens))
-        self.recent_token_sum += tokens
-
-    def effective_remaining(self, name: str, bucket: Bucket) -> int | None:
-        if bucket.remaining is None:
-            return None
-        return bucket.remaining - self.local_spent if name == "requests" else bucket.remaining
-
-    def blocked(self, now: float, ignore_cap: bool = False) -> tuple[str, float | None] | None:
-        """None when the key can take a request now; else (reason, when it frees up or None if that
-        depends on a release)."""
-        s = self.state
-        if s.disabled:
-            return "disabled", max(s.next_probe_at, now + _UNKNOWN_FREE_SECONDS)
-        if s.cooldown_until > now:
-            return "cooling down", s.cooldown_until
-        if s.breaker_until > now:
-            return "circuit breaker open", s.breaker_until
-        if s.breaker_until and self.trial_in_flight:
-            return "circuit breaker half-open", None
-        spent_until = [
-            b.reset_at
-            for name, b in s.quota.items()
-            if b.reset_at is not None and b.reset_at > now and (self.effective_remaining(name, b) or 0) <= 0
-            and b.remaining is not None
-        ]
-        if spent_until:
-            return "quota spent", max(spent_until)
-        self.prune_hints(now)
-        if self.spec.rpm is not None and len(self.recent_requests) >= self.spec.rpm:
-            return "rpm hint reached", self.recent_requests[0] + _HINT_WINDOW_SECONDS
-        if self.spec.tpm is not None and self.recent_token_sum >= self.spec.tpm:
-            return "tpm hint reached", self.recent_tokens[0][0] + _HINT_WINDOW_SECONDS
-        cap = self.spec.max_concurrency
-        if not ignore_cap and cap is not None and self.busy >= cap:
-            return "at concurrency cap", None
-        return None
-
-    def remaining_fraction(self, now: float) -> float:
-        """The scarcest quota dimension's share left; 1.0 when nothing is known."""
-        fractions = [1.0]
-        for name, b in self.state.quota.items():
-            if b.reset_at is not None and b.reset_at <= now:
-                continue  # refilled since the snapshot
-            remaining = self.effective_remaining(name, b)
-            if remaining is not None and b.limit:
-                fractions.append(max(0.0, remaining / b.limit))
-        if self.spec.rpm is not None:
-            fractions.append(max(0.0, 1 - len(self.recent_requests) / self.spec.rpm))
-        if self.spec.tpm is not None:
-            fractions.append(max(0.0, 1 - self.recent_token_sum / self.spec.tpm))
-        return min(fractions)
 
 
 class KeyPool:
@@ -164,18 +74,13 @@ class KeyPool:
         self._store = store or MemoryStore()
         self._strategy_name = strategy
         self._strategy: Strategy = make_strategy(strategy)
-        self._keys: dict[str, _Key] = {}
+        self._keys: dict[str, LiveKey] = {}
         self._order: list[str] = []
         self._unloaded: set[str] = set()  # keys whose stored state has not been read yet
         self._set_keys(keys)
         self._waiters = 0
         self._changed: asyncio.Event | None = None
-        self._pending: dict[str, KeyUpdate] = {}
-        self._pending_versions: dict[str, tuple[_Key, int]] = {}
-        self._pending_slot_releases: list[str] = []
-        self._write_lock: asyncio.Lock | None = None
-        self._writer_wake: asyncio.Event | None = None
-        self._writer: asyncio.Task[None] | None = None
+        self._writer = StateWriter(self._store, provider, self._store_trouble)
         self._load_lock: asyncio.Lock | None = None
         self._refresh_lock: asyncio.Lock | None = None
         self._refreshed_at = float("-inf")
@@ -202,7 +107,7 @@ class KeyPool:
         ids = [s.id for s in specs]
         if len(set(ids)) != len(ids):
             raise ValueError(f"{self.provider}: duplicate key ids in {ids}")
-        keys: dict[str, _Key] = {}
+        keys: dict[str, LiveKey] = {}
         for spec in specs:
             old = self._keys.get(spec.id)
             if old is not None and old.spec.fingerprint == spec.fingerprint:
@@ -210,7 +115,7 @@ class KeyPool:
                 keys[spec.id] = old
             else:
                 # New key, or the id now names another secret: nothing learned applies to it.
-                keys[spec.id] = _Key(spec)
+                keys[spec.id] = LiveKey(spec)
                 self._unloaded.add(spec.id)
         self._unloaded &= set(keys)
         self._keys = keys
@@ -292,7 +197,7 @@ class KeyPool:
             if queued:
                 self._waiters -= 1
 
-    async def _take(self, candidates: list[_Key], now: float) -> Lease | None:
+    async def _take(self, candidates: list[LiveKey], now: float) -> Lease | None:
         if self._store.shared:
             # Other instances' in-flight counts here may be stale; the store's claim decides the cap.
             available = [k for k in candidates if k.blocked(now, ignore_cap=True) is None and not k.locally_full]
@@ -332,14 +237,13 @@ class KeyPool:
                 key.remote_in_flight = max(0, total - key.in_flight - 1)
                 if key.blocked(self._clock(), ignore_cap=True) is not None:
                     # Became unusable while we awaited the store (a release on this instance cooled it).
-                    self._pending_slot_releases.append(key.spec.id)
-                    self._wake_writer()
+                    self._writer.release_slot(key.spec.id)
                     continue
             self._strategy.picked(view, views)
             return self._lease(key, self._clock(), claimed)
         return None
 
-    def _lease(self, key: _Key, now: float, claimed: bool) -> Lease:
+    def _lease(self, key: LiveKey, now: float, claimed: bool) -> Lease:
         key.in_flight += 1
         key.local_spent += 1
         key.recent_requests.append(now)
@@ -351,14 +255,14 @@ class KeyPool:
         if not self._store.shared:
             key.state.in_flight = key.in_flight
             changed.append("in_flight")
-        self._record(key, changed)
+        self._writer.record(key, changed)
 
         def release(lease: Lease, status, headers, body_json, error, input_tokens, output_tokens) -> None:  # type: ignore[no-untyped-def]
             self._release(key, trial, claimed, status, headers, body_json, error, input_tokens, output_tokens)
 
         return Lease(self.provider, key.spec.id, key.spec.secret, key.spec.masked, release)
 
-    def _wait_seconds(self, candidates: list[_Key], now: float, budget: float) -> float | None:
+    def _wait_seconds(self, candidates: list[LiveKey], now: float, budget: float) -> float | None:
         """How long to wait before trying again, or None when waiting cannot help within the budget."""
         if budget <= 0 or not candidates:
             return None
@@ -386,12 +290,12 @@ class KeyPool:
 
     async def _wait_for_change(self, seconds: float) -> None:
         changed = self._change_event()
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(changed.wait(), timeout=max(seconds, 0.001))
-        except asyncio.TimeoutError:
-            pass
 
-    def _exhausted(self, now: float, pin: str | None, exclude: Collection[str], reason: str | None = None) -> PoolExhausted:
+    def _exhausted(
+        self, now: float, pin: str | None, exclude: Collection[str], reason: str | None = None
+    ) -> PoolExhausted:
         """Retry-After is for the client's next request, which excludes nothing: it is when any key (the
         pinned one, if pinned) frees up."""
         names = [pin] if pin is not None else self._order
@@ -401,9 +305,9 @@ class KeyPool:
             k = self._keys[name]
             blocked = k.blocked(now)
             if blocked is None:
-                why, free_at = ("already tried" if name in exclude else "busy"), now + _UNKNOWN_FREE_SECONDS
+                why, free_at = ("already tried" if name in exclude else "busy"), now + UNKNOWN_FREE_SECONDS
             else:
-                why, free_at = blocked[0], blocked[1] if blocked[1] is not None else now + _UNKNOWN_FREE_SECONDS
+                why, free_at = blocked[0], blocked[1] if blocked[1] is not None else now + UNKNOWN_FREE_SECONDS
             frees.append(free_at)
             reasons[why] = reasons.get(why, 0) + 1
         if not frees:
@@ -416,7 +320,7 @@ class KeyPool:
 
     def _release(
         self,
-        key: _Key,
+        key: LiveKey,
         trial: bool,
         claimed: bool,
         status: int | None,
@@ -436,7 +340,7 @@ class KeyPool:
             s.in_flight = key.in_flight
             changed.append("in_flight")
         elif claimed:
-            self._pending_slot_releases.append(key.spec.id)
+            self._writer.release_slot(key.spec.id)
 
         info = parse_rate_limits(headers, now, body_json) if (headers or body_json is not None) else None
         if info is not None and info.buckets:
@@ -477,10 +381,12 @@ class KeyPool:
             changed += ["failures", "breaker_until"]
         for name, n in incr.items():
             setattr(s, name, getattr(s, name) + n)
-        self._record(key, changed, {k: v for k, v in incr.items() if v})
+        self._writer.record(key, changed, {k: v for k, v in incr.items() if v})
         self._notify()
 
-    def _cool_down(self, key: _Key, now: float, outcome: Outcome, status: int | None, retry_after: float | None) -> None:
+    def _cool_down(
+        self, key: LiveKey, now: float, outcome: Outcome, status: int | None, retry_after: float | None
+    ) -> None:
         s = key.state
         if outcome is Outcome.QUOTA_EXHAUSTED:
             seconds = self.cooldown.max_seconds
@@ -506,7 +412,7 @@ class KeyPool:
             k = self._keys[name]
             if k.state.disabled and k.state.next_probe_at <= now:
                 k.state.next_probe_at = now + self.cooldown.probe_interval_seconds
-                self._record(k, ["next_probe_at"])
+                self._writer.record(k, ["next_probe_at"])
                 due.append(ProbeTarget(k.spec.id, k.spec.secret, k.spec.masked))
         return due
 
@@ -522,7 +428,7 @@ class KeyPool:
             log.info("%s: key %s re-enabled after a successful probe", self.provider, key_id)
         else:
             s.next_probe_at = now + self.cooldown.probe_interval_seconds
-        self._record(k, ["disabled", "disabled_reason", "next_probe_at", "failures", "breaker_until"])
+        self._writer.record(k, ["disabled", "disabled_reason", "next_probe_at", "failures", "breaker_until"])
         self._notify()
 
     def next_probe_at(self) -> float | None:
@@ -541,77 +447,9 @@ class KeyPool:
 
     # ---- store I/O -----------------------------------------------------------------------------------
 
-    def _record(self, key: _Key, changed: Sequence[str], incr: Mapping[str, int] | None = None) -> None:
-        """Queue a write of the changed fields (only those: with a shared store, writing fields we did not
-        change would undo other instances' changes)."""
-        if not changed and not incr:
-            return
-        all_fields = key.state.fields() | {name: getattr(key.state, name) for name in COUNTERS}
-        fields = {name: all_fields[name] for name in changed}
-        if key.state.fingerprint:
-            fields["fingerprint"] = key.state.fingerprint
-        update = KeyUpdate(fields=fields, incr=dict(incr or {}))
-        key.version += 1
-        if key.spec.id in self._pending and self._pending_versions[key.spec.id][0] is key:
-            self._pending[key.spec.id].merge(update)
-        else:
-            self._pending[key.spec.id] = update
-        self._pending_versions[key.spec.id] = (key, key.version)
-        self._wake_writer()
-
-    def _wake_writer(self) -> None:
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            return  # no loop (a sync caller): the next flush() or acquire() writes it
-        if self._writer is None or self._writer.done():
-            self._writer_wake = asyncio.Event()
-            self._writer = loop.create_task(self._write_loop(), name=f"llmitm-pool-writer-{self.provider}")
-        assert self._writer_wake is not None
-        self._writer_wake.set()
-
-    async def _write_loop(self) -> None:
-        assert self._writer_wake is not None
-        while True:
-            await self._writer_wake.wait()
-            self._writer_wake.clear()
-            try:
-                await self.flush()
-            except Exception:  # the store is down: keep the state in memory and try again
-                log.exception("%s: writing pool state failed; retrying in %.0fs", self.provider, _WRITE_RETRY_SECONDS)
-                await asyncio.sleep(_WRITE_RETRY_SECONDS)
-                self._writer_wake.set()
-
     async def flush(self) -> None:
         """Write every queued change to the store now."""
-        if self._write_lock is None:
-            self._write_lock = asyncio.Lock()
-        async with self._write_lock:
-            while self._pending or self._pending_slot_releases:
-                batch, versions = self._pending, self._pending_versions
-                self._pending, self._pending_versions = {}, {}
-                slots, self._pending_slot_releases = self._pending_slot_releases, []
-                try:
-                    if batch:
-                        await self._store.write(self.provider, batch)
-                    for i, key_id in enumerate(slots):
-                        try:
-                            await self._store.release_slot(self.provider, key_id)
-                        except Exception:
-                            self._pending_slot_releases[:0] = slots[i:]
-                            raise
-                except Exception:
-                    # Put the batch back in front of anything queued since, so the order of writes holds.
-                    for key_id, update in self._pending.items():
-                        if key_id in batch and versions[key_id][0] is self._pending_versions[key_id][0]:
-                            batch[key_id].merge(update)
-                        else:
-                            batch[key_id] = update
-                            versions[key_id] = self._pending_versions[key_id]
-                    self._pending, self._pending_versions = batch, versions
-                    raise
-                for key, version in versions.values():
-                    key.flushed_version = max(key.flushed_version, version)
+        await self._writer.flush()
 
     async def _load_unloaded(self) -> None:
         if not self._unloaded:
@@ -635,15 +473,15 @@ class KeyPool:
                     if not self._store.shared and key.state.in_flight != key.in_flight:
                         # A count left behind by a previous run that ended with requests in flight.
                         key.state.in_flight = key.in_flight
-                        self._record(key, ["in_flight"])
+                        self._writer.record(key, ["in_flight"])
                 else:
                     # Never seen, or learned for another secret under this id: start clean, counters too.
                     fresh = KeyState(fingerprint=key.spec.fingerprint, last_used=key.state.last_used)
                     key.state = fresh
-                    self._record(key, [*fresh.fields(), *COUNTERS] if fields is not None else ["fingerprint"])
+                    self._writer.record(key, [*fresh.fields(), *COUNTERS] if fields is not None else ["fingerprint"])
             self._refreshed_at = now
 
-    def _adopt(self, key: _Key, state: KeyState, fields: Mapping[str, Any]) -> None:
+    def _adopt(self, key: LiveKey, state: KeyState, fields: Mapping[str, Any]) -> None:
         if state.quota != key.state.quota:
             key.local_spent = key.in_flight
         key.state = state
@@ -675,17 +513,7 @@ class KeyPool:
 
     async def close(self) -> None:
         """Write what is queued and stop the writer. The store stays open: it is shared by all pools."""
-        try:
-            await self.flush()
-        except Exception as e:
-            log.warning("%s: could not write the last pool state on close: %s", self.provider, e)
-        if self._writer is not None:
-            self._writer.cancel()
-            try:
-                await self._writer
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._writer = None
+        await self._writer.close()
 
     def _store_usable(self) -> bool:
         return time.monotonic() >= self._store_down_until

@@ -19,6 +19,7 @@ into one pipeline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -130,7 +131,7 @@ class RedisStore(Store):
             if not flat and not total:
                 continue
             fields: dict[str, Any] = {}
-            for name, value in zip(flat[::2], flat[1::2]):
+            for name, value in zip(flat[::2], flat[1::2], strict=True):
                 if name.startswith("c:"):
                     fields[name[2:]] = int(value)
                 elif name.startswith("f:"):
@@ -148,15 +149,13 @@ class RedisStore(Store):
         pipe = self._redis.pipeline(transaction=False)
         for key_id, update in updates.items():
             key = self._state_key(provider, key_id)
-            mapping: dict[str, Any] = {}
+            items: list[str | int] = []  # HSET field value field value …
             for name, value in update.fields.items():
                 if name == "in_flight":
                     continue  # counted in the in-flight hash, live
-                mapping[f"c:{name}" if name in COUNTERS else f"f:{name}"] = (
-                    int(value) if name in COUNTERS else json.dumps(value)
-                )
-            if mapping:
-                pipe.hset(key, mapping=mapping)
+                items += [f"c:{name}", int(value)] if name in COUNTERS else [f"f:{name}", json.dumps(value)]
+            if items:
+                pipe.hset(key, items=items)
             for name, n in update.incr.items():
                 pipe.hincrby(key, f"c:{name}", int(n))
         await pipe.execute()
@@ -192,10 +191,8 @@ class RedisStore(Store):
     async def close(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._heartbeat
-            except (asyncio.CancelledError, Exception):
-                pass
         try:
             for provider in self._providers:
                 # A clean exit: our leases stop counting now rather than after instance_ttl.

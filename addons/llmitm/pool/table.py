@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from llmitm.config import LlmitmConfig
@@ -63,7 +63,7 @@ def key_rows(
 def _when(epoch: float | None, now: float) -> str:
     if epoch is None:
         return "-"
-    stamp = datetime.fromtimestamp(epoch, tz=timezone.utc).strftime("%H:%M:%SZ")
+    stamp = datetime.fromtimestamp(epoch, tz=UTC).strftime("%H:%M:%SZ")
     return f"{stamp} (in {max(0.0, epoch - now):.0f}s)"
 
 
@@ -79,4 +79,4 @@ def format_key_table(rows: list[KeyStatus], now: float | None = None) -> str:
                       remaining, str(r.requests), f"{r.input_tokens}/{r.output_tokens}", str(r.errors),
                       r.reason or "-"])
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip() for line in lines)

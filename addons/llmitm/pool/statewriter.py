@@ -1,0 +1,116 @@
+"""Writes a pool's state changes to its store: queued on the hot path, written in batches and in order by
+one background task, so that acquire() and release() never wait for I/O."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+
+from .keystate import COUNTERS, KeyUpdate
+from .livekey import LiveKey
+from .store import Store
+
+_WRITE_RETRY_SECONDS = 1.0
+
+
+class StateWriter:
+    def __init__(self, store: Store, provider: str, on_trouble: Callable[[str, Exception], None]) -> None:
+        self._store = store
+        self.provider = provider
+        self._on_trouble = on_trouble
+        # Changes per key id, coalesced, with the key object and its version at the last change: a key
+        # replaced under the same id (new secret) must not inherit the old one's pending write.
+        self._pending: dict[str, KeyUpdate] = {}
+        self._pending_versions: dict[str, tuple[LiveKey, int]] = {}
+        self._slot_releases: list[str] = []  # shared stores: in-flight slots to give back
+        self._write_lock: asyncio.Lock | None = None
+        self._wake_event: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def release_slot(self, key_id: str) -> None:
+        self._slot_releases.append(key_id)
+        self._wake()
+
+    def record(self, key: LiveKey, changed: Sequence[str], incr: Mapping[str, int] | None = None) -> None:
+        """Queue a write of the changed fields (only those: with a shared store, writing fields we did not
+        change would undo other instances' changes)."""
+        if not changed and not incr:
+            return
+        all_fields = key.state.fields() | {name: getattr(key.state, name) for name in COUNTERS}
+        fields = {name: all_fields[name] for name in changed}
+        if key.state.fingerprint:
+            fields["fingerprint"] = key.state.fingerprint
+        update = KeyUpdate(fields=fields, incr=dict(incr or {}))
+        key.version += 1
+        if key.spec.id in self._pending and self._pending_versions[key.spec.id][0] is key:
+            self._pending[key.spec.id].merge(update)
+        else:
+            self._pending[key.spec.id] = update
+        self._pending_versions[key.spec.id] = (key, key.version)
+        self._wake()
+
+    def _wake(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (a sync caller): the next flush() or acquire() writes it
+        if self._task is None or self._task.done():
+            self._wake_event = asyncio.Event()
+            self._task = loop.create_task(self._loop(), name=f"llmitm-pool-writer-{self.provider}")
+        assert self._wake_event is not None
+        self._wake_event.set()
+
+    async def _loop(self) -> None:
+        assert self._wake_event is not None
+        while True:
+            await self._wake_event.wait()
+            self._wake_event.clear()
+            try:
+                await self.flush()
+            except Exception as e:  # the store is down: keep the state in memory and try again
+                self._on_trouble("writing key state", e)
+                await asyncio.sleep(_WRITE_RETRY_SECONDS)
+                self._wake_event.set()
+
+    async def flush(self) -> None:
+        """Write every queued change to the store now."""
+        if self._write_lock is None:
+            self._write_lock = asyncio.Lock()
+        async with self._write_lock:
+            while self._pending or self._slot_releases:
+                batch, versions = self._pending, self._pending_versions
+                self._pending, self._pending_versions = {}, {}
+                slots, self._slot_releases = self._slot_releases, []
+                try:
+                    if batch:
+                        await self._store.write(self.provider, batch)
+                    for i, key_id in enumerate(slots):
+                        try:
+                            await self._store.release_slot(self.provider, key_id)
+                        except Exception:
+                            self._slot_releases[:0] = slots[i:]
+                            raise
+                except Exception:
+                    # Put the batch back in front of anything queued since, so the order of writes holds.
+                    for key_id, update in self._pending.items():
+                        if key_id in batch and versions[key_id][0] is self._pending_versions[key_id][0]:
+                            batch[key_id].merge(update)
+                        else:
+                            batch[key_id] = update
+                            versions[key_id] = self._pending_versions[key_id]
+                    self._pending, self._pending_versions = batch, versions
+                    raise
+                for key, version in versions.values():
+                    key.flushed_version = max(key.flushed_version, version)
+
+    async def close(self) -> None:
+        try:
+            await self.flush()
+        except Exception as e:
+            self._on_trouble("writing the last key state on close", e)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
