@@ -2,6 +2,7 @@
 
 The addon uses only the names exported here."""
 
+from . import anthropic, canonical, openai_chat, sse
 from .canonical import TranslationError, Usage
 from .translate import (
     JSON_CONTENT_TYPE, SPOKES, STREAM_CONTENT_TYPE, StreamTranslator, Translation, UpstreamRequest,

@@ -478,7 +478,7 @@ def render_response(resp: Response, ctx: Context) -> dict:
     if calls:
         message["tool_calls"] = calls
     out = {
-        "id": resp.id, "object": "chat.completion", "created": resp.created or int(time.time()),
+        "id": resp.id, "object": "chat.completion", "created": int(time.time()) if resp.created is None else resp.created,
         "model": resp.model,
         "choices": [{"index": 0, "message": message, "logprobs": None,
                      "finish_reason": FINISH_OUT.get(resp.stop_reason or END, "stop")}],

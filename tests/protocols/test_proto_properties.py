@@ -1,0 +1,280 @@
+"""Property tests: chunk-boundary independence of the SSE decoder and of whole translations, and
+render∘parse round trips of the canonical model for each protocol."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from llmitm.protocols import Translation, anthropic, openai_chat
+from llmitm.protocols.canonical import (
+    CONTENT_FILTER, CONTEXT_WINDOW, END, MAX_TOKENS, PAUSE, STOP_SEQUENCE, TOOL_USE, Context, Image, Message,
+    Reasoning, ReasoningConfig, Refusal, Request, Response, ResponseFormat, Text, Tool, ToolCall, ToolChoice,
+    ToolResult, Usage,
+)
+from llmitm.protocols.sse import SSEDecoder
+from proto_helpers import A_DIR, C_DIR, fixtures, manifest, wire_bytes
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ALL_STREAMS = sorted(r["path"] for r in manifest() if r["format"] in ("raw-sse", "chunks-jsonl"))
+WIRES = {rel: wire_bytes(rel) for rel in ALL_STREAMS}
+TRANSLATABLE = [(rel, "openai-chat", "anthropic") for rel in fixtures(A_DIR, stream=True)] + \
+               [(rel, "anthropic", "openai-chat") for rel in fixtures(C_DIR, stream=True)]
+
+
+def decode(pieces) -> list:
+    d = SSEDecoder()
+    events = []
+    for piece in pieces:
+        events.extend(d.feed(piece))
+    return events + d.close()
+
+
+def cut(data: bytes, points: list[int]) -> list[bytes]:
+    points = sorted({p % (len(data) + 1) for p in points})
+    return [data[a:b] for a, b in zip([0] + points, points + [len(data)])]
+
+
+# ---------------------------------------------------------------------------------------------
+# SSE decoding is indifferent to chunk boundaries
+
+
+@pytest.mark.parametrize("rel", ALL_STREAMS)
+def test_sse_one_byte_chunks_and_crlf_give_the_same_events(rel):
+    wire = WIRES[rel]
+    whole = decode([wire])
+    assert whole and all(e.data is None or e.data.strip() for e in whole)
+    assert decode([wire[i:i + 1] for i in range(len(wire))]) == whole
+    crlf = re.sub(rb"\r?\n", b"\r\n", wire)
+    assert decode([crlf[i:i + 1] for i in range(len(crlf))]) == whole
+
+
+@SETTINGS
+@given(rel=st.sampled_from(ALL_STREAMS), points=st.lists(st.integers(min_value=0), max_size=40))
+def test_sse_any_chunking_gives_the_same_events(rel, points):
+    wire = WIRES[rel]
+    assert decode(cut(wire, points)) == decode([wire])
+
+
+@SETTINGS
+@given(events=st.lists(st.tuples(st.none() | st.sampled_from(["message_start", "x"]),
+                                 st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n{["), max_size=8),
+                                          min_size=1, max_size=3)), min_size=1, max_size=6),
+       newline=st.sampled_from([b"\n", b"\r\n", b"\r"]), points=st.lists(st.integers(min_value=0), max_size=20))
+def test_sse_multiline_data_and_event_names(events, newline, points):
+    # (Lines opening with { or [ are left out: a complete JSON line followed by another data line is
+    # read as single-newline framing, see test_sse_single_newline_framing_is_split_into_events.)
+    wire = b""
+    for name, lines in events:
+        if name:
+            wire += b"event: " + name.encode() + newline
+        for line in lines:
+            wire += b"data: " + line.encode() + newline
+        wire += b": comment" + newline + newline
+    decoded = [e for e in decode(cut(wire, points)) if e.comment is None]
+    assert [(e.event, e.data) for e in decoded] == [(name, "\n".join(lines)) for name, lines in events]
+
+
+def test_sse_single_newline_framing_is_split_into_events():
+    wire = b'data: {"a": 1}\ndata: {"a": 2}\n\ndata: [DONE]\n'
+    assert [e.data for e in decode([wire])] == ['{"a": 1}', '{"a": 2}', "[DONE]"]
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole translations are indifferent to chunk boundaries
+
+
+def translate(rel: str, client: str, upstream: str, pieces: list[bytes]) -> bytes:
+    t = Translation(client, upstream)
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    if client == "anthropic":
+        body["max_tokens"] = 100
+    t.request(body, upstream_model=None)
+    s = t.stream()
+    out = []
+    for piece in pieces:
+        out.extend(s.feed(piece))
+    out.extend(s.finish())
+    return re.sub(rb'"created":\d+', b'"created":0', b"".join(out))
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=st.sampled_from(TRANSLATABLE), points=st.lists(st.integers(min_value=0), max_size=60))
+def test_translation_any_chunking_gives_the_same_output(case, points):
+    rel, client, upstream = case
+    wire = WIRES[rel]
+    assert translate(rel, client, upstream, cut(wire, points)) == translate(rel, client, upstream, [wire])
+
+
+# ---------------------------------------------------------------------------------------------
+# render∘parse round trips
+
+nat = st.integers(min_value=0, max_value=100_000)
+word = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True)
+tool_id = st.from_regex(r"(call|toolu)_[A-Za-z0-9]{1,12}", fullmatch=True)
+text = st.text(min_size=1, max_size=30).filter(lambda s: s.strip() and not s.lstrip().startswith("<think>"))
+json_value = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(word, inner, max_size=3),
+                          max_leaves=6)
+arguments = st.dictionaries(word, json_value, max_size=4).map(json.dumps)
+tool_call = st.builds(ToolCall, id=tool_id, name=word, arguments=arguments)
+schema = st.fixed_dictionaries({"type": st.just("object"),
+                                "properties": st.dictionaries(word, st.just({"type": "string"}), max_size=3)})
+
+
+@st.composite
+def anthropic_responses(draw):
+    parts = draw(st.lists(st.one_of(
+        st.builds(Text, text), tool_call,
+        st.builds(Reasoning, text=text, signature=st.none() | text),
+        st.builds(Reasoning, text=st.just(""), signature=st.none(), redacted=text)), max_size=5))
+    stop = draw(st.sampled_from([END, MAX_TOKENS, STOP_SEQUENCE, TOOL_USE, CONTENT_FILTER, PAUSE, CONTEXT_WINDOW]))
+    fresh, read, write, out = draw(nat), draw(nat), draw(nat), draw(nat)
+    return Response(id=draw(word), model=draw(word), parts=parts, stop_reason=stop,
+                    stop_sequence=draw(text) if stop == STOP_SEQUENCE else None,
+                    usage=Usage(fresh + read + write, read, write, out))  # Anthropic always reports usage
+
+
+@st.composite
+def openai_responses(draw):
+    parts: list = []
+    if draw(st.booleans()):
+        parts.append(Reasoning(draw(text)))
+    if draw(st.booleans()):
+        parts.append(Text(draw(text)))
+    if draw(st.booleans()):
+        parts.append(Refusal(draw(text)))
+    parts.extend(draw(st.lists(tool_call, max_size=3)))
+    total, cached = draw(nat), draw(nat)
+    usage = Usage(total + cached, cached, draw(nat), draw(nat), draw(nat))
+    return Response(id=draw(word), model=draw(word), parts=parts,
+                    stop_reason=draw(st.sampled_from([END, MAX_TOKENS, TOOL_USE, CONTENT_FILTER])),
+                    usage=draw(st.none() | st.just(usage)), created=draw(nat))
+
+
+@SETTINGS
+@given(resp=anthropic_responses())
+def test_anthropic_response_round_trip(resp):
+    ctx = Context()
+    assert anthropic.parse_response(anthropic.render_response(resp, ctx), ctx) == resp
+
+
+@SETTINGS
+@given(resp=openai_responses())
+def test_openai_response_round_trip(resp):
+    ctx = Context()
+    assert openai_chat.parse_response(openai_chat.render_response(resp, ctx), ctx) == resp
+
+
+image = st.one_of(
+    st.builds(Image, media_type=st.sampled_from(["image/png", "image/jpeg"]), data=st.from_regex(r"[A-Za-z0-9+/]{4,20}", fullmatch=True)),
+    st.builds(Image, url=st.from_regex(r"https://example\.com/[a-z]{1,8}\.png", fullmatch=True)))
+
+
+@st.composite
+def tools_and_choice(draw, req: Request):
+    req.tools = draw(st.lists(st.builds(Tool, name=word, description=st.none() | text, parameters=schema),
+                              max_size=3, unique_by=lambda t: t.name))
+    if req.tools:
+        req.tool_choice = draw(st.none() | st.builds(ToolChoice, st.sampled_from(["auto", "required", "none"]))
+                               | st.builds(ToolChoice, st.just("tool"), st.sampled_from([t.name for t in req.tools])))
+    return req
+
+
+@st.composite
+def anthropic_requests(draw):
+    """Canonical requests in the form an Anthropic body parses to (alternating turns, tool results
+    first in their user turn, signed reasoning only)."""
+    req = Request(model=draw(word), max_tokens=draw(st.integers(1, 64000)), stream=draw(st.booleans()),
+                  include_usage=True)
+    if draw(st.booleans()):
+        req.system = [Text(draw(text))]
+    for k in range(draw(st.integers(1, 5))):
+        if k % 2 == 0:
+            parts = draw(st.lists(st.builds(ToolResult, tool_id, st.lists(st.builds(Text, text), max_size=1),
+                                            st.booleans()), max_size=2))
+            parts += draw(st.lists(st.one_of(st.builds(Text, text), image), min_size=0 if parts else 1, max_size=3))
+            req.messages.append(Message("user", parts))
+        else:
+            parts = draw(st.lists(st.builds(Reasoning, text=text, signature=text), max_size=1))
+            parts += draw(st.lists(st.one_of(st.builds(Text, text), tool_call), min_size=1, max_size=3))
+            req.messages.append(Message("assistant", parts))
+    req.temperature = draw(st.none() | st.floats(0, 1))
+    req.top_p = draw(st.none() | st.floats(0, 1))
+    req.top_k = draw(st.none() | st.integers(1, 500))
+    req.stop = draw(st.lists(text, max_size=3))
+    draw(tools_and_choice(req))
+    if req.tools and (req.tool_choice is None or req.tool_choice.mode != "none"):
+        req.parallel_tool_calls = draw(st.sampled_from([None, False]))
+        if req.parallel_tool_calls is False and req.tool_choice is None:
+            req.tool_choice = ToolChoice("auto")  # Anthropic carries the flag on an explicit tool_choice
+    req.user = draw(st.none() | word)
+    if draw(st.booleans()):
+        req.response_format = ResponseFormat("json_schema", draw(schema), strict=True)
+    return req
+
+
+@st.composite
+def openai_requests(draw):
+    """Canonical requests in the form a Chat Completions body parses to (one tool result per user
+    message, unsigned reasoning not carried)."""
+    stream = draw(st.booleans())
+    req = Request(model=draw(word), stream=stream, include_usage=stream)
+    if draw(st.booleans()):
+        req.system = [Text(draw(text))]
+    for _ in range(draw(st.integers(1, 5))):
+        kind = draw(st.sampled_from(["user", "assistant", "tool"]))
+        if kind == "user":
+            req.messages.append(Message("user", draw(st.lists(st.one_of(st.builds(Text, text), image),
+                                                              min_size=1, max_size=3).filter(
+                lambda ps: not (len(ps) > 1 and all(isinstance(p, Text) for p in ps))))))
+        elif kind == "tool":
+            req.messages.append(Message("user", [ToolResult(draw(tool_id), [Text(draw(text))])]))
+        else:
+            parts = draw(st.lists(st.builds(Text, text), max_size=1)) + draw(st.lists(tool_call, max_size=2))
+            if parts:
+                req.messages.append(Message("assistant", parts))
+    req.max_tokens = draw(st.none() | st.integers(1, 64000))
+    req.temperature = draw(st.none() | st.floats(0, 2))
+    req.top_p = draw(st.none() | st.floats(0, 1))
+    req.stop = draw(st.lists(text, max_size=4))
+    draw(tools_and_choice(req))
+    for t in req.tools:
+        t.strict = draw(st.none() | st.booleans())
+    if req.tools:
+        req.parallel_tool_calls = draw(st.none() | st.booleans())
+    if draw(st.booleans()):
+        req.reasoning = ReasoningConfig(True, effort=draw(st.sampled_from(["low", "medium", "high"])))
+    req.response_format = draw(st.none() | st.just(ResponseFormat("json_object"))
+                               | st.builds(ResponseFormat, st.just("json_schema"), schema, word,
+                                           st.none() | st.booleans(), st.none() | text))
+    req.user = draw(st.none() | word)
+    req.n = draw(st.none() | st.integers(1, 4))
+    req.seed = draw(st.none() | st.integers(0, 2**31))
+    req.presence_penalty = draw(st.none() | st.floats(-2, 2))
+    req.frequency_penalty = draw(st.none() | st.floats(-2, 2))
+    req.logprobs = draw(st.none() | st.booleans())
+    req.top_logprobs = draw(st.none() | st.integers(0, 20))
+    req.logit_bias = draw(st.none() | st.dictionaries(st.from_regex(r"[0-9]{1,5}", fullmatch=True),
+                                                      st.integers(-100, 100), max_size=2))
+    return req
+
+
+@SETTINGS
+@given(req=anthropic_requests())
+def test_anthropic_request_round_trip(req):
+    ctx = Context()
+    assert anthropic.parse_request(anthropic.render_request(req, ctx), ctx) == req
+    assert ctx.warnings == []
+
+
+@SETTINGS
+@given(req=openai_requests())
+def test_openai_request_round_trip(req):
+    ctx = Context()
+    assert openai_chat.parse_request(openai_chat.render_request(req, ctx), ctx) == req
+    assert ctx.warnings == []
