@@ -146,3 +146,32 @@ async def test_an_unreachable_redis_does_not_stop_the_pool(caplog):
     assert "deciding locally" in caplog.text
     await pool.close()
     await store.close()
+
+
+async def test_stress_two_instances_never_exceed_a_shared_cap(stores):
+    """400 requests from two instances at concurrency 8 each over 3 keys capped at 2 across both."""
+    keys = specs(3, max_concurrency=2)
+    pools = [KeyPool("openai", keys, store=stores(), strategy="round-robin", max_wait=5) for _ in range(2)]
+    in_flight = {k.id: 0 for k in keys}
+    peak = 0
+    served = 0
+
+    async def worker(pool: KeyPool, n: int) -> None:
+        nonlocal peak, served
+        for _ in range(n):
+            lease = await pool.acquire()
+            in_flight[lease.key_id] += 1
+            peak = max(peak, in_flight[lease.key_id])
+            await asyncio.sleep(0.001)
+            in_flight[lease.key_id] -= 1
+            lease.release(200)
+            served += 1
+
+    await asyncio.wait_for(asyncio.gather(*(worker(pools[i % 2], 25) for i in range(16))), 20)
+    assert served == 400
+    assert peak == 2  # the cap was reached, and never exceeded across the two instances
+    for pool in pools:
+        await pool.flush()
+    await pools[0].refresh(force=True)
+    assert sum(s.requests for s in pools[0].snapshot()) == 400
+    assert all(s.in_flight == 0 for s in pools[0].snapshot())

@@ -482,6 +482,7 @@ class KeyPool:
             self._refreshed_at = now
 
     def _adopt(self, key: LiveKey, state: KeyState, fields: Mapping[str, Any]) -> None:
+        state.fingerprint = key.spec.fingerprint  # a record holding only counters has none yet
         if state.quota != key.state.quota:
             key.local_spent = key.in_flight
         key.state = state
