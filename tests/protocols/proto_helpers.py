@@ -8,7 +8,10 @@ import json
 from pathlib import Path
 
 import anthropic
-import httpx
+try:
+    import httpx
+except ImportError:  # the newest openai/anthropic SDKs ship on the httpx2 fork
+    import httpx2 as httpx
 import openai
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"

@@ -7,7 +7,10 @@ from __future__ import annotations
 import json
 
 import anthropic
-import httpx
+try:
+    import httpx
+except ImportError:  # the newest openai/anthropic SDKs ship on the httpx2 fork
+    import httpx2 as httpx
 import openai
 import pytest
 

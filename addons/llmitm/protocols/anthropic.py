@@ -17,6 +17,12 @@ from .canonical import (
 
 NAME = "anthropic"
 PATH = "/v1/messages"
+# Headers the upstream needs besides auth (the addon adds the key; anthropic-beta is forwarded by it).
+REQUEST_HEADERS = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
+
+
+def request_path(req: Request) -> str:
+    return PATH
 
 STOP_OUT = {
     END: "end_turn", MAX_TOKENS: "max_tokens", STOP_SEQUENCE: "stop_sequence", TOOL_USE: "tool_use",

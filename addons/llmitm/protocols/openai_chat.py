@@ -19,6 +19,11 @@ from .think_tags import ThinkSplitter, split_think
 
 NAME = "openai-chat"
 PATH = "/v1/chat/completions"
+REQUEST_HEADERS = {"content-type": "application/json"}
+
+
+def request_path(req: Request) -> str:
+    return PATH
 
 FINISH_OUT = {
     END: "stop", STOP_SEQUENCE: "stop", MAX_TOKENS: "length", TOOL_USE: "tool_calls",

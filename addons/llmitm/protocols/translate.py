@@ -73,10 +73,8 @@ class Translation:
             req.model = upstream_model
         self.canonical_request = req
         out = self.upstream.render_request(req, self.ctx)
-        headers = {"content-type": JSON_CONTENT_TYPE}
-        if self.upstream is anthropic:
-            headers["anthropic-version"] = "2023-06-01"
-        return UpstreamRequest(self.upstream.PATH, json.dumps(out).encode(), req.stream, headers)
+        return UpstreamRequest(self.upstream.request_path(req), json.dumps(out).encode(), req.stream,
+                               dict(self.upstream.REQUEST_HEADERS))
 
     def response(self, status: int, body: bytes) -> tuple[int, bytes]:
         """A non-streamed upstream body (2xx) or an upstream error (any status) → (status, client body)."""
