@@ -37,7 +37,7 @@ def _facade():
 
 def bench_pair(Translation, client: str, upstream: str, seconds: float) -> dict:
     events = STREAMS[upstream]()
-    pair = f"{upstream} -> {client}"
+    pair = f"{upstream} upstream -> {client} client (stream)"
     try:
         tr = Translation(client, upstream)
         st = tr.stream()
@@ -68,6 +68,43 @@ def bench_pair(Translation, client: str, upstream: str, seconds: float) -> dict:
             "cpu_s": round(cpu, 3), "out_bytes_per_stream": out_bytes, "out_chunks_per_stream": len(out)}
 
 
+REQUESTS = {"openai-chat": lambda: shapes.openai_request("gpt-4o", False),
+            "anthropic": lambda: shapes.anthropic_request("claude-3-7-sonnet-20250219", False)}
+RESPONSES = {"openai-chat": shapes.openai_json, "anthropic": shapes.anthropic_json}
+
+
+def bench_exchange(Translation, client: str, upstream: str, seconds: float) -> dict:
+    """Non-stream: client request -> upstream request, upstream body -> client body, per CPU second
+    (the JSON parse of the client body is included: the addon has to do it too)."""
+    import json as _json
+
+    pair = f"{client} client -> {upstream} upstream"
+    req, resp = REQUESTS[client](), RESPONSES[upstream]()
+    if not hasattr(Translation, "request") or not hasattr(Translation, "response"):
+        return {"pair": pair, "exchanges_per_s": None, "note": "Translation has no request()/response()"}
+    try:
+        t = Translation(client, upstream)
+        t.request(_json.loads(req))
+        status, body = t.response(200, resp)
+        if status != 200 or not body:
+            return {"pair": pair, "exchanges_per_s": None, "note": f"response translation gave {status}"}
+    except Exception as e:  # noqa: BLE001
+        return {"pair": pair, "exchanges_per_s": None, "note": f"not supported: {type(e).__name__}: {e}"[:200]}
+    n = 0
+    t0 = time.process_time()
+    deadline = t0 + seconds
+    while True:
+        for _ in range(50):
+            t = Translation(client, upstream)
+            t.request(_json.loads(req))
+            t.response(200, resp)
+        n += 50
+        now = time.process_time()
+        if now >= deadline or n >= 1_000_000:
+            break
+    return {"pair": pair, "exchanges_per_s": n / (now - t0), "us_per_exchange": round((now - t0) / n * 1e6, 1)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--json")
@@ -82,7 +119,8 @@ def main() -> None:
             for upstream in STREAMS:
                 if client != upstream:
                     pairs.append(bench_pair(Translation, client, upstream, a.seconds))
-        res = {"pairs": pairs, "events_per_stream": shapes.STREAM_EVENTS}
+        exchanges = [bench_exchange(Translation, c, u, a.seconds / 2) for c in STREAMS for u in STREAMS if c != u]
+        res = {"pairs": pairs, "exchanges": exchanges, "events_per_stream": shapes.STREAM_EVENTS}
     text = json.dumps(res, indent=2)
     if a.json:
         with open(a.json, "w") as f:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-_TICK = os.sysconf("SC_CLK_TCK")
+TICK = _TICK = os.sysconf("SC_CLK_TCK")
 
 
 def _children_map() -> dict[int, list[int]]:

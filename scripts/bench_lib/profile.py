@@ -1,0 +1,72 @@
+"""Profile a proxy under load with py-spy (sampling, no code changes) and summarize where time goes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+_LINE = re.compile(r":\d+\)$")
+
+
+def _frame_key(frame: str) -> str:
+    # "handle (mitmproxy/proxy/server.py:123)" -> "handle (mitmproxy/proxy/server.py)"
+    frame = _LINE.sub(")", frame.strip())
+    frame = re.sub(r"\(/.*?/(site-packages|lib/python3\.\d+|addons)/", "(", frame)
+    return frame
+
+
+# Leaf frames where a thread waits (py-spy cannot always tell a blocked C call from work).
+_IDLE = ("_worker (concurrent/futures/thread.py)", "select (selectors.py)", "wait (threading.py)",
+         "_wait_for_tstate_lock (threading.py)", "get (queue.py)")
+
+
+def summarize(collapsed: Path, top: int = 15) -> dict:
+    """Shares are of non-idle samples (all threads)."""
+    self_t: Counter[str] = Counter()
+    incl: Counter[str] = Counter()
+    by_pkg: Counter[str] = Counter()
+    llmitm_incl: Counter[str] = Counter()
+    total = idle = in_llmitm = 0
+    for line in collapsed.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        count = int(n)
+        frames = [_frame_key(f) for f in stack.split(";") if f]
+        if not frames:
+            continue
+        if frames[-1].startswith(_IDLE):
+            idle += count
+            continue
+        total += count
+        mine = {f for f in frames if "(llmitm/" in f and "(llmitm/cli.py)" not in f}  # cli.py: entry frames
+        if mine:
+            in_llmitm += count
+        for f in mine:
+            llmitm_incl[f] += count
+        self_t[frames[-1]] += count
+        for f in set(frames):
+            incl[f] += count
+        leaf = frames[-1]
+        m = re.search(r"\(([^/)]+)", leaf)
+        by_pkg[m.group(1).removesuffix(".py") if m else "?"] += count
+    pct = lambda c: round(100 * c / total, 1) if total else 0.0  # noqa: E731
+    return {
+        "samples": total,
+        "idle_samples": idle,
+        "llmitm_inclusive_share": pct(in_llmitm),
+        "llmitm_top": [(f, pct(c)) for f, c in llmitm_incl.most_common(top)],
+        "self_top": [(f, pct(c)) for f, c in self_t.most_common(top)],
+        "inclusive_top": [(f, pct(c)) for f, c in incl.most_common(top * 3)
+                          if not f.startswith(("<module>", "run (", "_run_once", "run_forever", "run_until_complete",
+                                               "_run (asyncio", "main (", "mitmdump (", "run (mitmproxy/tools"))][:top],
+        "self_by_package": [(p, pct(c)) for p, c in by_pkg.most_common(12)],
+    }
+
+
+def start(py_spy: str, pid: int, seconds: float, out: Path) -> subprocess.Popen:
+    return subprocess.Popen([py_spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "250",
+                             "--format", "raw", "-o", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
