@@ -400,3 +400,10 @@ def test_a_to_c_unknown_fields_warn():
     out, t = a_to_c(msgs(USER, service_tier="auto", some_new_field=1))
     assert "service_tier" not in out and any("service_tier" in w for w in t.warnings)
     assert any("some_new_field" in w for w in t.warnings)
+
+
+def test_a_to_c_long_user_id_is_hashed_with_warning():
+    long_id = "user_" + "a" * 64 + "_account__session_1234"
+    out, t = a_to_c(msgs(USER, metadata={"user_id": long_id}))
+    assert len(out["user"]) == 64 and out["user"] != long_id[:64]
+    assert any("user id" in w for w in t.warnings)

@@ -310,7 +310,7 @@ def test_anthropic_529_becomes_openai_server_error_with_original_type_as_code():
 def test_error_inside_200_is_an_error():
     t = Translation("anthropic", "openai-chat")
     code, body = t.response(200, b'{"error": {"message": "context too long", "type": "invalid_request_error"}}')
-    assert code >= 400 and json.loads(body)["error"]["message"] == "context too long"
+    assert code == 400 and json.loads(body)["error"] == {"type": "invalid_request_error", "message": "context too long"}
 
 
 def test_gzip_bodies_are_decoded():
@@ -341,3 +341,19 @@ def test_non_stream_reasoning_field_and_think_tags():
 def test_content_types():
     assert client_content_type(True) == "text/event-stream"
     assert client_content_type(False) == "application/json"
+
+
+def test_missing_tool_ids_are_unique_across_responses():
+    ids = set()
+    for _ in range(2):
+        wire = (c_chunk({"tool_calls": [{"index": 0, "function": {"name": "now", "arguments": "{}"}}]})
+                + c_chunk({}, "tool_calls") + "data: [DONE]\n\n")
+        data, _ = translate("anthropic", "openai-chat", MSG_REQ, wire)
+        ids.add(read_anthropic(data)[1].content[0].id)
+    assert len(ids) == 2 and all(i.startswith("call_") for i in ids)
+
+
+def test_done_after_anthropic_stream_is_ignored_and_empty_data_skipped():
+    data, _ = translate("openai-chat", "anthropic", CHAT_REQ, A_HEAD + "data: \n\n" + A_TAIL + "data: [DONE]\n\n")
+    assert data.endswith(b"data: [DONE]\n\n") and data.count(b"[DONE]") == 1
+    assert [c.choices[0].finish_reason for c in read_openai(data) if c.choices][-1] == "stop"

@@ -12,7 +12,7 @@ from .canonical import (
     TOOL_CALL, TOOL_USE, ApiError, BlockStart, BlockStop, Context, Delta, Document, Image, KeepAlive, Message,
     Reasoning, ReasoningConfig, Refusal, Request, Response, ResponseFormat, SignatureDelta, StreamEnd, StreamError,
     StreamFinish, StreamStart, Text, Tool, ToolCall, ToolChoice, ToolResult, TranslationError, Usage, UsageUpdate,
-    as_dict, budget_for_effort,
+    as_dict, budget_for_effort, new_id,
 )
 
 NAME = "anthropic"
@@ -41,8 +41,7 @@ _KNOWN_REQUEST_KEYS = {
     "model", "messages", "system", "max_tokens", "stop_sequences", "temperature", "top_p", "top_k", "tools",
     "tool_choice", "thinking", "output_config", "output_format", "metadata", "stream",
 }
-# Request fields whose loss changes nothing the client can observe in the answer's content.
-_DROPPABLE = {"service_tier", "cache_control", "inference_geo", "speed", "context_management"}
+# Request fields that need provider-side machinery: refused. Any other unknown field is dropped with a warning.
 _REJECTED = {"container", "mcp_servers"}
 
 
@@ -79,11 +78,12 @@ def _error_from_payload(payload: dict, status: int | None) -> ApiError:
     return ApiError(status or STATUS_FOR_TYPE.get(etype or "", 500), message, etype)
 
 
-def parse_error(status: int, body: bytes) -> ApiError:
+def parse_error(status: int | None, body: bytes) -> ApiError:
+    """An error body; with `status` None (an error inside a 200) the status follows the error type."""
     try:
         payload = json.loads(body)
     except ValueError:
-        return ApiError(status, body.decode("utf-8", "replace")[:1000] or f"upstream returned HTTP {status}")
+        return ApiError(status or 502, body.decode("utf-8", "replace")[:1000] or f"upstream returned HTTP {status}")
     return _error_from_payload(as_dict(payload), status)
 
 
@@ -451,7 +451,8 @@ def render_response(resp: Response, ctx: Context) -> dict:
     content: list[dict] = []
     for p in resp.parts:
         if isinstance(p, (Text, Refusal)):
-            content.append({"type": "text", "text": p.text})
+            if p.text:  # an empty text block next to tool calls confuses clients (PROTOCOLS.md §3)
+                content.append({"type": "text", "text": p.text})
         elif isinstance(p, Reasoning):
             if p.redacted is not None:
                 content.append({"type": "redacted_thinking", "data": p.redacted})
@@ -491,6 +492,8 @@ class StreamParser:
         self._skipped: set[int] = set()  # indexes of blocks the client cannot receive
 
     def feed(self, event: str | None, data: str) -> list:
+        if data == "[DONE]":  # not Anthropic's, but some compatible proxies append it
+            return []
         payload = json.loads(data)
         kind = payload.get("type") or event
         if kind == "content_block_delta":
@@ -581,7 +584,7 @@ class StreamRenderer:
         # Unknown input usage goes out as 0 here and for real in message_delta (PROTOCOLS.md §2.8).
         u = render_usage(usage)
         out.append(_sse("message_start", {"type": "message_start", "message": {
-            "id": id or "msg_llmitm", "type": "message", "role": "assistant", "model": model, "content": [],
+            "id": id or new_id("msg_"), "type": "message", "role": "assistant", "model": model, "content": [],
             "stop_reason": None, "stop_sequence": None, "usage": u}}))
 
     def _close_open(self, out: list) -> None:
@@ -615,7 +618,7 @@ class StreamRenderer:
             kind = REASONING if ev.kind == REASONING else ev.kind
             self._kinds[ev.index] = kind
             if kind == TOOL_CALL:
-                block = {"type": "tool_use", "id": ev.id or f"toolu_llmitm_{a}", "name": ev.name or "", "input": {}}
+                block = {"type": "tool_use", "id": ev.id or new_id("toolu_"), "name": ev.name or "", "input": {}}
             elif kind == REASONING:
                 block = {"type": "thinking", "thinking": "", "signature": ""}
             elif kind == REDACTED:

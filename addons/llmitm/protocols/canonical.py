@@ -15,6 +15,7 @@ Conventions that hold for every spoke:
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any, Union
 
@@ -327,6 +328,11 @@ def derive_stop_reason(reason: str | None, emitted_tool_call: bool) -> str:
     if reason in (None, END, TOOL_USE):
         return TOOL_USE if emitted_tool_call else END
     return reason
+
+
+def new_id(prefix: str) -> str:
+    """An id for something the upstream left unnamed; unique, so histories never collide."""
+    return prefix + uuid.uuid4().hex[:24]
 
 
 def as_dict(value: Any) -> dict:

@@ -4,6 +4,7 @@ errors to and from the canonical model. Field reference: PROTOCOLS.md §1.1."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 
@@ -13,7 +14,7 @@ from .canonical import (
     TOOL_USE, ApiError, BlockStart, BlockStop, Context, Delta, Document, Image, KeepAlive, Message, Reasoning,
     ReasoningConfig, Refusal, Request, Response, ResponseFormat, SignatureDelta, StreamEnd, StreamError,
     StreamFinish, StreamStart, Text, Tool, ToolCall, ToolChoice, ToolResult, TranslationError, Usage,
-    UsageUpdate, as_dict, effort_for_budget,
+    UsageUpdate, as_dict, effort_for_budget, new_id,
 )
 from .think_tags import ThinkSplitter, split_think
 
@@ -94,17 +95,18 @@ def _error_from_payload(err, status: int | None) -> ApiError:
     return ApiError(status, message, etype, err.get("param"), str(code) if code is not None else None)
 
 
-def parse_error(status: int, body: bytes) -> ApiError:
+def parse_error(status: int | None, body: bytes) -> ApiError:
+    """An error body; with `status` None (an error inside a 200) the status follows the error type."""
     try:
         payload = json.loads(body)
     except ValueError:
-        return ApiError(status, body.decode("utf-8", "replace")[:1000] or f"upstream returned HTTP {status}")
+        return ApiError(status or 502, body.decode("utf-8", "replace")[:1000] or f"upstream returned HTTP {status}")
     payload = as_dict(payload)
     if "error" in payload:
         return _error_from_payload(payload["error"], status)
     # FastAPI-style servers ({"detail": …}) and others ({"message": …}).
     message = payload.get("message") or payload.get("detail") or json.dumps(payload)[:1000]
-    return ApiError(status, message if isinstance(message, str) else json.dumps(message)[:1000])
+    return ApiError(status or 502, message if isinstance(message, str) else json.dumps(message)[:1000])
 
 
 def render_error(err: ApiError) -> bytes:
@@ -176,7 +178,7 @@ def _parse_tool_calls(calls, where: str) -> list[ToolCall]:
             raise TranslationError(f"{where}[{k}]: tool call type {call.get('type')!r} cannot be translated",
                                    param=f"{where}[{k}]")
         args = fn.get("arguments")
-        out.append(ToolCall(str(call.get("id") or f"call_{k}"), str(fn.get("name") or ""),
+        out.append(ToolCall(str(call.get("id") or new_id("call_")), str(fn.get("name") or ""),
                             args if isinstance(args, str) else json.dumps(args if args is not None else {})))
     return out
 
@@ -421,7 +423,11 @@ def render_request(req: Request, ctx: Context) -> dict:
     elif fmt is not None and fmt.kind == "json_object":
         out["response_format"] = {"type": "json_object"}
     if req.user:
-        out["user"] = req.user
+        if len(req.user) > 64:  # OpenAI caps end-user ids; Claude Code's metadata.user_id is longer
+            ctx.warn("user id longer than 64 characters sent as its SHA-256")
+            out["user"] = hashlib.sha256(req.user.encode()).hexdigest()
+        else:
+            out["user"] = req.user
     if req.stream:
         out["stream"] = True
         # Always ask for usage (metering); the translator drops it if the client did not ask.
@@ -586,7 +592,7 @@ class StreamParser:
         index = self._tools.get(position)
         if index is None:
             self._flush_think(out)
-            index = self._block(TOOL_CALL, out, id=call.get("id") or f"call_llmitm_{position}",
+            index = self._block(TOOL_CALL, out, id=call.get("id") or new_id("call_"),
                                 name=fn.get("name") or "")
             self._tools[position] = index
             self._open_tool = index
@@ -626,7 +632,7 @@ class StreamRenderer:
         self._args_sent: dict[int, bool] = {}
         self._kinds: dict[int, str] = {}
         self._usage: Usage | None = None
-        self._id = "chatcmpl-llmitm"
+        self._id = new_id("chatcmpl-")
         self._model = ""
         self._created = int(time.time())
 

@@ -89,7 +89,7 @@ class Translation:
             return 502, self.client.render_error(ApiError(502, "upstream returned unexpected JSON"))
         if "error" in payload and not payload.get("choices") and not payload.get("content"):
             # An error inside a 200 (some OpenAI-compatible servers do this).
-            err = self.upstream.parse_error(502, body)
+            err = self.upstream.parse_error(None, body)
             return err.status, self.client.render_error(err)
         resp = self.upstream.parse_response(payload, self.ctx)
         resp.stop_reason = derive_stop_reason(resp.stop_reason, any(isinstance(p, ToolCall) for p in resp.parts))
@@ -155,6 +155,8 @@ class StreamTranslator:
         if sse.data is None:  # comment line: a keep-alive
             comment = getattr(self._parser, "comment", None)
             events = comment(sse.comment) if comment else []
+        elif not sse.data.strip():
+            return  # an empty data line carries nothing
         else:
             try:
                 events = self._parser.feed(sse.event, sse.data)
