@@ -8,15 +8,17 @@ Every decision lives in a mitmproxy-free module; this file only moves data betwe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
-from . import credentials, endpoints, flowinfo, jsonbytes
-from .config import ConfigError, LlmitmConfig, builtin_default, load_config
+from . import credentials, endpoints, flowinfo, jsonbytes, upkeep
+from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_default, load_config
 from .exchange import Exchange, Refused, exchange_upstream_prefix, upstream_url
 from .pools import PoolRegistry
 from .relay import Candidate, Relay, RelayJob
@@ -38,6 +40,8 @@ class Llmitm:
         self.pools = PoolRegistry()
         self.exchanges: dict[str, Exchange] = {}
         self.relay = Relay()
+        self.watcher: upkeep.ConfigWatcher | None = None
+        self._upkeep: asyncio.Task | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -52,11 +56,13 @@ class Llmitm:
 
     def configure(self, updated: set[str]) -> None:
         if "llmitm_config" in updated:
+            path = self._config_path(ctx.options.llmitm_config)
             try:
-                config = self._read_config(ctx.options.llmitm_config)
+                config = load_config(path) if path else builtin_default()
             except ConfigError as e:
                 raise exceptions.OptionsError(str(e)) from None
             self.apply(config)
+            self.watcher = upkeep.ConfigWatcher(path, self.apply) if path else None
 
     def apply(self, config: LlmitmConfig) -> None:
         """Make `config` the active one (startup and hot reload)."""
@@ -69,16 +75,30 @@ class Llmitm:
         log.info("llmitm: %s: %d providers, %d routes", config.source, len(config.providers), len(config.routes))
 
     @staticmethod
-    def _read_config(path: str) -> LlmitmConfig:
-        from .config import DEFAULT_CONFIG_PATH
+    def _config_path(option: str) -> Path | None:
+        if option:
+            return Path(option)
+        return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.exists() else None
 
-        if path:
-            return load_config(path)
-        if DEFAULT_CONFIG_PATH.exists():
-            return load_config(DEFAULT_CONFIG_PATH)
-        return builtin_default()
+    def running(self) -> None:
+        # `running` may be called synchronously (script reload): start the upkeep as a task.
+        if self._upkeep is None or self._upkeep.done():
+            self._upkeep = asyncio.get_running_loop().create_task(self._run_upkeep())
+
+    async def _run_upkeep(self) -> None:
+        probes: set[asyncio.Task] = set()
+        while True:
+            await asyncio.sleep(upkeep.TICK_SECONDS)
+            try:
+                if self.watcher is not None:
+                    self.watcher.check()
+                await upkeep.probe_due_keys(self.config, self.pools.pools, self.relay, probes)
+            except Exception:  # upkeep must outlive any one failure
+                log.exception("llmitm: upkeep failed")
 
     async def done(self) -> None:
+        if self._upkeep is not None:
+            self._upkeep.cancel()
         await self.relay.close()
         await self.pools.close()
 

@@ -83,7 +83,14 @@ class Exchange:
         self.record.translated = True
         self.record.warnings.extend(self.translation.warnings)
         self.retarget(flow, upstream.path)
-        flow.request.headers["content-type"] = "application/json"
+        # Headers of the app's protocol mean nothing (or something else) to the upstream's.
+        family = self.upstream_protocol.split("-")[0]
+        for name in list(flow.request.headers):
+            vendor = name.lower().split("-")[0]
+            if vendor in ("anthropic", "openai") and vendor != family:
+                del flow.request.headers[name]
+        for name, value in upstream.headers.items():
+            flow.request.headers[name] = value
         # The stream translator reads plain bytes; compressed SSE would need a decoder per chunk.
         flow.request.headers["accept-encoding"] = "identity"
         flow.request.content = upstream.body
@@ -93,6 +100,8 @@ class Exchange:
         if self.finished:
             return
         self.finished = True
+        if self.translation is not None:  # streams may add warnings after the request was sent
+            self.record.warnings = list(self.translation.warnings)
         usage = getattr(self.translation, "usage", None) if self.translation is not None else None
         if usage is not None:
             self.usage = (getattr(usage, "input_total", 0) or 0, getattr(usage, "output_total", 0) or 0)

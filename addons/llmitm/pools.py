@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 from .config import LlmitmConfig
@@ -11,13 +10,11 @@ from .config import LlmitmConfig
 log = logging.getLogger(__name__)
 
 
-def state_url(config: LlmitmConfig) -> str:
-    """The configured state store, or SQLite beside the config so cooldowns survive a restart."""
-    if config.state:
-        return config.state
-    if config.source.startswith("<"):
-        return "memory"
-    return f"sqlite://{Path(config.source).resolve().parent / '.llmitm-state.db'}"
+def key_table(config: LlmitmConfig) -> list[str]:
+    """`llmitm keys`: every pooled key's state, read from the state store the proxy writes."""
+    from .pool.table import format_key_table, key_rows
+
+    return format_key_table(key_rows(config)).splitlines()
 
 
 class PoolRegistry:
@@ -28,8 +25,9 @@ class PoolRegistry:
 
     def apply(self, config: LlmitmConfig) -> None:
         from .pool import KeyPool, open_store
+        from .pool.table import state_url_for
 
-        url = state_url(config)
+        url = state_url_for(config)
         if url != self.store_url:
             self.pools.clear()  # pools are bound to their store; in-flight leases finish on the old one
             self.store, self.store_url = open_store(url), url

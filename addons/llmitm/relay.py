@@ -30,7 +30,8 @@ from .protocols.errors import render_error
 
 log = logging.getLogger(__name__)
 
-RETRYABLE = frozenset({408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+# 401/402/403 too: they are about the key (the pool disables it until a probe succeeds), so another key may serve.
+RETRYABLE = frozenset({401, 402, 403, 408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
     "transfer-encoding", "upgrade", "content-length", "host",
@@ -100,6 +101,18 @@ class Relay:
         self.jobs[token] = job
         return f"http://127.0.0.1:{self.port}/llmitm-relay/{token}"
 
+    async def probe(self, url: str, protocol: str, secret: str) -> int | None:
+        """One cheap authenticated GET (a model list) to see whether a disabled key works again."""
+        await self.start()
+        assert self._session is not None
+        try:
+            async with self._session.get(url, headers=credentials.credential_headers(protocol, secret, False),
+                                         timeout=aiohttp.ClientTimeout(total=15)) as resp:
+                await resp.read()
+                return resp.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            return None
+
     def forget(self, url: str) -> None:
         self.jobs.pop(url.rsplit("/", 1)[-1], None)
 
@@ -113,12 +126,20 @@ class Relay:
         exhausted: Exception | None = None
         for n, candidate in enumerate(job.candidates):
             tried: set[str] = set()
-            while True:
+            budget = 2 * max(1, len(candidate.pool.key_ids))  # attempts on this provider
+            while budget > 0:
                 try:
                     lease = await candidate.pool.acquire(pin=job.pin if n == 0 else None, exclude=tried)
-                except Exception as e:  # PoolExhausted (or an unknown pinned key): next provider
+                except Exception as e:  # PoolExhausted (or an unknown pinned key)
                     exhausted = e
-                    break
+                    if not tried or getattr(e, "retry_after", None) is None:
+                        break  # nothing left on this provider: the next one
+                    # Every key was tried once: go round again, now waiting (up to max_wait) for
+                    # the first one to leave its cooldown.
+                    tried.clear()
+                    continue
+                budget -= 1
+                exhausted = None
                 tried.add(lease.key_id)
                 outcome = await self._attempt(request, job, candidate, lease, headers, body)
                 if isinstance(outcome, web.StreamResponse):

@@ -1,0 +1,83 @@
+"""Background upkeep while the proxy runs: config hot reload and probes of disabled keys.
+
+Both run on one slow tick, off the request path. A probe is one cheap authenticated request (a model
+list) through the relay's HTTP client; its result goes back to the pool, which re-enables a key that
+works again (new-api's disabled keys never recover: #3537).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import ConfigError, LlmitmConfig, load_config
+from .exchange import upstream_url
+
+log = logging.getLogger(__name__)
+
+PROBE_PATHS = {
+    "openai-chat": "/v1/models",
+    "openai-responses": "/v1/models",
+    "anthropic": "/v1/models",
+    "gemini": "/v1beta/models",
+}
+TICK_SECONDS = 0.5
+
+
+class ConfigWatcher:
+    """Reloads the config file when it changes; a broken edit is logged and the old config stays."""
+
+    def __init__(self, path: Path, apply: Callable[[LlmitmConfig], None]):
+        self.path = path
+        self.apply = apply
+        self.seen = self._stamp()
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def check(self) -> bool:
+        stamp = self._stamp()
+        if stamp is None or stamp == self.seen:
+            return False
+        self.seen = stamp
+        try:
+            config = load_config(self.path)
+        except ConfigError as e:
+            log.error("llmitm: config change rejected, the previous config stays active:\n%s", e)
+            return False
+        self.apply(config)
+        log.info("llmitm: reloaded %s", self.path)
+        return True
+
+
+async def probe_due_keys(config: LlmitmConfig, pools: dict[str, Any], relay: Any, running: set[asyncio.Task]) -> None:
+    """Start a probe for every disabled key whose probe is due (at most one in flight per key)."""
+    busy = {t.get_name() for t in running}
+    for name, pool in list(pools.items()):
+        provider = config.providers.get(name)
+        if provider is None:
+            continue
+        protocol = provider.protocol[0]
+        url = upstream_url(provider.base_url, PROBE_PATHS[protocol])
+        for target in pool.keys_due_for_probe():
+            task_name = f"probe:{name}:{target.key_id}"
+            if task_name in busy:
+                continue
+            task = asyncio.get_running_loop().create_task(_probe(pool, relay, url, protocol, target), name=task_name)
+            running.add(task)
+            task.add_done_callback(running.discard)
+
+
+async def _probe(pool: Any, relay: Any, url: str, protocol: str, target: Any) -> None:
+    status = await relay.probe(url, protocol, target.secret)
+    # 401/402/403 mean the key is still refused; a 429 or a 2xx means the upstream accepted it.
+    ok = status is not None and status < 500 and status not in (401, 402, 403)
+    log.info("llmitm: probe of %s %s: %s", target.key_id, target.masked, status if status is not None else "no answer")
+    pool.probe_result(target.key_id, ok)
