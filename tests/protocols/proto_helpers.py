@@ -8,10 +8,15 @@ import json
 from pathlib import Path
 
 import anthropic
-try:
-    import httpx
-except ImportError:  # the newest openai/anthropic SDKs ship on the httpx2 fork
-    import httpx2 as httpx
+import anthropic._base_client
+import openai._base_client
+
+
+def http_module(sdk: str):
+    """The newest openai/anthropic SDKs run on the httpx2 fork and reject httpx clients (and vice
+    versa): the module the installed SDK itself imports."""
+    base = openai._base_client if sdk == "openai" else anthropic._base_client
+    return getattr(base, "httpx2", None) or base.httpx
 import openai
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
@@ -72,22 +77,24 @@ def split(data: bytes, sizes: tuple[int, ...] = (1, 7, 64, 3, 200)) -> list[byte
     return pieces
 
 
-def _responder(body: bytes, status: int, content_type: str, seen: list):
-    def handler(request: httpx.Request) -> httpx.Response:
+def _responder(httpx, body: bytes, status: int, content_type: str, seen: list):
+    def handler(request):
         seen.append(json.loads(request.content) if request.content else None)
         return httpx.Response(status, headers={"content-type": content_type}, content=body)
     return handler
 
 
 def openai_client(body: bytes, *, status: int = 200, stream: bool = False, seen: list | None = None):
-    handler = _responder(body, status, "text/event-stream" if stream else "application/json",
+    httpx = http_module("openai")
+    handler = _responder(httpx, body, status, "text/event-stream" if stream else "application/json",
                          seen if seen is not None else [])
     return openai.OpenAI(api_key="sk-test", base_url="http://upstream.test/v1", max_retries=0,
                          http_client=httpx.Client(transport=httpx.MockTransport(handler)))
 
 
 def anthropic_client(body: bytes, *, status: int = 200, stream: bool = False, seen: list | None = None):
-    handler = _responder(body, status, "text/event-stream" if stream else "application/json",
+    httpx = http_module("anthropic")
+    handler = _responder(httpx, body, status, "text/event-stream" if stream else "application/json",
                          seen if seen is not None else [])
     return anthropic.Anthropic(api_key="sk-ant-test", base_url="http://upstream.test", max_retries=0,
                                http_client=httpx.Client(transport=httpx.MockTransport(handler)))

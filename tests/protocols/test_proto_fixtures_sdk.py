@@ -7,15 +7,12 @@ from __future__ import annotations
 import json
 
 import anthropic
-try:
-    import httpx
-except ImportError:  # the newest openai/anthropic SDKs ship on the httpx2 fork
-    import httpx2 as httpx
 import openai
 import pytest
 
 from llmitm.protocols import Translation
 from proto_helpers import (
+    http_module,
     A_DIR, C_DIR, FIXTURES, anthropic_client, fixtures, is_error_body, merged_anthropic_usage, openai_chunks,
     split, wire_bytes,
 )
@@ -42,7 +39,9 @@ def translating_client(sdk: str, t: Translation, upstream_wire: bytes, *, stream
     """An SDK client whose HTTP layer runs the request through `t`, then answers with the recorded
     upstream response translated back (streamed bodies fed in uneven pieces, down to 1 byte)."""
 
-    def handler(request: httpx.Request) -> httpx.Response:
+    httpx = http_module(sdk)
+
+    def handler(request):
         up = t.request(json.loads(request.content), upstream_model="upstream-model")
         if upstream_requests is not None:
             upstream_requests.append(json.loads(up.body))
@@ -65,6 +64,7 @@ def translating_client(sdk: str, t: Translation, upstream_wire: bytes, *, stream
 
 
 def reference_openai(wire: bytes, *, stream: bool):
+    httpx = http_module("openai")
     client = openai.OpenAI(api_key="sk-test", base_url="http://upstream.test/v1", max_retries=0,
                            http_client=httpx.Client(transport=httpx.MockTransport(
                                lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"
