@@ -265,3 +265,49 @@ def test_openai_body_read_by_anthropic_sdk(rel):
     message = translating_client("anthropic", t, wire, stream=False).messages.create(
         model="claude-x", max_tokens=1000, messages=USER_TURN)
     _check_c_to_a(expected, message, None, message.usage if expected.usage else None)
+
+
+# ---------------------------------------------------------------------------------------------
+# A JSON answer to a streaming client (upstream ignored `stream: true`) becomes a complete stream
+
+
+def _streaming_client_over_json(sdk: str, t: Translation, body: bytes):
+    httpx = http_module(sdk)
+
+    def handler(request):
+        t.request(json.loads(request.content), upstream_model=None)
+        code, out = t.response(200, body, as_stream=True)
+        return httpx.Response(code, headers={"content-type": "text/event-stream"}, content=out)
+
+    client = httpx.Client(transport=httpx.MockTransport(handler))
+    if sdk == "openai":
+        return openai.OpenAI(api_key="sk-test", base_url="http://llmitm.test/v1", max_retries=0, http_client=client)
+    return anthropic.Anthropic(api_key="sk-ant-test", base_url="http://llmitm.test", max_retries=0,
+                               http_client=client)
+
+
+@pytest.mark.parametrize("rel", A_BODIES)
+def test_anthropic_body_as_stream_read_by_openai_sdk(rel):
+    wire = (FIXTURES / rel).read_bytes()
+    expected = reference_anthropic(wire, stream=False)
+    client = _streaming_client_over_json("openai", Translation("openai-chat", "anthropic"), wire)
+    with client.chat.completions.stream(model="gpt-4o", messages=USER_TURN,
+                                        stream_options={"include_usage": True}) as s:
+        for _ in s:
+            pass
+        completion = s.current_completion_snapshot
+    _check_a_to_c(expected, completion.choices[0], completion.usage, json.loads(wire)["usage"])
+
+
+@pytest.mark.parametrize("rel", C_BODIES)
+def test_openai_body_as_stream_read_by_anthropic_sdk(rel):
+    wire = (FIXTURES / rel).read_bytes()
+    expected = reference_openai(wire, stream=False)
+    client = _streaming_client_over_json("anthropic", Translation("anthropic", "openai-chat"), wire)
+    delta_usage = None
+    with client.messages.stream(model="claude-x", max_tokens=1000, messages=USER_TURN) as s:
+        for event in s:
+            if event.type == "message_delta":
+                delta_usage = event.usage
+        message = s.get_final_message()
+    _check_c_to_a(expected, message, delta_usage if expected.usage else None, None)

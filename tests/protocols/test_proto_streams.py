@@ -357,3 +357,17 @@ def test_done_after_anthropic_stream_is_ignored_and_empty_data_skipped():
     data, _ = translate("openai-chat", "anthropic", CHAT_REQ, A_HEAD + "data: \n\n" + A_TAIL + "data: [DONE]\n\n")
     assert data.endswith(b"data: [DONE]\n\n") and data.count(b"[DONE]") == 1
     assert [c.choices[0].finish_reason for c in read_openai(data) if c.choices][-1] == "stop"
+
+
+def test_keepalive_is_protocol_native_and_stops_after_the_end():
+    t = Translation("anthropic", "openai-chat")
+    t.request(MSG_REQ, upstream_model=None)
+    s = t.stream()
+    assert s.keepalive() == []  # nothing may precede message_start
+    assert s.feed(c_chunk({"content": "a"}).encode())[0].startswith(b"event: message_start")
+    assert s.keepalive() == [b'event: ping\ndata: {"type": "ping"}\n\n']
+    s.feed((c_chunk({}, "stop") + "data: [DONE]\n\n").encode())
+    assert s.keepalive() == [] and s.finish() == []
+    t = Translation("openai-chat", "anthropic")
+    t.request(CHAT_REQ, upstream_model=None)
+    assert t.stream().keepalive() == [b": keep-alive\n\n"]

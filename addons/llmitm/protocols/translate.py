@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 
 from . import anthropic, openai_chat
 from .canonical import (
-    TOOL_CALL, ApiError, BlockStart, Context, Request, StreamEnd, StreamError, StreamFinish, StreamStart, ToolCall,
-    TranslationError, Usage, UsageUpdate, derive_stop_reason,
+    REASONING, REDACTED, REFUSAL, TEXT, TOOL_CALL, ApiError, BlockStart, BlockStop, Context, Delta, KeepAlive,
+    Reasoning, Refusal, Request, Response, SignatureDelta, StreamEnd, StreamError, StreamFinish, StreamStart,
+    ToolCall, TranslationError, Usage, UsageUpdate, derive_stop_reason,
 )
 from .errors import render_error
 from .sse import SSEDecoder
@@ -76,8 +77,10 @@ class Translation:
         return UpstreamRequest(self.upstream.request_path(req), json.dumps(out).encode(), req.stream,
                                dict(self.upstream.REQUEST_HEADERS))
 
-    def response(self, status: int, body: bytes) -> tuple[int, bytes]:
-        """A non-streamed upstream body (2xx) or an upstream error (any status) → (status, client body)."""
+    def response(self, status: int, body: bytes, *, as_stream: bool = False) -> tuple[int, bytes]:
+        """A non-streamed upstream body (2xx) or an upstream error (any status) → (status, client body).
+        `as_stream`: the client asked for a stream but the upstream answered with JSON; a 2xx is then
+        rendered as the client protocol's complete SSE stream (errors stay JSON, as providers do)."""
         body = _gunzip_if_needed(body)
         if not 200 <= status < 300:
             return status, self.client.render_error(self.upstream.parse_error(status, body))
@@ -94,6 +97,12 @@ class Translation:
         resp = self.upstream.parse_response(payload, self.ctx)
         resp.stop_reason = derive_stop_reason(resp.stop_reason, any(isinstance(p, ToolCall) for p in resp.parts))
         self.usage = resp.usage
+        if as_stream:
+            renderer = self.client.StreamRenderer(self.ctx, self.canonical_request)
+            out: list[bytes] = []
+            for ev in response_events(resp):
+                renderer.render(ev, out)
+            return status, b"".join(out)
         return status, json.dumps(self.client.render_response(resp, self.ctx)).encode()
 
     def error_response(self, exc: TranslationError) -> tuple[int, bytes]:
@@ -102,6 +111,32 @@ class Translation:
 
     def stream(self) -> StreamTranslator:
         return StreamTranslator(self)
+
+
+def response_events(resp: Response) -> list:
+    """A complete response as the stream events that would have produced it."""
+    events: list = [StreamStart(resp.id, resp.model, resp.usage)]
+    for i, p in enumerate(resp.parts):
+        if isinstance(p, ToolCall):
+            events.append(BlockStart(i, TOOL_CALL, id=p.id, name=p.name))
+            text = p.arguments
+        elif isinstance(p, Reasoning) and p.redacted is not None:
+            events.append(BlockStart(i, REDACTED, data=p.redacted))
+            text = ""
+        else:
+            events.append(BlockStart(i, REASONING if isinstance(p, Reasoning) else
+                                     REFUSAL if isinstance(p, Refusal) else TEXT))
+            text = getattr(p, "text", "")
+        if text:
+            events.append(Delta(i, text))
+        if isinstance(p, Reasoning) and p.signature:
+            events.append(SignatureDelta(i, p.signature))
+        events.append(BlockStop(i))
+    events.append(StreamFinish(resp.stop_reason, resp.stop_sequence))
+    if resp.usage is not None:
+        events.append(UsageUpdate(resp.usage))
+    events.append(StreamEnd())
+    return events
 
 
 class StreamTranslator:
@@ -131,6 +166,14 @@ class StreamTranslator:
         out: list[bytes] = []
         for sse in self._decoder.feed(data):
             self._handle(sse, out)
+        return out
+
+    def keepalive(self) -> list[bytes]:
+        """Something protocol-native to send during a long upstream silence (nothing once the
+        stream is complete, or for Anthropic clients before message_start)."""
+        out: list[bytes] = []
+        if not self._done:
+            self._renderer.render(KeepAlive(), out)
         return out
 
     def finish(self) -> list[bytes]:
