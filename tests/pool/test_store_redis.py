@@ -175,3 +175,14 @@ async def test_stress_two_instances_never_exceed_a_shared_cap(stores):
     await pools[0].refresh(force=True)
     assert sum(s.requests for s in pools[0].snapshot()) == 400
     assert all(s.in_flight == 0 for s in pools[0].snapshot())
+
+
+async def test_joining_instance_does_not_reset_counters_it_finds_without_a_fingerprint(stores):
+    # Another instance has a request in flight and counted usage, but its state write is still on the way.
+    other = stores()
+    await other.try_acquire_slot("openai", "k0", None)
+    await other.write("openai", {"k0": KeyUpdate({}, {"requests": 3})})
+    joining = KeyPool("openai", specs(1), store=stores(), max_wait=0)
+    (await joining.acquire()).release(200)
+    await joining.flush()
+    assert (await other.load("openai", ["k0"]))["k0"]["requests"] == 4

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -440,10 +441,16 @@ class KeyPool:
 
     def snapshot(self) -> list[KeyStatus]:
         now = self._clock()
-        return [
-            key_status(self.provider, k.spec.id, k.spec.masked, k.state, now, k.busy, k.spec.max_concurrency)
-            for k in (self._keys[n] for n in self._order)
-        ]
+        statuses = []
+        for key in (self._keys[n] for n in self._order):
+            status = key_status(self.provider, key.spec.id, key.spec.masked, key.state, now, key.busy,
+                                key.spec.max_concurrency)
+            blocked = key.blocked(now)
+            if status.state == "ok" and blocked is not None:
+                # Held back by what only this instance knows: the rpm/tpm hints or requests not yet answered.
+                status = dataclasses.replace(status, state="throttled", reason=blocked[0])
+            statuses.append(status)
+        return statuses
 
     # ---- store I/O -----------------------------------------------------------------------------------
 
@@ -467,18 +474,22 @@ class KeyPool:
                 key = self._keys.get(key_id)
                 if key is None:
                     continue
-                fields = stored.get(key_id)
-                if fields is not None and fields.get("fingerprint") == key.spec.fingerprint:
+                fields = stored.get(key_id) or {}
+                stored_fingerprint = fields.get("fingerprint")
+                if stored_fingerprint is None or stored_fingerprint == key.spec.fingerprint:
+                    # Learned for this secret, or nothing learned yet (a shared store may already count
+                    # other instances' requests in flight, and their writes may be on the way: no reset).
                     self._adopt(key, KeyState.from_fields(fields), fields)
+                    changed = ["fingerprint"] if stored_fingerprint is None else []
                     if not self._store.shared and key.state.in_flight != key.in_flight:
                         # A count left behind by a previous run that ended with requests in flight.
                         key.state.in_flight = key.in_flight
-                        self._writer.record(key, ["in_flight"])
+                        changed.append("in_flight")
+                    self._writer.record(key, changed)
                 else:
-                    # Never seen, or learned for another secret under this id: start clean, counters too.
-                    fresh = KeyState(fingerprint=key.spec.fingerprint, last_used=key.state.last_used)
-                    key.state = fresh
-                    self._writer.record(key, [*fresh.fields(), *COUNTERS] if fields is not None else ["fingerprint"])
+                    # Learned for another secret under this id: start clean, counters too.
+                    key.state = KeyState(fingerprint=key.spec.fingerprint, last_used=key.state.last_used)
+                    self._writer.record(key, [*key.state.fields(), *COUNTERS])
             self._refreshed_at = now
 
     def _adopt(self, key: LiveKey, state: KeyState, fields: Mapping[str, Any]) -> None:

@@ -12,7 +12,9 @@ class KeyStatus:
     provider: str
     key_id: str
     masked: str
-    state: str  # ok | busy | cooling | disabled | breaker-open | half-open | quota-spent
+    # ok | busy | cooling | disabled | breaker-open | half-open | quota-spent | throttled (rpm/tpm hint,
+    # or the last remaining request already handed out; KeyPool.snapshot() only)
+    state: str
     reason: str
     cooldown_until: float | None  # epoch seconds; None when the key is not cooling down
     in_flight: int
