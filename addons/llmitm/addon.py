@@ -242,6 +242,8 @@ class Llmitm:
             response.status_code = status
             response.headers["content-type"] = "application/json"
             response.content = body
+        elif exchange.translation is None and not isinstance(response.stream, StreamTap):
+            exchange.meter.read_body(response.get_content() or b"")
         exchange.finish(flow)
         flowinfo.publish(flow, exchange.record)
 

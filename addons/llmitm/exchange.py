@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 from mitmproxy import http
 
 from .flowinfo import FlowRecord
+from .metering import UsageMeter
 from .routing import RouteDecision
 
 
@@ -49,6 +50,10 @@ class Exchange:
     started: float = 0.0
     usage: tuple[int, int] = (0, 0)  # (input, output) tokens, when known
     finished: bool = field(default=False)
+    meter: UsageMeter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.meter = UsageMeter(self.client_protocol if self.client_protocol == self.upstream_protocol else None)
 
     @property
     def lease(self) -> Any:
@@ -102,9 +107,10 @@ class Exchange:
         self.finished = True
         if self.translation is not None:  # streams may add warnings after the request was sent
             self.record.warnings = list(self.translation.warnings)
-        usage = getattr(self.translation, "usage", None) if self.translation is not None else None
+        usage = self.translation.usage if self.translation is not None else self.meter.usage
         if usage is not None:
-            self.usage = (getattr(usage, "input_total", 0) or 0, getattr(usage, "output_total", 0) or 0)
+            self.usage = (usage.input_total, usage.output_total)
+            self.record.usage = {"input": usage.input_total, "cached": usage.cached_read, "output": usage.output_total}
         lease = self.lease
         if lease is None or lease.released:
             return

@@ -26,6 +26,7 @@ class FlowRecord:
     translated: bool = False
     attempts: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    usage: dict[str, int] | None = None
     error: str | None = None
 
     def summary(self) -> str:
@@ -39,6 +40,8 @@ class FlowRecord:
             cred = ", app's own credential"
         how = f", translated from {self.client_protocol}" if self.translated else ""
         parts = [f"llmitm: {where}{model}{cred}{how}"]
+        if self.usage:
+            parts.append("usage: {input} in ({cached} cached), {output} out".format(**self.usage))
         if len(self.attempts) > 1:
             parts.append("attempts: " + "; ".join(self.attempts))
         parts += [f"warning: {w}" for w in self.warnings]

@@ -37,6 +37,7 @@ class StreamTap:
             return out
         if self.translator is None:
             self.sent.append(data)
+            self.exchange.meter.feed(data)
             return data
         out = self.translator.feed(data)
         self.sent.extend(out)
