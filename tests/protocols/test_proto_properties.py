@@ -278,3 +278,87 @@ def test_openai_request_round_trip(req):
     ctx = Context()
     assert openai_chat.parse_request(openai_chat.render_request(req, ctx), ctx) == req
     assert ctx.warnings == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Stream events: parse(render(events)) == events, per protocol, for event sequences in the form
+# that protocol's parser produces (sequential blocks, the upstream's own event order).
+
+from llmitm.protocols.canonical import (  # noqa: E402
+    REASONING, REFUSAL, TEXT, TOOL_CALL, BlockStart, BlockStop, Delta, KeepAlive, SignatureDelta, StreamEnd,
+    StreamFinish, StreamStart, UsageUpdate,
+)
+
+
+def _merge_deltas(events: list) -> list:
+    # Delta boundaries are not semantic (the think-tag splitter may hold back and join text).
+    out: list = []
+    for ev in events:
+        if isinstance(ev, Delta) and out and isinstance(out[-1], Delta) and out[-1].index == ev.index:
+            out[-1] = Delta(ev.index, out[-1].text + ev.text)
+        else:
+            out.append(ev)
+    return out
+
+
+def _replay(spoke, events: list, request: Request) -> list:
+    out: list[bytes] = []
+    renderer = spoke.StreamRenderer(Context(), request)
+    for ev in events:
+        renderer.render(ev, out)
+    parser = spoke.StreamParser(Context())
+    parsed: list = []
+    for sse in decode([b"".join(out)]):
+        parsed.extend(parser.comment(sse.comment) if sse.data is None else parser.feed(sse.event, sse.data))
+    return _merge_deltas(parsed)
+
+
+@st.composite
+def block_plan(draw, kinds: list[str], signed: bool):
+    plan = []
+    for _ in range(draw(st.integers(0, 4))):
+        kind = draw(st.sampled_from(kinds))
+        if plan and kind == plan[-1][0] and kind != TOOL_CALL:
+            continue  # OpenAI Chat has no boundary between two text runs: they are one block
+        plan.append((kind, draw(st.lists(text, min_size=1, max_size=3)),
+                     draw(tool_id), draw(word), draw(st.none() | text) if signed else None))
+    return plan
+
+
+def _events(plan, start: StreamStart, tail: list, keepalive: bool) -> list:
+    events: list = [start]
+    for i, (kind, pieces, call_id, name, signature) in enumerate(plan):
+        if kind == TOOL_CALL:
+            events.append(BlockStart(i, TOOL_CALL, id=call_id, name=name))
+        else:
+            events.append(BlockStart(i, kind))
+        events.extend(Delta(i, p) for p in pieces)
+        if keepalive and i == 0:  # after a delta: OpenAI Chat blocks open implicitly with their first delta
+            events.append(KeepAlive())
+        if signature:
+            events.append(SignatureDelta(i, signature))
+        events.append(BlockStop(i))
+    return _merge_deltas(events + tail)
+
+
+@SETTINGS
+@given(plan=block_plan([TEXT, REASONING, TOOL_CALL], signed=True), data=st.data())
+def test_anthropic_stream_round_trip(plan, data):
+    fresh, read, write = data.draw(nat), data.draw(nat), data.draw(nat)
+    usage = Usage(fresh + read + write, read, write, data.draw(nat))
+    stop = data.draw(st.sampled_from([END, MAX_TOKENS, STOP_SEQUENCE, TOOL_USE, CONTENT_FILTER, PAUSE]))
+    finish = StreamFinish(stop, data.draw(text) if stop == STOP_SEQUENCE else None)
+    start = StreamStart(data.draw(word), data.draw(word), Usage(usage.input_total, read, write, 1))
+    events = _events(plan, start, [UsageUpdate(usage), finish, StreamEnd()], data.draw(st.booleans()))
+    assert _replay(anthropic, events, Request(model="m", include_usage=True)) == events
+
+
+@SETTINGS
+@given(plan=block_plan([TEXT, REASONING, REFUSAL, TOOL_CALL], signed=False), data=st.data())
+def test_openai_stream_round_trip(plan, data):
+    total, cached = data.draw(nat), data.draw(nat)
+    usage = Usage(total + cached, cached, 0, data.draw(nat), data.draw(nat))
+    stop = data.draw(st.sampled_from([END, MAX_TOKENS, TOOL_USE, CONTENT_FILTER]))
+    events = _events(plan, StreamStart(data.draw(word), data.draw(word)),
+                     [StreamFinish(stop), UsageUpdate(usage), StreamEnd()], data.draw(st.booleans()))
+    assert _replay(openai_chat, events, Request(model="m", include_usage=True)) == events
