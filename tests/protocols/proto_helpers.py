@@ -36,9 +36,7 @@ def fixtures(protocol_dir: str, *, stream: bool) -> list[str]:
     for row in manifest():
         if row["protocol"] != protocol_dir:
             continue
-        if stream and row["format"] in ("raw-sse", "chunks-jsonl"):
-            out.append(row["path"])
-        elif not stream and row["format"] == "json":
+        if stream and row["format"] in ("raw-sse", "chunks-jsonl") or not stream and row["format"] == "json":
             out.append(row["path"])
     return sorted(out)
 

@@ -9,12 +9,19 @@ import json
 import anthropic
 import openai
 import pytest
-
 from llmitm.protocols import Translation
 from proto_helpers import (
+    A_DIR,
+    C_DIR,
+    FIXTURES,
+    anthropic_client,
+    fixtures,
     http_module,
-    A_DIR, C_DIR, FIXTURES, anthropic_client, fixtures, is_error_body, merged_anthropic_usage, openai_chunks,
-    split, wire_bytes,
+    is_error_body,
+    merged_anthropic_usage,
+    openai_chunks,
+    split,
+    wire_bytes,
 )
 
 A_TO_C_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "tool_calls", "max_tokens": "length",

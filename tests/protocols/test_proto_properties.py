@@ -9,12 +9,30 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from llmitm.protocols import Translation, anthropic, openai_chat
 from llmitm.protocols.canonical import (
-    CONTENT_FILTER, CONTEXT_WINDOW, END, MAX_TOKENS, PAUSE, STOP_SEQUENCE, TOOL_USE, Context, Image, Message,
-    Reasoning, ReasoningConfig, Refusal, Request, Response, ResponseFormat, Text, Tool, ToolCall, ToolChoice,
-    ToolResult, Usage,
+    CONTENT_FILTER,
+    CONTEXT_WINDOW,
+    END,
+    MAX_TOKENS,
+    PAUSE,
+    STOP_SEQUENCE,
+    TOOL_USE,
+    Context,
+    Image,
+    Message,
+    Reasoning,
+    ReasoningConfig,
+    Refusal,
+    Request,
+    Response,
+    ResponseFormat,
+    Text,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    Usage,
 )
 from llmitm.protocols.sse import SSEDecoder
 from proto_helpers import A_DIR, C_DIR, fixtures, manifest, wire_bytes
@@ -284,9 +302,20 @@ def test_openai_request_round_trip(req):
 # Stream events: parse(render(events)) == events, per protocol, for event sequences in the form
 # that protocol's parser produces (sequential blocks, the upstream's own event order).
 
-from llmitm.protocols.canonical import (  # noqa: E402
-    REASONING, REFUSAL, TEXT, TOOL_CALL, BlockStart, BlockStop, Delta, KeepAlive, SignatureDelta, StreamEnd,
-    StreamFinish, StreamStart, UsageUpdate,
+from llmitm.protocols.canonical import (
+    REASONING,
+    REFUSAL,
+    TEXT,
+    TOOL_CALL,
+    BlockStart,
+    BlockStop,
+    Delta,
+    KeepAlive,
+    SignatureDelta,
+    StreamEnd,
+    StreamFinish,
+    StreamStart,
+    UsageUpdate,
 )
 
 

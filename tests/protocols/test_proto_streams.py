@@ -9,7 +9,6 @@ import json
 import anthropic
 import openai
 import pytest
-
 from llmitm.protocols import Translation, client_content_type
 from proto_helpers import anthropic_client, openai_client, split
 
@@ -59,10 +58,8 @@ def read_openai(data: bytes):
 
 
 def read_anthropic(data: bytes):
-    events = []
     with anthropic_client(data, stream=True).messages.stream(model="m", max_tokens=10, messages=USER) as s:
-        for ev in s:
-            events.append(ev)
+        events = list(s)
         return events, s.get_final_message()
 
 
@@ -109,7 +106,7 @@ def test_cut_openai_stream_ends_anthropic_client_with_error():
 def test_openai_stream_without_done_but_finished_completes_normally():
     wire = c_chunk({"content": "Hi"}) + c_chunk({}, "stop")
     data, _ = translate("anthropic", "openai-chat", MSG_REQ, wire)
-    events, message = read_anthropic(data)
+    _, message = read_anthropic(data)
     assert message.stop_reason == "end_turn" and message.content[0].text == "Hi"
 
 
@@ -150,7 +147,7 @@ def test_anthropic_client_gets_zero_input_at_start_and_real_usage_in_message_del
              "prompt_tokens_details": {"cached_tokens": 100}}
     wire = c_chunk({"content": "Hi"}) + c_chunk({}, "stop") + c_chunk(None, usage=usage) + "data: [DONE]\n\n"
     data, t = translate("anthropic", "openai-chat", MSG_REQ, wire)
-    events, message = read_anthropic(data)
+    events, _ = read_anthropic(data)
     start = next(e for e in events if e.type == "message_start")
     delta = next(e for e in events if e.type == "message_delta")
     assert start.message.usage.input_tokens == 0
@@ -318,7 +315,7 @@ def test_gzip_bodies_are_decoded():
     t.request(dict(MSG_REQ, stream=False), upstream_model=None)
     body = {"id": "c", "object": "chat.completion", "created": 1, "model": "m", "choices": [
         {"index": 0, "message": {"role": "assistant", "content": "hey"}, "finish_reason": "stop"}]}
-    code, out = t.response(200, gzip.compress(json.dumps(body).encode()))
+    _, out = t.response(200, gzip.compress(json.dumps(body).encode()))
     assert json.loads(out)["content"] == [{"type": "text", "text": "hey"}]
     data, _ = translate("anthropic", "openai-chat", MSG_REQ,
                         gzip.compress((c_chunk({"content": "yo"}) + c_chunk({}, "stop") + "data: [DONE]\n\n").encode()))

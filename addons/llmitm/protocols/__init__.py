@@ -5,11 +5,27 @@ The addon uses only the names exported here."""
 from . import anthropic, canonical, openai_chat, sse
 from .canonical import TranslationError, Usage
 from .translate import (
-    JSON_CONTENT_TYPE, SPOKES, STREAM_CONTENT_TYPE, StreamTranslator, Translation, UpstreamRequest,
+    JSON_CONTENT_TYPE,
+    SPOKES,
+    STREAM_CONTENT_TYPE,
+    StreamTranslator,
+    Translation,
+    UpstreamRequest,
     client_content_type,
 )
 
 __all__ = [
-    "JSON_CONTENT_TYPE", "SPOKES", "STREAM_CONTENT_TYPE", "StreamTranslator", "Translation", "TranslationError",
-    "UpstreamRequest", "Usage", "client_content_type",
+    "JSON_CONTENT_TYPE",
+    "SPOKES",
+    "STREAM_CONTENT_TYPE",
+    "StreamTranslator",
+    "Translation",
+    "TranslationError",
+    "UpstreamRequest",
+    "Usage",
+    "anthropic",
+    "canonical",
+    "client_content_type",
+    "openai_chat",
+    "sse",
 ]

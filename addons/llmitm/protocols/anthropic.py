@@ -8,21 +8,54 @@ import re
 
 from . import errors
 from .canonical import (
-    CONTENT_FILTER, CONTEXT_WINDOW, END, MAX_TOKENS, PAUSE, REASONING, REDACTED, REFUSAL, STOP_SEQUENCE, TEXT,
-    TOOL_CALL, TOOL_USE, ApiError, BlockStart, BlockStop, Context, Delta, Document, Image, KeepAlive, Message,
-    Reasoning, ReasoningConfig, Refusal, Request, Response, ResponseFormat, SignatureDelta, StreamEnd, StreamError,
-    StreamFinish, StreamStart, Text, Tool, ToolCall, ToolChoice, ToolResult, TranslationError, Usage, UsageUpdate,
-    as_dict, budget_for_effort, new_id,
+    CONTENT_FILTER,
+    CONTEXT_WINDOW,
+    END,
+    MAX_TOKENS,
+    PAUSE,
+    REASONING,
+    REDACTED,
+    STOP_SEQUENCE,
+    TEXT,
+    TOOL_CALL,
+    TOOL_USE,
+    ApiError,
+    BlockStart,
+    BlockStop,
+    Context,
+    Delta,
+    Document,
+    Image,
+    KeepAlive,
+    Message,
+    Reasoning,
+    ReasoningConfig,
+    Refusal,
+    Request,
+    Response,
+    ResponseFormat,
+    SignatureDelta,
+    StreamEnd,
+    StreamError,
+    StreamFinish,
+    StreamStart,
+    Text,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    TranslationError,
+    Usage,
+    UsageUpdate,
+    as_dict,
+    budget_for_effort,
+    new_id,
 )
 
 NAME = "anthropic"
 PATH = "/v1/messages"
 # Headers the upstream needs besides auth (the addon adds the key; anthropic-beta is forwarded by it).
 REQUEST_HEADERS = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
-
-
-def request_path(req: Request) -> str:
-    return PATH
 
 STOP_OUT = {
     END: "end_turn", MAX_TOKENS: "max_tokens", STOP_SEQUENCE: "stop_sequence", TOOL_USE: "tool_use",
@@ -43,6 +76,10 @@ _KNOWN_REQUEST_KEYS = {
 }
 # Request fields that need provider-side machinery: refused. Any other unknown field is dropped with a warning.
 _REJECTED = {"container", "mcp_servers"}
+
+
+def request_path(req: Request) -> str:
+    return PATH
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,8 +110,8 @@ def render_usage(u: Usage | None) -> dict:
 
 def _error_from_payload(payload: dict, status: int | None) -> ApiError:
     err = as_dict(payload.get("error"))
-    etype = err.get("type") if isinstance(err.get("type"), str) else None
-    message = err.get("message") if isinstance(err.get("message"), str) else json.dumps(payload)[:1000]
+    etype = err["type"] if isinstance(err.get("type"), str) else None
+    message = err["message"] if isinstance(err.get("message"), str) else json.dumps(payload)[:1000]
     return ApiError(status or STATUS_FOR_TYPE.get(etype or "", 500), message, etype)
 
 
@@ -185,7 +222,7 @@ def parse_request(body: dict, ctx: Context) -> Request:
         req.tools.append(Tool(str(t.get("name") or ""), t.get("description"), t.get("input_schema"), t.get("strict")))
     choice = body.get("tool_choice")
     if isinstance(choice, dict):
-        mode = {"auto": "auto", "any": "required", "none": "none", "tool": "tool"}.get(choice.get("type"))
+        mode = {"auto": "auto", "any": "required", "none": "none", "tool": "tool"}.get(str(choice.get("type")))
         if mode is None:
             raise TranslationError(f"tool_choice.type: unknown value {choice.get('type')!r}", param="tool_choice")
         req.tool_choice = ToolChoice(mode, choice.get("name"))
@@ -239,7 +276,7 @@ def _render_document(doc: Document, where: str) -> dict:
             raise TranslationError(f"{where}: file type {doc.media_type!r} not supported by Anthropic", param=where)
         source = {"type": "base64", "media_type": "application/pdf", "data": doc.data}
     else:
-        source = {"type": "url", "url": doc.url}
+        source = {"type": "url", "url": doc.url or ""}
     out = {"type": "document", "source": source}
     if doc.title:
         out["title"] = doc.title
@@ -270,7 +307,7 @@ def _render_parts(parts: list, where: str, ctx: Context) -> list[dict]:
             blocks.append({"type": "tool_use", "id": _tool_id(p.id, ctx), "name": p.name,
                            "input": _tool_input(p.arguments, ctx)})
         elif isinstance(p, ToolResult):
-            block = {"type": "tool_result", "tool_use_id": _tool_id(p.tool_call_id, ctx)}
+            block: dict = {"type": "tool_result", "tool_use_id": _tool_id(p.tool_call_id, ctx)}
             inner = _render_parts(p.content, here, ctx)
             if len(inner) == 1 and inner[0]["type"] == "text":
                 block["content"] = inner[0]["text"]
@@ -305,9 +342,9 @@ def _render_messages(req: Request, ctx: Context) -> tuple[list[str], list[dict]]
             out[-1]["content"].extend(blocks)
         else:
             out.append({"role": m.role, "content": blocks})
-    for m in out:
-        if m["role"] == "user":  # tool_result blocks must open the user turn
-            m["content"].sort(key=lambda b: b["type"] != "tool_result")
+    for turn in out:
+        if turn["role"] == "user":  # tool_result blocks must open the user turn
+            turn["content"].sort(key=lambda b: b["type"] != "tool_result")
     return system, out
 
 
@@ -436,7 +473,7 @@ def parse_response(body: dict, ctx: Context) -> Response:
         else:
             ctx.warn(f"response block type {kind!r} dropped (no equivalent for the client)")
     reason = body.get("stop_reason")
-    stop = STOP_IN.get(reason)
+    stop = STOP_IN.get(str(reason))
     if stop is None and reason is not None:
         ctx.warn(f"unknown stop_reason {reason!r} reported as end of turn")
         stop = END
@@ -481,10 +518,11 @@ def render_response(resp: Response, ctx: Context) -> dict:
 # Streams
 
 
+_BLOCK_KINDS = {"text": TEXT, "thinking": REASONING, "redacted_thinking": REDACTED, "tool_use": TOOL_CALL}
+
+
 class StreamParser:
     """Anthropic SSE events (already decoded) → canonical stream events."""
-
-    _BLOCK_KINDS = {"text": TEXT, "thinking": REASONING, "redacted_thinking": REDACTED, "tool_use": TOOL_CALL}
 
     def __init__(self, ctx: Context):
         self.ctx = ctx
@@ -518,13 +556,13 @@ class StreamParser:
         if kind == "content_block_start":
             index = payload["index"]
             block = payload["content_block"]
-            btype = self._BLOCK_KINDS.get(block.get("type"))
+            btype = _BLOCK_KINDS.get(block.get("type"))
             if btype is None:
                 self._skipped.add(index)
                 self.ctx.warn(f"response block type {block.get('type')!r} dropped (no equivalent for the client)")
                 return []
             if btype == TOOL_CALL:
-                out = [BlockStart(index, TOOL_CALL, id=block.get("id"), name=block.get("name"))]
+                out: list = [BlockStart(index, TOOL_CALL, id=block.get("id"), name=block.get("name"))]
                 if block.get("input"):
                     out.append(Delta(index, json.dumps(block["input"])))
                 return out
@@ -550,7 +588,7 @@ class StreamParser:
             self._usage.update({k: v for k, v in as_dict(payload.get("usage")).items() if v is not None})
             delta = as_dict(payload.get("delta"))
             reason = delta.get("stop_reason")
-            stop = STOP_IN.get(reason)
+            stop = STOP_IN.get(str(reason))
             if stop is None:
                 if reason is not None:
                     self.ctx.warn(f"unknown stop_reason {reason!r} reported as end of turn")
@@ -615,7 +653,7 @@ class StreamRenderer:
             self._close_open(out)
             a = len(self._index)
             self._index[ev.index] = a
-            kind = REASONING if ev.kind == REASONING else ev.kind
+            kind = ev.kind
             self._kinds[ev.index] = kind
             if kind == TOOL_CALL:
                 block = {"type": "tool_use", "id": ev.id or new_id("toolu_"), "name": ev.name or "", "input": {}}
@@ -654,6 +692,5 @@ class StreamRenderer:
         elif isinstance(ev, StreamError):
             self._close_open(out)
             out.append(render_stream_error(ev.error))
-        elif isinstance(ev, KeepAlive):
-            if self._started:  # the SDK rejects any event before message_start
-                out.append(b'event: ping\ndata: {"type": "ping"}\n\n')
+        elif isinstance(ev, KeepAlive) and self._started:  # the SDK rejects any event before message_start
+            out.append(b'event: ping\ndata: {"type": "ping"}\n\n')

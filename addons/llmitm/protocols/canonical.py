@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 # ---------------------------------------------------------------------------------------------
 # Content parts
@@ -78,7 +78,7 @@ class Refusal:
     text: str
 
 
-Part = Union[Text, Image, Document, ToolCall, ToolResult, Reasoning, Refusal]
+Part = Text | Image | Document | ToolCall | ToolResult | Reasoning | Refusal
 
 
 @dataclass(slots=True)
@@ -266,10 +266,10 @@ class KeepAlive:
     pass
 
 
-StreamEvent = Union[
-    StreamStart, BlockStart, Delta, SignatureDelta, BlockStop, UsageUpdate, StreamFinish, StreamEnd,
-    StreamError, KeepAlive,
-]
+StreamEvent = (
+    StreamStart | BlockStart | Delta | SignatureDelta | BlockStop | UsageUpdate | StreamFinish | StreamEnd
+    | StreamError | KeepAlive
+)
 
 
 class TranslationError(Exception):
@@ -286,7 +286,7 @@ class TranslationError(Exception):
 class Context:
     """Per-flow translation state shared by the spokes: warnings to show in mitmweb and policy."""
 
-    __slots__ = ("warnings", "max_tokens_default", "_warned")
+    __slots__ = ("_warned", "max_tokens_default", "warnings")
 
     def __init__(self, *, max_tokens_default: int = 4096):
         self.warnings: list[str] = []

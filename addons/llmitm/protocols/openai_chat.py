@@ -10,21 +10,54 @@ import time
 
 from . import errors
 from .canonical import (
-    CONTENT_FILTER, CONTEXT_WINDOW, END, MAX_TOKENS, PAUSE, REASONING, REFUSAL, STOP_SEQUENCE, TEXT, TOOL_CALL,
-    TOOL_USE, ApiError, BlockStart, BlockStop, Context, Delta, Document, Image, KeepAlive, Message, Reasoning,
-    ReasoningConfig, Refusal, Request, Response, ResponseFormat, SignatureDelta, StreamEnd, StreamError,
-    StreamFinish, StreamStart, Text, Tool, ToolCall, ToolChoice, ToolResult, TranslationError, Usage,
-    UsageUpdate, as_dict, effort_for_budget, new_id,
+    CONTENT_FILTER,
+    CONTEXT_WINDOW,
+    END,
+    MAX_TOKENS,
+    PAUSE,
+    REASONING,
+    REFUSAL,
+    STOP_SEQUENCE,
+    TEXT,
+    TOOL_CALL,
+    TOOL_USE,
+    ApiError,
+    BlockStart,
+    BlockStop,
+    Context,
+    Delta,
+    Document,
+    Image,
+    KeepAlive,
+    Message,
+    Part,
+    Reasoning,
+    ReasoningConfig,
+    Refusal,
+    Request,
+    Response,
+    ResponseFormat,
+    StreamEnd,
+    StreamError,
+    StreamFinish,
+    StreamStart,
+    Text,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    TranslationError,
+    Usage,
+    UsageUpdate,
+    as_dict,
+    effort_for_budget,
+    new_id,
 )
 from .think_tags import ThinkSplitter, split_think
 
 NAME = "openai-chat"
 PATH = "/v1/chat/completions"
 REQUEST_HEADERS = {"content-type": "application/json"}
-
-
-def request_path(req: Request) -> str:
-    return PATH
 
 FINISH_OUT = {
     END: "stop", STOP_SEQUENCE: "stop", MAX_TOKENS: "length", TOOL_USE: "tool_calls",
@@ -47,6 +80,10 @@ _KNOWN_REQUEST_KEYS = {
 # Fields that would change the answer's form or content and cannot be honoured: refuse when set.
 _REJECTED = {"audio", "web_search_options"}
 _DATA_URL_PREFIX = "data:"
+
+
+def request_path(req: Request) -> str:
+    return PATH
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,11 +257,12 @@ def parse_request(body: dict, ctx: Context) -> Request:
         role = m.get("role")
         where = f"messages[{i}]"
         if role in ("system", "developer"):
-            parts = [p for p in _parse_content(m.get("content"), where + ".content") if isinstance(p, Text)]
+            texts = [p for p in _parse_content(m.get("content"), where + ".content") if isinstance(p, Text)]
             if req.messages:
+                parts: list[Part] = list(texts)
                 req.messages.append(Message("system", parts))
             else:
-                req.system.extend(parts)
+                req.system.extend(texts)
         elif role == "user":
             req.messages.append(Message("user", _parse_content(m.get("content"), where + ".content"), m.get("name")))
         elif role == "assistant":
@@ -363,17 +401,17 @@ def _render_messages(req: Request, ctx: Context) -> list[dict]:
             rest = _render_user_parts([p for p in m.parts if not isinstance(p, ToolResult)], where, ctx)
             rest = late_images + rest
             if rest:
-                msg = {"role": "user", "content": _content_value(rest)}
+                user: dict = {"role": "user", "content": _content_value(rest)}
                 if m.name:
-                    msg["name"] = m.name
-                out.append(msg)
+                    user["name"] = m.name
+                out.append(user)
         else:
             texts = [p.text for p in m.parts if isinstance(p, (Text, Refusal))]
             calls = [{"id": p.id, "type": "function", "function": {"name": p.name, "arguments": p.arguments or "{}"}}
                      for p in m.parts if isinstance(p, ToolCall)]
             if any(isinstance(p, Reasoning) for p in m.parts):
                 ctx.warn("reasoning from earlier turns not sent upstream")
-            msg = {"role": "assistant", "content": "".join(texts) if texts else None}
+            msg: dict = {"role": "assistant", "content": "".join(texts) if texts else None}
             if calls:
                 msg["tool_calls"] = calls
             if texts or calls:
@@ -536,7 +574,7 @@ class StreamParser:
             self._open_tool = None
 
     def _text(self, kind: str, text: str, out: list) -> None:
-        if self._open_kind != kind:
+        if self._open is None or self._open_kind != kind:
             self._open = self._block(kind, out)
             self._open_kind = kind
         out.append(Delta(self._open, text))
@@ -546,7 +584,7 @@ class StreamParser:
             return self._end()
         chunk = json.loads(data)
         out: list = []
-        if "error" in chunk and chunk["error"]:
+        if chunk.get("error"):
             return [StreamError(_error_from_payload(chunk["error"], None))]
         choices = chunk.get("choices") or []
         if not self._started and (choices or chunk.get("usage")):

@@ -16,7 +16,7 @@ MAX_LINE = 32 * 1024 * 1024  # a line longer than this is not SSE we can help wi
 
 
 class SSEEvent:
-    __slots__ = ("event", "data", "comment")
+    __slots__ = ("comment", "data", "event")
 
     def __init__(self, event: str | None = None, data: str | None = None, comment: str | None = None):
         self.event = event  # the `event:` name, or None

@@ -13,12 +13,35 @@ from __future__ import annotations
 import json
 import zlib
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import anthropic, openai_chat
 from .canonical import (
-    REASONING, REDACTED, REFUSAL, TEXT, TOOL_CALL, ApiError, BlockStart, BlockStop, Context, Delta, KeepAlive,
-    Reasoning, Refusal, Request, Response, SignatureDelta, StreamEnd, StreamError, StreamFinish, StreamStart,
-    ToolCall, TranslationError, Usage, UsageUpdate, derive_stop_reason,
+    REASONING,
+    REDACTED,
+    REFUSAL,
+    TEXT,
+    TOOL_CALL,
+    ApiError,
+    BlockStart,
+    BlockStop,
+    Context,
+    Delta,
+    KeepAlive,
+    Reasoning,
+    Refusal,
+    Request,
+    Response,
+    SignatureDelta,
+    StreamEnd,
+    StreamError,
+    StreamFinish,
+    StreamStart,
+    ToolCall,
+    TranslationError,
+    Usage,
+    UsageUpdate,
+    derive_stop_reason,
 )
 from .errors import render_error
 from .sse import SSEDecoder
@@ -151,7 +174,7 @@ class StreamTranslator:
         self._tool_emitted = False
         self._finished = False  # upstream gave a stop reason
         self._done = False  # the client stream is complete (end or error)
-        self._gzip = None  # None: not known yet; False: plain; else a decompressor
+        self._gzip: Any = None  # None: not known yet; False: plain; else a decompressor
         self._head = b""
 
     def feed(self, data: bytes) -> list[bytes]:
@@ -217,9 +240,7 @@ class StreamTranslator:
         elif cls is StreamFinish:
             self._finished = True
             ev = StreamFinish(derive_stop_reason(ev.stop_reason, self._tool_emitted), ev.stop_sequence)
-        elif cls is UsageUpdate:
-            self._t.usage = ev.usage
-        elif cls is StreamStart and ev.usage is not None:
+        elif cls is UsageUpdate or cls is StreamStart and ev.usage is not None:
             self._t.usage = ev.usage
         elif cls is StreamEnd or cls is StreamError:
             self._done = True
