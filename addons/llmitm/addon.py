@@ -17,7 +17,7 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
-from . import credentials, endpoints, flowinfo, jsonbytes, upkeep
+from . import credentials, endpoints, flowinfo, jsonbytes, sideflows, upkeep
 from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_default, load_config
 from .exchange import Exchange, Refused, exchange_upstream_prefix, upstream_url
 from .pools import PoolRegistry
@@ -118,6 +118,10 @@ class Llmitm:
         if flow.response or flow.error or not flow.live:
             return
         host = flow.request.pretty_host
+        if _aims_at_web_ui(flow):
+            # mitmweb 11 has no auth and lacks the CVE-2025-23217 fix: never proxy to its port.
+            flow.response = http.Response.make(403, b"llmitm: requests to the web UI through the proxy are refused")
+            return
         if not self.router.intercepts(host):
             return
         endpoint = endpoints.classify(flow.request.method, flow.request.path)
@@ -156,7 +160,7 @@ class Llmitm:
             if protocol is not None and protocol != upstream_protocol:
                 if not endpoint or not endpoint.translatable:
                     raise Refused(404, f"llmitm cannot translate {flow.request.path} from {protocol} to {upstream_protocol}")
-                exchange.start_translation(flow, body or {}, provider.max_tokens_default)
+                exchange.start_translation(flow, body or {}, provider.max_tokens_default, sideflows.views_enabled())
             else:
                 self._rewrite_model(flow, endpoint, decision.upstream_model, model)
                 exchange.retarget(flow, flow.request.path)
@@ -211,6 +215,8 @@ class Llmitm:
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         exchange = self.exchanges.get(flow.id)
         if exchange is None:
+            if self.router.intercepts(flow.request.pretty_host):
+                credentials.redact(flow.request)
             return
         # The request is on the wire: from here on no credential may remain readable on the flow.
         credentials.redact(flow.request)
@@ -219,9 +225,12 @@ class Llmitm:
         assert response is not None
         is_sse = response.headers.get("content-type", "").startswith("text/event-stream")
         if exchange.translation is not None:
+            if sideflows.views_enabled():
+                exchange.upstream_response = response.copy()
             if is_sse and 200 <= response.status_code < 300:
                 sse_headers(flow)
-                flow.response.stream = StreamTap(flow, exchange, exchange.translation.stream())
+                keep_raw = exchange.upstream_response is not None
+                flow.response.stream = StreamTap(flow, exchange, exchange.translation.stream(), keep_raw)
             else:
                 response.stream = False  # translated whole in `response`
         elif is_sse:
@@ -233,7 +242,11 @@ class Llmitm:
             return
         response = flow.response
         assert response is not None
+        upstream_body = b""
+        if isinstance(response.stream, StreamTap) and response.stream.raw is not None:
+            upstream_body = b"".join(response.stream.raw)
         if exchange.translation is not None and not isinstance(response.stream, StreamTap):
+            upstream_body = response.raw_content or b""
             try:
                 status, body = exchange.translation.response(response.status_code, response.get_content() or b"")
             except Exception as e:  # never let a translation bug pass the untranslated body through
@@ -246,9 +259,12 @@ class Llmitm:
             exchange.meter.read_body(response.get_content() or b"")
         exchange.finish(flow)
         flowinfo.publish(flow, exchange.record)
+        if exchange.upstream_response is not None and exchange.client_request is not None:
+            sideflows.publish_upstream_side(flow, exchange.client_request, exchange.upstream_response, upstream_body)
 
     def error(self, flow: http.HTTPFlow) -> None:
-        credentials.redact(flow.request)
+        if flow.id in self.exchanges or self.router.intercepts(flow.request.pretty_host):
+            credentials.redact(flow.request)
         exchange = self.exchanges.pop(flow.id, None)
         if exchange is None:
             return
@@ -276,8 +292,16 @@ class Llmitm:
         if retry_after is not None:
             headers["retry-after"] = str(max(1, round(retry_after + 0.499)))
             headers["retry-after-ms"] = str(int(retry_after * 1000))
+        credentials.redact(flow.request)  # answered here, but the app's key is still not for display
         flow.response = http.Response.make(status, render_error(protocol, status, message, param=param, code=code), headers)
         flow.comment = f"llmitm: {status}: {message}"
+
+
+def _aims_at_web_ui(flow: http.HTTPFlow) -> bool:
+    if "web_port" not in ctx.options:
+        return False
+    local = {"127.0.0.1", "localhost", "::1", ctx.options.web_host}
+    return flow.request.port == ctx.options.web_port and flow.request.host in local
 
 
 def _exhausted(error: Exception) -> tuple[int, float | None]:

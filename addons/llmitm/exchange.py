@@ -47,6 +47,8 @@ class Exchange:
     translation: Any = None  # protocols.Translation when client and upstream protocols differ
     job: Any = None  # relay.RelayJob when the provider has a pool
     upstream_url: str = ""  # where the main provider is called (shown instead of the relay's URL)
+    client_request: Any = None  # the app's own request, kept for mitmweb when it is translated
+    upstream_response: Any = None  # the upstream's status and headers before translation (mitmweb)
     started: float = 0.0
     usage: tuple[int, int] = (0, 0)  # (input, output) tokens, when known
     finished: bool = field(default=False)
@@ -76,10 +78,12 @@ class Exchange:
     def retarget(self, flow: http.HTTPFlow, path: str) -> None:
         flow.request.url = upstream_url(self.decision.provider.base_url, path)
 
-    def start_translation(self, flow: http.HTTPFlow, body: dict, max_tokens_default: int) -> None:
+    def start_translation(self, flow: http.HTTPFlow, body: dict, max_tokens_default: int, keep_client_request: bool) -> None:
         from .protocols import Translation, TranslationError
 
         assert self.client_protocol is not None
+        if keep_client_request:
+            self.client_request = flow.request.copy()
         self.translation = Translation(self.client_protocol, self.upstream_protocol, max_tokens_default=max_tokens_default)
         try:
             upstream = self.translation.request(body, upstream_model=self.decision.upstream_model)
@@ -98,6 +102,7 @@ class Exchange:
             flow.request.headers[name] = value
         # The stream translator reads plain bytes; compressed SSE would need a decoder per chunk.
         flow.request.headers["accept-encoding"] = "identity"
+        flow.request.headers.pop("content-encoding", None)  # the translated body goes out plain
         flow.request.content = upstream.body
 
     def finish(self, flow: http.HTTPFlow) -> None:

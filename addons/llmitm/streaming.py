@@ -23,11 +23,12 @@ def sse_headers(flow: http.HTTPFlow) -> None:
 class StreamTap:
     """Passes upstream chunks on (translated when a translator is given) as they arrive."""
 
-    def __init__(self, flow: http.HTTPFlow, exchange: Any, translator: Any | None):
+    def __init__(self, flow: http.HTTPFlow, exchange: Any, translator: Any | None, keep_raw: bool = False):
         self.flow = flow
         self.exchange = exchange
         self.translator = translator
         self.sent: list[bytes] = []
+        self.raw: list[bytes] | None = [] if keep_raw else None  # upstream bytes, for the side flow
 
     def __call__(self, data: bytes) -> Iterable[bytes]:
         if not data:
@@ -39,6 +40,8 @@ class StreamTap:
             self.sent.append(data)
             self.exchange.meter.feed(data)
             return data
+        if self.raw is not None:
+            self.raw.append(data)
         out = self.translator.feed(data)
         self.sent.extend(out)
         return out  # may be [] (hold back): never b"", which would end a chunked response (trap 1)

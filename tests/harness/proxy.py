@@ -18,7 +18,8 @@ LISTENING = re.compile(rb"listening at (?:http://)?\*?[\[\]0-9a-fA-F.:]*?:(\d+)"
 class ProxyProcess:
     """`llmitm run` as the README starts it; stop() sends SIGTERM as a user's Ctrl-C would."""
 
-    def __init__(self, workdir: Path, config: str | None, extra: list[str] = (), env: dict[str, str] | None = None):
+    def __init__(self, workdir: Path, config: str | None, extra: list[str] = (), env: dict[str, str] | None = None, mode: str = "run"):
+        self.mode = mode  # "run" (mitmdump) or "web" (mitmweb)
         self.workdir = workdir
         self.confdir = workdir / "conf"
         self.config_path: Path | None = None
@@ -40,7 +41,7 @@ class ProxyProcess:
         return self.confdir / "mitmproxy-ca-cert.pem"
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "llmitm.cli", "run", "--listen-port", "0", "--confdir", str(self.confdir)]
+        cmd = [sys.executable, "-m", "llmitm.cli", self.mode, "--listen-port", "0", "--confdir", str(self.confdir)]
         if self.config_path:
             cmd += ["-c", str(self.config_path)]
         return cmd + ["--", *self.extra]

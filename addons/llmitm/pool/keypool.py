@@ -170,6 +170,7 @@ class KeyPool:
         deadline = self._clock() + self.max_wait
         real_deadline = time.monotonic() + self.max_wait
         queued = False
+        reread = False
         try:
             while True:
                 if self._store.shared and self._store_usable():
@@ -183,6 +184,9 @@ class KeyPool:
                 lease = await self._take(candidates, now)
                 if lease is not None:
                     return lease
+                if self._refreshed_at == float("-inf") and not reread:
+                    reread = True  # the store refused a key our copy thought usable: re-read, decide again
+                    continue
                 now = self._clock()
                 budget = min(deadline - now, real_deadline - time.monotonic())
                 wait = self._wait_seconds(candidates, now, budget)
@@ -222,24 +226,27 @@ class KeyPool:
             key = by_id[view.id]
             claimed = False
             if self._store.shared and self._store_usable():
-                # The store is the authority on concurrency across instances; claim there first.
+                # The store is the authority on concurrency across instances, and on state other instances
+                # changed since our last read: claim there first.
                 try:
-                    total = await self._store.try_acquire_slot(self.provider, key.spec.id, key.spec.max_concurrency)
+                    claim = await self._store.try_acquire_slot(
+                        self.provider, key.spec.id, key.spec.max_concurrency, self._clock()
+                    )
                 except Exception as e:
                     # Fail open: a Redis outage must not take the proxy down; caps hold per instance meanwhile.
                     self._store_trouble("claiming a slot", e)
-                    total = key.busy + 1
                 else:
-                    claimed = total is not None
-                if total is None:
-                    cap = key.spec.max_concurrency or 0
-                    key.remote_in_flight = max(key.remote_in_flight, cap - key.in_flight)
-                    continue
-                key.remote_in_flight = max(0, total - key.in_flight - 1)
-                if key.blocked(self._clock(), ignore_cap=True) is not None:
-                    # Became unusable while we awaited the store (a release on this instance cooled it).
-                    self._writer.release_slot(key.spec.id)
-                    continue
+                    key.remote_in_flight = max(0, claim.in_flight - key.in_flight - int(claim.granted))
+                    if claim.state_blocked:
+                        self._refreshed_at = float("-inf")  # our copy is behind: re-read before deciding again
+                        continue
+                    if not claim.granted:
+                        continue
+                    claimed = True
+                    if key.blocked(self._clock(), ignore_cap=True) is not None:
+                        # Became unusable while we awaited the store (a release on this instance cooled it).
+                        self._writer.release_slot(key.spec.id)
+                        continue
             self._strategy.picked(view, views)
             return self._lease(key, self._clock(), claimed)
         return None

@@ -10,9 +10,17 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from .keystate import KeyUpdate
+
+
+@dataclass(frozen=True)
+class SlotClaim:
+    granted: bool
+    in_flight: int  # live total across instances, this claim included when granted
+    state_blocked: bool = False  # refused: the shared state says the key cannot serve (cooling, disabled…)
 
 
 class Store(ABC):
@@ -29,9 +37,9 @@ class Store(ABC):
     async def write(self, provider: str, updates: Mapping[str, KeyUpdate]) -> None:
         """Overwrite the given fields and add the given counter increments, per key id."""
 
-    async def try_acquire_slot(self, provider: str, key_id: str, cap: int | None) -> int | None:
-        """Shared stores: count one more in-flight request unless `cap` is reached. Returns the new
-        total, or None when the cap is reached."""
+    async def try_acquire_slot(self, provider: str, key_id: str, cap: int | None, now: float) -> SlotClaim:
+        """Shared stores: count one more in-flight request on the key unless `cap` is reached or the shared
+        state blocks the key at `now` (pool clock)."""
         raise NotImplementedError(f"{type(self).__name__} does not count concurrency")
 
     async def release_slot(self, provider: str, key_id: str) -> None:

@@ -11,9 +11,11 @@ heartbeat) lies ahead, so a crashed instance's leases stop counting after `insta
 of occupying the cap forever. Deadlines use the Redis server's clock (TIME inside the scripts): instances
 need not agree on time for this.
 
-Hot path: acquire runs one script (claim a slot under the cap). The pool re-reads key state with one more
-script when its copy is older than its TTL; releases and state changes are batched by the pool's writer
-into one pipeline.
+Hot path: acquire runs one script, which claims a slot under the cap and also refuses a key that the
+shared state blocks (cooling, disabled, breaker open, quota spent), so another instance's cooldown takes
+effect at once although the pool decides on a copy it re-reads only when older than its TTL (one more
+script). Releases and state changes are batched by the pool's writer into one pipeline. Cooldowns and
+quota resets are epoch times on the instances' clocks: keep them NTP-synchronised.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from .keystate import COUNTERS, KeyUpdate
-from .store import Store
+from .store import SlotClaim, Store
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +56,33 @@ local function live_total(inflight, instances, now)
 end
 """
 
-# KEYS: inflight hash, instances zset. ARGV: instance, cap (0: none), instance ttl.
-# Returns the new total, or -1 - total when the cap is reached.
+# KEYS: inflight hash, instances zset, state hash. ARGV: instance, cap (0: none), instance ttl, pool clock now.
+# Returns {1, new total} granted, {0, total} at the cap, {2, total} refused because the shared state blocks
+# the key (another instance cooled, disabled or tripped it, or saw its quota spent, after our last read):
+# checking here costs no extra round trip and closes the window of the pool's cached copy.
 _ACQUIRE = _NOW + _LIVE_TOTAL + """
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+local pool_now = tonumber(ARGV[4])
+local st = redis.call('HMGET', KEYS[3], 'f:disabled', 'f:cooldown_until', 'f:breaker_until', 'f:quota')
+local function later(value) local t = value and tonumber(value) return type(t) == 'number' and t > pool_now end
+local blocked = st[1] == 'true' or later(st[2]) or later(st[3])
+if not blocked and st[4] then
+  local ok, quota = pcall(cjson.decode, st[4])
+  if ok and type(quota) == 'table' then
+    for _, b in pairs(quota) do
+      if type(b) == 'table' and type(b[2]) == 'number' and b[2] <= 0 and type(b[3]) == 'number'
+         and b[3] > pool_now then
+        blocked = true
+      end
+    end
+  end
+end
 local total = live_total(KEYS[1], KEYS[2], now)
+if blocked then return {2, total} end
 local cap = tonumber(ARGV[2])
-if cap > 0 and total >= cap then return -1 - total end
+if cap > 0 and total >= cap then return {0, total} end
 redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-return total + 1
+return {1, total + 1}
 """
 
 # KEYS: inflight hash. ARGV: instance.
@@ -160,15 +180,17 @@ class RedisStore(Store):
                 pipe.hincrby(key, f"c:{name}", int(n))
         await pipe.execute()
 
-    async def try_acquire_slot(self, provider: str, key_id: str, cap: int | None) -> int | None:
+    async def try_acquire_slot(self, provider: str, key_id: str, cap: int | None, now: float) -> SlotClaim:
         self._ensure_heartbeat(provider)
-        result = int(
-            await self._acquire(
-                keys=[self._inflight_key(provider, key_id), self._instances_key(provider)],
-                args=[self.instance, cap or 0, self.instance_ttl],
-            )
+        code, total = await self._acquire(
+            keys=[
+                self._inflight_key(provider, key_id),
+                self._instances_key(provider),
+                self._state_key(provider, key_id),
+            ],
+            args=[self.instance, cap or 0, self.instance_ttl, repr(now)],
         )
-        return None if result < 0 else result
+        return SlotClaim(granted=int(code) == 1, in_flight=int(total), state_blocked=int(code) == 2)
 
     async def release_slot(self, provider: str, key_id: str) -> None:
         await self._release(keys=[self._inflight_key(provider, key_id)], args=[self.instance])

@@ -11,7 +11,6 @@ upstream's. Sans-I/O: bytes and dicts in, bytes out; the addon does all networki
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +42,7 @@ from .canonical import (
     UsageUpdate,
     derive_stop_reason,
 )
+from .content_encoding import decode_body, decompressor, looks_gzipped
 from .errors import render_error
 from .sse import SSEDecoder
 
@@ -70,13 +70,6 @@ def _spoke(name: str):
         raise ValueError(f"unknown protocol {name!r} (known: {', '.join(SPOKES)})") from None
 
 
-def _gunzip_if_needed(body: bytes) -> bytes:
-    # The addon asks for identity encoding, but a misbehaving upstream may compress anyway.
-    if body[:2] == b"\x1f\x8b":
-        return zlib.decompress(body, wbits=47)
-    return body
-
-
 class Translation:
     def __init__(self, client: str, upstream: str, *, max_tokens_default: int = 4096):
         self.client = _spoke(client)
@@ -100,11 +93,16 @@ class Translation:
         return UpstreamRequest(self.upstream.request_path(req), json.dumps(out).encode(), req.stream,
                                dict(self.upstream.REQUEST_HEADERS))
 
-    def response(self, status: int, body: bytes, *, as_stream: bool = False) -> tuple[int, bytes]:
+    def response(self, status: int, body: bytes, *, as_stream: bool = False,
+                 content_encoding: str | None = None) -> tuple[int, bytes]:
         """A non-streamed upstream body (2xx) or an upstream error (any status) → (status, client body).
         `as_stream`: the client asked for a stream but the upstream answered with JSON; a 2xx is then
-        rendered as the client protocol's complete SSE stream (errors stay JSON, as providers do)."""
-        body = _gunzip_if_needed(body)
+        rendered as the client protocol's complete SSE stream (errors stay JSON, as providers do).
+        `content_encoding`: the upstream's Content-Encoding, if it compressed the body anyway."""
+        try:
+            body = decode_body(body, content_encoding)
+        except Exception as e:  # zlib.error, brotli.error, unknown encoding
+            return 502, self.client.render_error(ApiError(502, f"undecodable upstream body: {e}"))
         if not 200 <= status < 300:
             return status, self.client.render_error(self.upstream.parse_error(status, body))
         try:
@@ -132,8 +130,8 @@ class Translation:
         """A TranslationError rendered as the client protocol's error body."""
         return exc.status, render_error(self.client.NAME, exc.status, exc.message, param=exc.param)
 
-    def stream(self) -> StreamTranslator:
-        return StreamTranslator(self)
+    def stream(self, *, content_encoding: str | None = None) -> StreamTranslator:
+        return StreamTranslator(self, content_encoding)
 
 
 def response_events(resp: Response) -> list:
@@ -165,7 +163,7 @@ def response_events(resp: Response) -> list:
 class StreamTranslator:
     """Upstream SSE bytes in, client SSE bytes out, event by event, in constant memory."""
 
-    def __init__(self, translation: Translation):
+    def __init__(self, translation: Translation, content_encoding: str | None = None):
         self._t = translation
         ctx = translation.ctx
         self._decoder = SSEDecoder()
@@ -174,19 +172,26 @@ class StreamTranslator:
         self._tool_emitted = False
         self._finished = False  # upstream gave a stop reason
         self._done = False  # the client stream is complete (end or error)
-        self._gzip: Any = None  # None: not known yet; False: plain; else a decompressor
+        # None: not known yet (gzip is sniffed from the first two bytes); False: plain; else a decompressor.
+        self._decompressor: Any = decompressor(content_encoding) or (None if content_encoding is None else False)
         self._head = b""
 
     def feed(self, data: bytes) -> list[bytes]:
-        if self._gzip is None:  # sniff the gzip magic, which may itself arrive split
+        if self._done:
+            return []
+        if self._decompressor is None:  # sniff the gzip magic, which may itself arrive split
             self._head += data
             if len(self._head) < 2:
                 return []
             data, self._head = self._head, b""
-            self._gzip = zlib.decompressobj(wbits=47) if data[:2] == b"\x1f\x8b" else False
-        if self._gzip:
-            data = self._gzip.decompress(data)
+            self._decompressor = decompressor("gzip") if looks_gzipped(data) else False
         out: list[bytes] = []
+        if self._decompressor:
+            try:
+                data = self._decompressor.decompress(data)
+            except Exception as e:  # zlib.error, brotli.error
+                self._emit(StreamError(ApiError(502, f"undecodable upstream stream: {e}", "api_error")), out)
+                return out
         for sse in self._decoder.feed(data):
             self._handle(sse, out)
         return out
@@ -203,7 +208,7 @@ class StreamTranslator:
         """The upstream body ended (normally or not)."""
         out: list[bytes] = []
         if self._head:  # a one-byte body: too short to be gzip
-            self._gzip, head, self._head = False, self._head, b""
+            self._decompressor, head, self._head = False, self._head, b""
             out.extend(self.feed(head))
         for sse in self._decoder.close():
             self._handle(sse, out)
