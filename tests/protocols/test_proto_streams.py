@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 
 import anthropic
+import brotli
 import openai
 import pytest
 from llmitm.protocols import Translation, client_content_type
@@ -368,3 +370,29 @@ def test_keepalive_is_protocol_native_and_stops_after_the_end():
     t = Translation("openai-chat", "anthropic")
     t.request(CHAT_REQ, upstream_model=None)
     assert t.stream().keepalive() == [b": keep-alive\n\n"]
+
+
+@pytest.mark.parametrize("encoding", ["br", "gzip", "deflate"])
+def test_declared_content_encodings_are_decoded(encoding):
+    compress = {"br": brotli.compress, "gzip": gzip.compress, "deflate": zlib.compress}[encoding]
+    wire = (c_chunk({"content": "yo"}) + c_chunk({}, "stop") + "data: [DONE]\n\n").encode()
+    t = Translation("anthropic", "openai-chat")
+    t.request(MSG_REQ, upstream_model=None)
+    s = t.stream(content_encoding=encoding)
+    out = [b for piece in [compress(wire)[i:i + 5] for i in range(0, len(compress(wire)), 5)] for b in s.feed(piece)]
+    out += s.finish()
+    assert read_anthropic(b"".join(out))[1].content[0].text == "yo"
+    body = {"id": "c", "object": "chat.completion", "created": 1, "model": "m", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "hey"}, "finish_reason": "stop"}]}
+    _, out_body = t.response(200, compress(json.dumps(body).encode()), content_encoding=encoding)
+    assert json.loads(out_body)["content"] == [{"type": "text", "text": "hey"}]
+
+
+def test_corrupt_compressed_stream_ends_with_an_error():
+    t = Translation("anthropic", "openai-chat")
+    t.request(MSG_REQ, upstream_model=None)
+    s = t.stream(content_encoding="gzip")
+    out = s.feed(b"definitely not gzip") + s.finish()
+    assert b"event: error" in b"".join(out)
+    status, body = t.response(200, b"garbage", content_encoding="br")
+    assert status == 502 and json.loads(body)["error"]["type"] == "api_error"
