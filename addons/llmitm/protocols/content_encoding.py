@@ -8,17 +8,33 @@ from typing import Protocol
 
 
 class Decompressor(Protocol):
-    def decompress(self, data: bytes) -> bytes: ...
+    def decompress(self, data: bytes) -> bytes:
+        """The bytes decoded so far; ValueError on corrupt input."""
+
+
+class _Zlib:
+    def __init__(self, wbits: int) -> None:
+        self._d = zlib.decompressobj(wbits=wbits)
+
+    def decompress(self, data: bytes) -> bytes:
+        try:
+            return self._d.decompress(data)
+        except zlib.error as e:
+            raise ValueError(str(e)) from e
 
 
 class _Brotli:
     def __init__(self) -> None:
         import brotli  # a mitmproxy dependency
 
+        self._error = brotli.error
         self._d = brotli.Decompressor()
 
     def decompress(self, data: bytes) -> bytes:
-        return self._d.process(data)
+        try:
+            return self._d.process(data)
+        except self._error as e:
+            raise ValueError(str(e)) from e
 
 
 def decompressor(encoding: str | None) -> Decompressor | None:
@@ -27,9 +43,9 @@ def decompressor(encoding: str | None) -> Decompressor | None:
     if enc in ("", "identity"):
         return None
     if enc in ("gzip", "x-gzip"):
-        return zlib.decompressobj(wbits=47)  # 47: gzip or zlib header, auto-detected
+        return _Zlib(47)  # 47: gzip or zlib header, auto-detected
     if enc == "deflate":
-        return zlib.decompressobj()
+        return _Zlib(15)
     if enc == "br":
         return _Brotli()
     raise ValueError(f"unsupported content-encoding {encoding!r}")

@@ -101,7 +101,7 @@ class Translation:
         `content_encoding`: the upstream's Content-Encoding, if it compressed the body anyway."""
         try:
             body = decode_body(body, content_encoding)
-        except Exception as e:  # zlib.error, brotli.error, unknown encoding
+        except ValueError as e:  # corrupt data or an unknown encoding
             return 502, self.client.render_error(ApiError(502, f"undecodable upstream body: {e}"))
         if not 200 <= status < 300:
             return status, self.client.render_error(self.upstream.parse_error(status, body))
@@ -189,7 +189,7 @@ class StreamTranslator:
         if self._decompressor:
             try:
                 data = self._decompressor.decompress(data)
-            except Exception as e:  # zlib.error, brotli.error
+            except ValueError as e:
                 self._emit(StreamError(ApiError(502, f"undecodable upstream stream: {e}", "api_error")), out)
                 return out
         for sse in self._decoder.feed(data):
