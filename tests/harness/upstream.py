@@ -7,10 +7,12 @@ the default replays a recorded response matching the path the request arrived on
 
 from __future__ import annotations
 
+import gzip
 import json
 import socket
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
@@ -59,6 +61,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     reset: bool = False  # close the connection without answering
     hold: float = 0.0  # wait before answering at all
+    abort_after: int | None = None  # send this many events, then drop the connection mid-stream
+    gzip: bool = False  # compress the body (whatever the request's accept-encoding said)
 
     @classmethod
     def fixture(cls, rel: str, **kw) -> "Reply":
@@ -165,20 +169,33 @@ class FakeUpstream:
         h.send_response(reply.status)
         for k, v in reply.headers.items():
             h.send_header(k, v)
+        if reply.gzip:
+            h.send_header("content-encoding", "gzip")
         if reply.events is None:
+            body = gzip.compress(reply.body) if reply.gzip else reply.body
             h.send_header("content-type", reply.headers.get("content-type", "application/json"))
-            h.send_header("content-length", str(len(reply.body)))
+            h.send_header("content-length", str(len(body)))
             h.end_headers()
-            h.wfile.write(reply.body)
+            h.wfile.write(body)
             return
         h.send_header("content-type", "text/event-stream")
         h.send_header("transfer-encoding", "chunked")
         h.end_headers()
+        compressor = zlib.compressobj(wbits=31) if reply.gzip else None
         for i, event in enumerate(reply.events):
             if i and reply.delay:
                 time.sleep(reply.delay)
+            if reply.abort_after is not None and i >= reply.abort_after:
+                h.close_connection = True
+                h.connection.shutdown(socket.SHUT_RDWR)
+                return
+            if compressor is not None:
+                event = compressor.compress(event) + compressor.flush(zlib.Z_SYNC_FLUSH)
             h.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
             h.wfile.flush()
+        if compressor is not None:
+            tail = compressor.flush()
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(tail), tail))
         self.last_event_sent_at = time.monotonic()
         h.wfile.write(b"0\r\n\r\n")
         h.wfile.flush()
