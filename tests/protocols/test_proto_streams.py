@@ -396,3 +396,12 @@ def test_corrupt_compressed_stream_ends_with_an_error():
     assert b"event: error" in b"".join(out)
     status, body = t.response(200, b"garbage", content_encoding="br")
     assert status == 502 and json.loads(body)["error"]["type"] == "api_error"
+
+
+def test_tool_calls_reusing_index_zero_stay_separate():
+    wire = (c_chunk({"tool_calls": [{"index": 0, "id": "a", "function": {"name": "f", "arguments": '{"x": 1}'}}]})
+            + c_chunk({"tool_calls": [{"index": 0, "id": "b", "function": {"name": "g", "arguments": '{"y": 2}'}}]})
+            + c_chunk({}, "tool_calls") + "data: [DONE]\n\n")
+    data, _ = translate("anthropic", "openai-chat", MSG_REQ, wire)
+    _, message = read_anthropic(data)
+    assert [(b.id, b.name, b.input) for b in message.content] == [("a", "f", {"x": 1}), ("b", "g", {"y": 2})]

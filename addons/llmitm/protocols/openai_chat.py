@@ -554,6 +554,7 @@ class StreamParser:
         self._open: int | None = None  # open text/reasoning/refusal block
         self._open_kind: str | None = None
         self._tools: dict[int, int] = {}  # OpenAI tool index → canonical block index
+        self._tool_ids: dict[int, str] = {}  # canonical block index → tool call id
         self._open_tool: int | None = None
         self._think: ThinkSplitter | None = ThinkSplitter()  # None once content proved tag-free
         self._finished = False
@@ -628,11 +629,15 @@ class StreamParser:
         position = call.get("index", len(self._tools))
         fn = call.get("function") or {}
         index = self._tools.get(position)
+        call_id = call.get("id")
+        if index is not None and call_id and fn.get("name") and call_id != self._tool_ids[index]:
+            index = None  # a new call reusing the index (servers that send every call as index 0)
         if index is None:
             self._flush_think(out)
-            index = self._block(TOOL_CALL, out, id=call.get("id") or new_id("call_"),
-                                name=fn.get("name") or "")
+            call_id = call_id or new_id("call_")
+            index = self._block(TOOL_CALL, out, id=call_id, name=fn.get("name") or "")
             self._tools[position] = index
+            self._tool_ids[index] = call_id
             self._open_tool = index
         args = fn.get("arguments")
         if args:
