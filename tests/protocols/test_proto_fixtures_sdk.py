@@ -318,3 +318,29 @@ def test_openai_body_as_stream_read_by_anthropic_sdk(rel):
                 delta_usage = event.usage
         message = s.get_final_message()
     _check_c_to_a(expected, message, delta_usage if expected.usage else None, None)
+
+
+def test_signed_thinking_survives_an_openai_client_tool_loop():
+    """C client, Anthropic upstream, thinking on: the assistant message as the openai SDK returns
+    it, sent back verbatim, carries Anthropic's signed thinking so thinking can stay enabled."""
+    wire = (FIXTURES / "anthropic-messages/prism/thinking-text-tool-use.json").read_bytes()
+    original = json.loads(wire)
+    t = Translation("openai-chat", "anthropic")
+    tools = [{"type": "function", "function": {"name": b["name"], "parameters": {"type": "object"}}}
+             for b in original["content"] if b["type"] == "tool_use"]
+    first = translating_client("openai", t, wire, stream=False).chat.completions.create(
+        model="gpt-4o", messages=USER_TURN, tools=tools, reasoning_effort="low", max_completion_tokens=8000)
+    message = first.choices[0].message
+    assert first.choices[0].finish_reason == "tool_calls"
+    history = [*USER_TURN, message.model_dump(exclude_none=True)]
+    history += [{"role": "tool", "tool_call_id": tc.id, "content": "done"} for tc in message.tool_calls]
+    t2 = Translation("openai-chat", "anthropic")
+    upstream = json.loads(t2.request({"model": "gpt-4o", "messages": history, "tools": tools,
+                                      "reasoning_effort": "low", "max_completion_tokens": 8000},
+                                     upstream_model=None).body)
+    assert upstream["thinking"]["type"] == "enabled"
+    sent = upstream["messages"][1]["content"]
+    assert sent[0] == next(b for b in original["content"] if b["type"] == "thinking")
+    assert [b["id"] for b in sent if b["type"] == "tool_use"] == [
+        b["id"] for b in original["content"] if b["type"] == "tool_use"]
+    assert [b["type"] for b in upstream["messages"][2]["content"]] == ["tool_result"] * len(message.tool_calls)

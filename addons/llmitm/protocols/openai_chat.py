@@ -524,6 +524,13 @@ def render_response(resp: Response, ctx: Context) -> dict:
                      "refusal": "".join(refusals) if refusals else None}
     if reasoning:
         message["reasoning_content"] = "".join(reasoning)
+    if any(isinstance(p, Reasoning) and (p.signature or p.redacted is not None) for p in resp.parts):
+        # Signed thinking in LiteLLM's carrier: a client that sends the message back keeps
+        # Anthropic's thinking valid across a tool loop (parsed again in _parse_assistant).
+        message["thinking_blocks"] = [
+            {"type": "redacted_thinking", "data": p.redacted} if p.redacted is not None
+            else {"type": "thinking", "thinking": p.text, "signature": p.signature or ""}
+            for p in resp.parts if isinstance(p, Reasoning)]
     if calls:
         message["tool_calls"] = calls
     out = {
