@@ -406,3 +406,36 @@ def test_a_to_c_long_user_id_is_hashed_with_warning():
     out, t = a_to_c(msgs(USER, metadata={"user_id": long_id}))
     assert len(out["user"]) == 64 and out["user"] != long_id[:64]
     assert any("user id" in w for w in t.warnings)
+
+
+def _exchange_requests():
+    from proto_helpers import FIXTURES
+
+    out = []
+    for path in sorted((FIXTURES / "anthropic-messages").rglob("*.exchange.json")):
+        for k, pair in enumerate(json.loads(path.read_bytes())):
+            out.append(pytest.param(pair["request"]["body"], id=f"{path.name}[{k}]"))
+    return out
+
+
+@pytest.mark.parametrize("body", _exchange_requests())
+def test_recorded_anthropic_sdk_requests_translate_to_consistent_chat_requests(body):
+    if "container" in body:  # continues a server-side code-execution container: refused, naming it
+        with pytest.raises(TranslationError, match="container"):
+            a_to_c(body)
+        return
+    out, t = a_to_c(body)
+    if any(b.get("type") == "server_tool_use" for m in body["messages"] if isinstance(m["content"], list)
+           for b in m["content"]):
+        assert any("server_tool_use" in w for w in t.warnings)
+    called: set[str] = set()
+    for m in out["messages"]:
+        assert m["role"] in ("system", "user", "assistant", "tool")
+        called.update(tc["id"] for tc in m.get("tool_calls") or [])
+        if m["role"] == "tool":  # every result answers a call made earlier (one recording is a deliberate 400)
+            assert m["tool_call_id"] in called or body["messages"][0]["content"].startswith("What's the weather in SF in")
+    assert out["max_completion_tokens"] == body["max_tokens"]
+    fmt = (body.get("output_config") or {}).get("format")
+    if fmt:
+        assert out["response_format"]["json_schema"]["schema"] == fmt["schema"]
+    assert [f["function"]["name"] for f in out.get("tools", [])] == [x["name"] for x in body.get("tools", [])]

@@ -219,6 +219,8 @@ def parse_request(body: dict, ctx: Context) -> Request:
                                    param=f"tools[{i}]")
         if "cache_control" in t:
             ctx.warn("cache_control dropped (the OpenAI-compatible upstream caches implicitly)")
+        for key in t.keys() - {"name", "description", "input_schema", "strict", "type", "cache_control"}:
+            ctx.warn(f"tool field {key!r} dropped (no equivalent upstream)")
         req.tools.append(Tool(str(t.get("name") or ""), t.get("description"), t.get("input_schema"), t.get("strict")))
     choice = body.get("tool_choice")
     if isinstance(choice, dict):
