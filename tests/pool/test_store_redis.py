@@ -67,6 +67,30 @@ async def test_a_key_cooled_down_by_one_instance_is_skipped_by_the_other(stores)
     assert {(await b.acquire()).key_id for _ in range(2)} == {"k0", "k1"}
 
 
+async def test_the_other_instance_skips_a_cooled_key_at_once_despite_its_cached_copy(stores):
+    clock = FakeClock()
+    a, b = two_pools(stores, clock, specs(2), strategy="round-robin")
+    (await b.acquire()).release(200)  # b has read the state and handed out k0; next in turn is k1
+    (await b.acquire()).release(200)
+    (await a.acquire(pin="k0")).release(429, {"retry-after": "30"})
+    await a.flush()
+    # b's copy is still fresh (the clock has not moved) and says k0 is fine; the store's claim refuses it.
+    assert (await b.acquire()).key_id == "k1"
+    assert (await b.acquire()).key_id == "k1"  # b re-read its copy before this one: k0 is not even tried
+    assert b.snapshot()[0].state == "cooling"
+
+
+async def test_a_disabled_key_and_a_spent_quota_are_refused_by_the_claim(stores):
+    clock = FakeClock()
+    a, b = two_pools(stores, clock, specs(3), strategy="round-robin")
+    (await b.acquire()).release(200)
+    (await a.acquire(pin="k1")).release(401)
+    spent = {"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "9s"}
+    (await a.acquire(pin="k2")).release(200, spent)
+    await a.flush()
+    assert {(await b.acquire()).key_id for _ in range(3)} == {"k0"}
+
+
 async def test_a_spent_quota_seen_by_one_instance_is_skipped_by_the_other(stores):
     clock = FakeClock()
     a, b = two_pools(stores, clock, specs(2), strategy="most-remaining")
@@ -180,7 +204,7 @@ async def test_stress_two_instances_never_exceed_a_shared_cap(stores):
 async def test_joining_instance_does_not_reset_counters_it_finds_without_a_fingerprint(stores):
     # Another instance has a request in flight and counted usage, but its state write is still on the way.
     other = stores()
-    await other.try_acquire_slot("openai", "k0", None)
+    await other.try_acquire_slot("openai", "k0", None, 0.0)
     await other.write("openai", {"k0": KeyUpdate({}, {"requests": 3})})
     joining = KeyPool("openai", specs(1), store=stores(), max_wait=0)
     (await joining.acquire()).release(200)
