@@ -405,3 +405,25 @@ def test_tool_calls_reusing_index_zero_stay_separate():
     data, _ = translate("anthropic", "openai-chat", MSG_REQ, wire)
     _, message = read_anthropic(data)
     assert [(b.id, b.name, b.input) for b in message.content] == [("a", "f", {"x": 1}), ("b", "g", {"y": 2})]
+
+
+@pytest.mark.parametrize("client, upstream, body", [
+    ("anthropic", "openai-chat", b'{"choices": [{"message": "not an object"}]}'),
+    ("anthropic", "openai-chat", b'[1, 2]'),
+    ("openai-chat", "anthropic", b'{"type": "message", "content": "x"}'),
+    ("openai-chat", "anthropic", b"<html>"),
+])
+def test_malformed_upstream_bodies_are_a_502_in_the_client_protocol(client, upstream, body):
+    t = Translation(client, upstream)
+    status, out = t.response(200, body)
+    assert status == 502 and json.loads(out)["error"]["type"] in ("api_error", "server_error")
+
+
+@pytest.mark.parametrize("client, upstream, wire", [
+    ("anthropic", "openai-chat", "data: {not json}\n\n"),
+    ("openai-chat", "anthropic", A_HEAD + 'event: content_block_delta\ndata: {"type": "content_block_delta"}\n\n'),
+])
+def test_malformed_stream_events_end_the_stream_with_an_error(client, upstream, wire):
+    data, _ = translate(client, upstream, MSG_REQ if client == "anthropic" else CHAT_REQ, wire)
+    assert b"malformed upstream stream event" in data
+    assert b"[DONE]" not in data and b"message_stop" not in data

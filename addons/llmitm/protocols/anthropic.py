@@ -459,8 +459,10 @@ def render_request(req: Request, ctx: Context) -> dict:
 
 
 def parse_response(body: dict, ctx: Context) -> Response:
+    if not isinstance(body.get("content"), list):
+        raise ValueError("no content array")
     parts: list = []
-    for block in body.get("content") or []:
+    for block in body["content"]:
         block = as_dict(block)
         kind = block.get("type")
         if kind == "text":

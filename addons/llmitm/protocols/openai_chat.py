@@ -492,11 +492,13 @@ def _finish_in(choice: dict, ctx: Context) -> tuple[str | None, str | None]:
 
 
 def parse_response(body: dict, ctx: Context) -> Response:
-    choices = body.get("choices") or [{}]
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(as_dict(choices[0]).get("message"), dict):
+        raise ValueError("no choices[0].message")
     if len(choices) > 1:
         ctx.warn("only the first of several choices was translated")
-    choice = as_dict(choices[0])
-    message = as_dict(choice.get("message"))
+    choice = choices[0]
+    message = choice["message"]
     parts = _parse_assistant(message, "choices[0].message")
     if not any(isinstance(p, Reasoning) for p in parts):  # <think>…</think> inside content (SmolLM3, …)
         for k, p in enumerate(parts):

@@ -115,7 +115,10 @@ class Translation:
             # An error inside a 200 (some OpenAI-compatible servers do this).
             err = self.upstream.parse_error(None, body)
             return err.status, self.client.render_error(err)
-        resp = self.upstream.parse_response(payload, self.ctx)
+        try:
+            resp = self.upstream.parse_response(payload, self.ctx)
+        except (KeyError, TypeError, AttributeError, ValueError) as e:
+            return 502, self.client.render_error(ApiError(502, f"malformed upstream response: {e!r}"))
         resp.stop_reason = derive_stop_reason(resp.stop_reason, any(isinstance(p, ToolCall) for p in resp.parts))
         self.usage = resp.usage
         if as_stream:
