@@ -460,7 +460,7 @@ def render_request(req: Request, ctx: Context) -> dict:
 
 def parse_response(body: dict, ctx: Context) -> Response:
     if not isinstance(body.get("content"), list):
-        raise ValueError("no content array")
+        raise TypeError("no content array")
     parts: list = []
     for block in body["content"]:
         block = as_dict(block)
