@@ -111,12 +111,14 @@ def render_usage(u: Usage | None) -> dict:
     prompt_details = {"cached_tokens": u.cached_read}
     if u.cache_write:
         prompt_details["cache_write_tokens"] = u.cache_write
-    return {
+    out = {
         "prompt_tokens": u.input_total, "completion_tokens": u.output_total,
         "total_tokens": u.input_total + u.output_total,
         "prompt_tokens_details": prompt_details,
-        "completion_tokens_details": {"reasoning_tokens": u.reasoning or 0},
     }
+    if u.reasoning is not None:  # Anthropic does not split reasoning out: say nothing rather than 0
+        out["completion_tokens_details"] = {"reasoning_tokens": u.reasoning}
+    return out
 
 
 def _error_from_payload(err, status: int | None) -> ApiError:
