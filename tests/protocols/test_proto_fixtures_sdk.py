@@ -262,6 +262,9 @@ def test_openai_stream_read_by_anthropic_sdk(rel):
     has_usage = any(c.get("usage") for c in openai_chunks(wire))
     assert (delta_usage is not None) and (expected.usage is not None) == has_usage
     _check_c_to_a(expected, message, delta_usage if has_usage else None, None)
+    details = expected.usage.completion_tokens_details if expected.usage else None
+    if details and details.reasoning_tokens is not None:  # carried for metering (Anthropic has no field)
+        assert t.usage.reasoning == details.reasoning_tokens
 
 
 @pytest.mark.parametrize("rel", C_BODIES)
