@@ -22,12 +22,34 @@ _IDLE = ("_worker (concurrent/futures/thread.py)", "select (selectors.py)", "wai
          "_wait_for_tstate_lock (threading.py)", "get (queue.py)")
 
 
+# Attribution of a sample: the nearest frame (leaf upward) that belongs to one of these; stdlib and C
+# helpers (asyncio writes, ssl, json) count for whoever called them.
+_CATEGORIES = (
+    ("llmitm translation", ("(llmitm/protocols/",)),
+    ("llmitm key pool/state", ("(llmitm/pool/", "(llmitm/pools.py")),
+    ("llmitm relay hop (aiohttp server+client)", ("(llmitm/relay.py", "(aiohttp/", "(multidict/", "(yarl/")),
+    ("llmitm hooks/other", ("(llmitm/",)),
+    ("mitmproxy", ("(mitmproxy/", "(h11/", "(h2/", "(OpenSSL/", "(wsproto/")),
+)
+
+
+def _category(frames: list[str]) -> str:
+    for f in reversed(frames):
+        if "(llmitm/cli.py" in f:
+            continue
+        for name, prefixes in _CATEGORIES:
+            if any(p in f for p in prefixes):
+                return name
+    return "event loop/other"
+
+
 def summarize(collapsed: Path, top: int = 15) -> dict:
     """Shares are of non-idle samples (all threads)."""
     self_t: Counter[str] = Counter()
     incl: Counter[str] = Counter()
     by_pkg: Counter[str] = Counter()
     llmitm_incl: Counter[str] = Counter()
+    cats: Counter[str] = Counter()
     total = idle = in_llmitm = 0
     for line in collapsed.read_text(errors="replace").splitlines():
         stack, _, n = line.rpartition(" ")
@@ -41,6 +63,7 @@ def summarize(collapsed: Path, top: int = 15) -> dict:
             idle += count
             continue
         total += count
+        cats[_category(frames)] += count
         mine = {f for f in frames if "(llmitm/" in f and "(llmitm/cli.py)" not in f}  # cli.py: entry frames
         if mine:
             in_llmitm += count
@@ -57,6 +80,7 @@ def summarize(collapsed: Path, top: int = 15) -> dict:
         "samples": total,
         "idle_samples": idle,
         "llmitm_inclusive_share": pct(in_llmitm),
+        "by_category": [(c, pct(n)) for c, n in cats.most_common()],
         "llmitm_top": [(f, pct(c)) for f, c in llmitm_incl.most_common(top)],
         "self_top": [(f, pct(c)) for f, c in self_t.most_common(top)],
         "inclusive_top": [(f, pct(c)) for f, c in incl.most_common(top * 3)

@@ -4,8 +4,8 @@
 
 POST /v1/chat/completions -> OpenAI shape, POST /v1/messages -> Anthropic shape; `"stream": true` in the
 JSON body selects a 200-event SSE stream (chunked, first event written with the headers, the rest one
-write per `--events-per-write` events, yielding to the loop between writes so events leave as separate
-segments, as a real provider's do). GET /__stats returns per-path, per-key and per-mode counters so the
+write per `--events-per-write` events, yielding to the loop between writes (or pausing `--event-gap-ms`)
+so events leave as separate segments, as a real provider's do; under load a busy reader still coalesces them). GET /__stats returns per-path, per-key and per-mode counters so the
 harness can check that a proxy really routed (and key-swapped / translated) what it claims.
 Plain asyncio.Protocol, no framework: the upstream must cost little next to the proxy under test.
 """
@@ -74,8 +74,8 @@ class Stats:
 
 
 class UpstreamProtocol(asyncio.Protocol):
-    def __init__(self, replies: Replies, stats: Stats) -> None:
-        self.replies, self.stats = replies, stats
+    def __init__(self, replies: Replies, stats: Stats, gap_s: float = 0.0) -> None:
+        self.replies, self.stats, self.gap_s = replies, stats, gap_s
         self.buf = bytearray()
         self.transport: asyncio.Transport | None = None
         self.busy = False  # a stream is being written; further requests wait in buf
@@ -169,7 +169,7 @@ class UpstreamProtocol(asyncio.Protocol):
                     if self.transport is None:
                         return
                 self.transport.write(part)
-                await asyncio.sleep(0)
+                await asyncio.sleep(self.gap_s)
         finally:
             self.busy = False
             if self.transport is not None:
@@ -190,10 +190,10 @@ def _dechunk(raw: bytes) -> bytes:
         i = j + 2 + size + 2
 
 
-async def serve(host: str, port: int, port_file: str | None, events_per_write: int) -> None:
+async def serve(host: str, port: int, port_file: str | None, events_per_write: int, gap_s: float = 0.0) -> None:
     replies, stats = Replies(events_per_write), Stats()
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: UpstreamProtocol(replies, stats), host, port, backlog=1024)
+    server = await loop.create_server(lambda: UpstreamProtocol(replies, stats, gap_s), host, port, backlog=1024)
     real_port = server.sockets[0].getsockname()[1]
     if port_file:
         tmp = port_file + ".tmp"
@@ -213,10 +213,11 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--port-file")
     ap.add_argument("--events-per-write", type=int, default=1)
+    ap.add_argument("--event-gap-ms", type=float, default=0.0, help="pause between writes (token pacing)")
     a = ap.parse_args()
     if a.host not in ("127.0.0.1", "localhost", "::1"):
         raise SystemExit("the bench upstream only listens on loopback")
-    asyncio.run(serve(a.host, a.port, a.port_file, a.events_per_write))
+    asyncio.run(serve(a.host, a.port, a.port_file, a.events_per_write, a.event_gap_ms / 1000))
 
 
 if __name__ == "__main__":
