@@ -439,3 +439,22 @@ def test_recorded_anthropic_sdk_requests_translate_to_consistent_chat_requests(b
     if fmt:
         assert out["response_format"]["json_schema"]["schema"] == fmt["schema"]
     assert [f["function"]["name"] for f in out.get("tools", [])] == [x["name"] for x in body.get("tools", [])]
+
+
+def test_c_to_a_file_parts():
+    import base64
+
+    pdf, txt = "JVBERi0xLjQK", base64.b64encode(b"plain words").decode()
+    out, _ = c_to_a(chat({"role": "user", "content": [
+        {"type": "file", "file": {"file_data": f"data:application/pdf;base64,{pdf}", "filename": "a.pdf"}},
+        {"type": "file", "file": {"file_data": f"data:text/plain;base64,{txt}", "filename": "b.txt"}}]}))
+    assert out["messages"][0]["content"] == [
+        {"type": "document", "source": {"type": "base64", "media_type": "application/pdf", "data": pdf}, "title": "a.pdf"},
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "plain words"},
+         "title": "b.txt"}]
+    with pytest.raises(TranslationError) as info:
+        c_to_a(chat({"role": "user", "content": [
+            {"type": "file", "file": {"file_data": "data:application/zip;base64,UEsDBA==", "filename": "c.zip"}}]}))
+    assert info.value.param == "messages[0].content[0]"
+    with pytest.raises(TranslationError):
+        c_to_a(chat({"role": "user", "content": [{"type": "file", "file": {"file_id": "file-abc"}}]}))

@@ -3,6 +3,7 @@ to and from the canonical model. Field reference: PROTOCOLS.md §1.3."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 
@@ -273,6 +274,12 @@ def _render_image(img: Image, where: str, ctx: Context) -> dict:
 def _render_document(doc: Document, where: str) -> dict:
     if doc.text is not None:
         source = {"type": "text", "media_type": "text/plain", "data": doc.text}
+    elif doc.data is not None and (doc.media_type or "").startswith("text/"):
+        try:  # Anthropic takes plain-text documents as text, not base64
+            text = base64.b64decode(doc.data, validate=True).decode("utf-8")
+        except ValueError:
+            raise TranslationError(f"{where}: file_data is not valid base64 UTF-8 text", param=where) from None
+        source = {"type": "text", "media_type": "text/plain", "data": text}
     elif doc.data is not None:
         if doc.media_type != "application/pdf":
             raise TranslationError(f"{where}: file type {doc.media_type!r} not supported by Anthropic", param=where)
