@@ -114,6 +114,12 @@ class FakeUpstream:
             def log_message(self, *args: object) -> None:  # keep test output quiet
                 pass
 
+            def setup(self) -> None:
+                super().setup()
+                # Headers and body go out as separate writes: without NODELAY, Nagle and the peer's
+                # delayed ACK add ~40 ms to every response.
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
