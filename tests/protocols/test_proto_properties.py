@@ -391,3 +391,9 @@ def test_openai_stream_round_trip(plan, data):
     events = _events(plan, StreamStart(data.draw(word), data.draw(word)),
                      [StreamFinish(stop), UsageUpdate(usage), StreamEnd()], data.draw(st.booleans()))
     assert _replay(openai_chat, events, Request(model="m", include_usage=True)) == events
+
+
+def test_sse_byte_order_mark_is_ignored_even_when_split():
+    wire = b"\xef\xbb\xbfdata: {}\n\n"
+    assert decode([wire]) == decode([b"data: {}\n\n"]) == decode([wire[i:i + 1] for i in range(len(wire))])
+    assert [e.data for e in decode([b"\xef", b"\xbb"])] == []  # a stream of only a partial BOM: nothing

@@ -45,8 +45,16 @@ class SSEDecoder:
         self._event: str | None = None
         self._data: list[str] = []
         self._pending_cr = False
+        self._at_start = True  # a UTF-8 byte order mark may open the stream (and be split)
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
+        if self._at_start:
+            head = self._buf + chunk
+            if len(head) < 3 and b"\xef\xbb\xbf".startswith(head):
+                self._buf = head
+                return []
+            self._at_start = False
+            self._buf, chunk = b"", head.removeprefix(b"\xef\xbb\xbf")
         if self._pending_cr and chunk[:1] == b"\n":
             chunk = chunk[1:]  # the \n of a \r\n split across chunks; the \r already ended the line
         self._pending_cr = False
