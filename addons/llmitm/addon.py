@@ -228,12 +228,15 @@ class Llmitm:
             if sideflows.views_enabled():
                 exchange.upstream_response = response.copy()
             if is_sse and 200 <= response.status_code < 300:
-                sse_headers(flow)
                 keep_raw = exchange.upstream_response is not None
-                flow.response.stream = StreamTap(flow, exchange, exchange.translation.stream(), keep_raw)
+                encoding = response.headers.get("content-encoding")
+                sse_headers(flow)  # drops content-encoding: the translated stream goes out plain
+                translator = exchange.translation.stream(content_encoding=encoding)
+                flow.response.stream = StreamTap(flow, exchange, translator, keep_raw)
             else:
                 response.stream = False  # translated whole in `response`
         elif is_sse:
+            exchange.meter.content_encoding = response.headers.get("content-encoding")
             flow.response.stream = StreamTap(flow, exchange, None)
 
     def response(self, flow: http.HTTPFlow) -> None:
@@ -247,20 +250,35 @@ class Llmitm:
             upstream_body = b"".join(response.stream.raw)
         if exchange.translation is not None and not isinstance(response.stream, StreamTap):
             upstream_body = response.raw_content or b""
-            try:
-                status, body = exchange.translation.response(response.status_code, response.get_content() or b"")
-            except Exception as e:  # never let a translation bug pass the untranslated body through
-                log.exception("llmitm: translating the response of %s failed", flow.request.pretty_url)
-                status, body = 502, render_error(exchange.client_protocol or "openai-chat", 502, f"llmitm could not translate the upstream response: {e}")
-            response.status_code = status
-            response.headers["content-type"] = "application/json"
-            response.content = body
+            self._translate_whole(flow, exchange, upstream_body)
         elif exchange.translation is None and not isinstance(response.stream, StreamTap):
-            exchange.meter.read_body(response.get_content() or b"")
+            try:
+                exchange.meter.read_body(response.get_content() or b"")
+            except ValueError:  # undecodable content-encoding: passed on as it came
+                pass
         exchange.finish(flow)
         flowinfo.publish(flow, exchange.record)
         if exchange.upstream_response is not None and exchange.client_request is not None:
             sideflows.publish_upstream_side(flow, exchange.client_request, exchange.upstream_response, upstream_body)
+
+    @staticmethod
+    def _translate_whole(flow: http.HTTPFlow, exchange: Exchange, raw: bytes) -> None:
+        """A buffered upstream answer (any status) into the client's protocol."""
+        response = flow.response
+        assert response is not None and exchange.translation is not None
+        # A client that asked for a stream gets one even when the upstream answered in one piece.
+        as_stream = bool(exchange.translation.canonical_request and exchange.translation.canonical_request.stream)
+        try:
+            status, body = exchange.translation.response(
+                response.status_code, raw, as_stream=as_stream, content_encoding=response.headers.get("content-encoding"))
+        except Exception as e:  # never let a translation bug pass the untranslated body through
+            log.exception("llmitm: translating the response of %s failed", flow.request.pretty_url)
+            as_stream = False
+            status, body = 502, render_error(exchange.client_protocol or "openai-chat", 502, f"llmitm could not translate the upstream response: {e}")
+        response.status_code = status
+        response.headers.pop("content-encoding", None)
+        response.headers["content-type"] = "text/event-stream" if as_stream and 200 <= status < 300 else "application/json"
+        response.content = body
 
     def error(self, flow: http.HTTPFlow) -> None:
         if flow.id in self.exchanges or self.router.intercepts(flow.request.pretty_host):

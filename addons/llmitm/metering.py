@@ -13,6 +13,7 @@ import logging
 
 from .protocols import SPOKES, Usage
 from .protocols.canonical import Context, StreamStart, UsageUpdate
+from .protocols.content_encoding import decompressor
 from .protocols.sse import SSEDecoder
 
 log = logging.getLogger(__name__)
@@ -24,6 +25,8 @@ class UsageMeter:
         self.usage: Usage | None = None
         self._decoder: SSEDecoder | None = None
         self._parser = None
+        self._decompressor = None
+        self.content_encoding: str | None = None  # of the stream, set before the first feed
 
     def read_body(self, body: bytes) -> None:
         """A whole (non-stream) response body."""
@@ -43,6 +46,13 @@ class UsageMeter:
         if self._decoder is None:
             self._decoder = SSEDecoder()
             self._parser = self.spoke.StreamParser(Context())
+            self._decompressor = decompressor(self.content_encoding)
+        if self._decompressor is not None:
+            try:
+                chunk = self._decompressor.decompress(chunk)
+            except ValueError:  # the client gets the bytes as they are; only metering gives up
+                self.spoke = None
+                return
         for event in self._decoder.feed(chunk):
             if event.data is None or "usage" not in event.data:
                 continue
