@@ -128,7 +128,7 @@ class Llmitm:
         protocol = endpoint.protocol if endpoint else None
         body: dict | None = None
         model: str | None = None
-        if endpoint and endpoint.translatable and endpoint.protocol != "gemini":
+        if endpoint and endpoint.translatable:
             try:
                 body = json.loads(flow.request.get_content() or b"{}")
                 if not isinstance(body, dict):
@@ -137,7 +137,7 @@ class Llmitm:
                 self._reply_error(flow, endpoint.protocol, 400, f"malformed JSON in request body: {e}")
                 return
             model = body.get("model") if isinstance(body.get("model"), str) else None
-        elif endpoint and endpoint.protocol == "gemini":
+        if endpoint and endpoint.model_in_path:
             model = endpoint.model_in_path
 
         try:

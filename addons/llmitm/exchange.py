@@ -86,7 +86,7 @@ class Exchange:
             self.client_request = flow.request.copy()
         self.translation = Translation(self.client_protocol, self.upstream_protocol, max_tokens_default=max_tokens_default)
         try:
-            upstream = self.translation.request(body, upstream_model=self.decision.upstream_model)
+            upstream = self.translation.request(body, upstream_model=self.decision.upstream_model, client_path=flow.request.path)
         except TranslationError as e:
             raise Refused(e.status, e.message, e.param) from None
         self.record.translated = True

@@ -286,11 +286,13 @@ class TranslationError(Exception):
 class Context:
     """Per-flow translation state shared by the spokes: warnings to show in mitmweb and policy."""
 
-    __slots__ = ("_warned", "max_tokens_default", "warnings")
+    __slots__ = ("_warned", "client_path", "max_tokens_default", "warnings")
 
-    def __init__(self, *, max_tokens_default: int = 4096):
+    def __init__(self, *, max_tokens_default: int = 4096, client_path: str | None = None):
         self.warnings: list[str] = []
         self.max_tokens_default = max_tokens_default
+        # The path the app called: Gemini carries the model and stream-or-not there, not in the body.
+        self.client_path = client_path
         self._warned: set[str] = set()
 
     def warn(self, message: str) -> None:

@@ -82,9 +82,11 @@ class Translation:
     def warnings(self) -> list[str]:
         return self.ctx.warnings
 
-    def request(self, body: dict, *, upstream_model: str | None = None) -> UpstreamRequest:
+    def request(self, body: dict, *, upstream_model: str | None = None, client_path: str | None = None) -> UpstreamRequest:
         """The client's parsed JSON body → the upstream request. Raises TranslationError (a 4xx for
-        the client: see `error_response`)."""
+        the client: see `error_response`). `client_path`: the path the app called (Gemini puts the
+        model and streaming there)."""
+        self.ctx.client_path = client_path
         req = self.client.parse_request(body, self.ctx)
         if upstream_model:
             req.model = upstream_model
