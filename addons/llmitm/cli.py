@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -30,6 +29,15 @@ def _load(arg: str | None) -> LlmitmConfig:
     return load_config(path) if path else builtin_default()
 
 
+def _load_or_explain(arg: str | None) -> LlmitmConfig | None:
+    """The config, or None after printing what is wrong with it (file and field)."""
+    try:
+        return _load(arg)
+    except ConfigError as e:
+        print(f"llmitm: {e}", file=sys.stderr)
+        return None
+
+
 def _proxy_args(ns: argparse.Namespace) -> list[str]:
     import llmitm_addon
 
@@ -47,10 +55,7 @@ def _proxy_args(ns: argparse.Namespace) -> list[str]:
 
 
 def cmd_run(ns: argparse.Namespace, web: bool = False) -> int:
-    try:
-        _load(ns.config)  # refuse to start on a broken config, naming the field
-    except ConfigError as e:
-        print(f"llmitm: {e}", file=sys.stderr)
+    if _load_or_explain(ns.config) is None:  # refuse to start on a broken config, naming the field
         return 2
     from mitmproxy.tools import main
 
@@ -59,10 +64,8 @@ def cmd_run(ns: argparse.Namespace, web: bool = False) -> int:
 
 
 def cmd_check(ns: argparse.Namespace) -> int:
-    try:
-        config = _load(ns.config)
-    except ConfigError as e:
-        print(f"llmitm: {e}", file=sys.stderr)
+    config = _load_or_explain(ns.config)
+    if config is None:
         return 2
     print(f"config: {config.source}")
     print(f"state: {config.state or 'sqlite (beside the config)'}")
@@ -119,10 +122,8 @@ def cmd_env(ns: argparse.Namespace) -> int:
 
 
 def cmd_keys(ns: argparse.Namespace) -> int:
-    try:
-        config = _load(ns.config)
-    except ConfigError as e:
-        print(f"llmitm: {e}", file=sys.stderr)
+    config = _load_or_explain(ns.config)
+    if config is None:
         return 2
     from .pools import key_table
 
