@@ -55,7 +55,18 @@ async def test_429_cools_the_key_down_for_retry_after(make_pool, clock):
     clock.advance(19.5)
     assert await take_ids(pool, 1) == ["k1"]
     clock.advance(0.6)
-    assert set(await take_ids(pool, 2)) == {"k0", "k1"}
+    assert (await take_ids(pool, 1)) == ["k0"]  # back, and first: it missed its turns
+
+
+async def test_round_robin_gives_missed_turns_back_but_only_a_bounded_number(make_pool, clock):
+    pool = make_pool(3, "round-robin")
+    (await pool.acquire(pin="k0")).release(429, {"retry-after": "10"})
+    assert set(await take_ids(pool, 30)) == {"k1", "k2"}  # k0 misses 15 turns
+    clock.advance(10)
+    after = await take_ids(pool, 18)
+    run = next(i for i, key in enumerate(after) if key != "k0")
+    assert 1 <= run <= 2 * 3  # catches up for at most two rounds' worth of turns
+    assert after[run:run + 6].count("k0") == 2  # then takes turns with the others again
 
 
 async def test_429_without_retry_after_uses_the_default_and_the_cap_applies(make_pool, clock):

@@ -378,13 +378,13 @@ class KeyPool:
             s.disabled_reason = f"HTTP {status} from upstream"
             s.next_probe_at = now + self.cooldown.probe_interval_seconds
             changed += ["disabled", "disabled_reason", "next_probe_at"]
-            log.warning("%s: key %s disabled after HTTP %s; probing every %.0fs", self.provider, key.spec.id,
+            log.warning("%s: key %s disabled after HTTP %s; probing every %gs", self.provider, key.spec.id,
                         status, self.cooldown.probe_interval_seconds)
         elif outcome is Outcome.FAILURE:
             s.failures += 1
             if trial or s.failures >= self.cooldown.failure_threshold:
                 s.breaker_until = now + self.cooldown.breaker_seconds
-                log.warning("%s: key %s circuit breaker open for %.0fs after %d failures (%s)", self.provider,
+                log.warning("%s: key %s circuit breaker open for %gs after %d failures (%s)", self.provider,
                             key.spec.id, self.cooldown.breaker_seconds, s.failures, error or f"HTTP {status}")
             changed += ["failures", "breaker_until"]
         for name, n in incr.items():
@@ -543,7 +543,7 @@ class KeyPool:
         self._store_down_until = now + _STORE_BACKOFF_SECONDS
         if now - self._store_warned_at >= 10 * _STORE_BACKOFF_SECONDS:
             self._store_warned_at = now
-            log.warning("%s: state store failed while %s (%s); deciding locally for %.0fs", self.provider, action,
+            log.warning("%s: state store failed while %s (%s); deciding locally for %gs", self.provider, action,
                         error, _STORE_BACKOFF_SECONDS)
 
     # ---- waiting -------------------------------------------------------------------------------------
