@@ -17,12 +17,12 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
-from . import credentials, endpoints, flowinfo, jsonbytes, sideflows, upkeep
+from . import credentials, endpoints, flowinfo, jsonbytes, relay, sideflows, upkeep
 from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_default, load_config
 from .exchange import Exchange, Refused, exchange_upstream_prefix, upstream_url
 from .pools import PoolRegistry
-from .relay import Candidate, Relay, RelayJob
 from .protocols.errors import render_error
+from .relay import Candidate, Relay, RelayJob
 from .routing import Router, UnknownModel
 from .streaming import StreamTap, sse_headers
 
@@ -172,17 +172,30 @@ class Llmitm:
         client_secret = credentials.take_client_credential(flow.request)
         for name, value in provider.headers.items():
             flow.request.headers[name] = value
-        if provider.pooled:
-            # The relay draws the key and retries on another; the flow never holds the pooled key.
-            exchange.job = RelayJob(self._candidates(exchange, flow.request.url), pin=pin)
-            exchange.upstream_url = flow.request.url
-            flow.request.url = await self.relay.submit(exchange.job)
-            record.credential = "pooled"
-        elif client_secret:
-            credentials.put_credential(flow.request, upstream_protocol, client_secret)
         exchange.started = time.monotonic()
         self.exchanges[flow.id] = exchange
+        if provider.pooled:
+            # The relay draws the key and retries on another; the flow never holds the pooled key.
+            record.credential = "pooled"
+            exchange.job = RelayJob(self._candidates(exchange, flow.request.url), pin=pin)
+            exchange.upstream_url = flow.request.url
+            if _streams(flow, endpoint, body, exchange):
+                flow.request.url = await self.relay.submit(exchange.job)
+            else:
+                await self._fetch(flow, exchange)
+        elif client_secret:
+            credentials.put_credential(flow.request, upstream_protocol, client_secret)
         flowinfo.publish(flow, record)
+
+    async def _fetch(self, flow: http.HTTPFlow, exchange: Exchange) -> None:
+        """A request that does not stream: llmitm calls upstream itself and answers the flow whole."""
+        headers = [(k, v) for k, v in flow.request.headers.items(multi=True) if k.lower() not in relay.HOP_BY_HOP]
+        answer = await self.relay.fetch(exchange.job, flow.request.method, headers, flow.request.raw_content or b"")
+        response = http.Response.make(answer.status, b"", http.Headers([(k.encode(), v.encode()) for k, v in answer.headers]))
+        response.raw_content = answer.body  # as the upstream sent it (content-encoding kept)
+        response.headers["content-length"] = str(len(answer.body))
+        flow.response = response
+        exchange.relayed(flow)
 
     def _candidates(self, exchange: Exchange, url: str) -> list[Candidate]:
         """The route's provider, then each fallback that speaks the same upstream protocol."""
@@ -313,6 +326,15 @@ class Llmitm:
         credentials.redact(flow.request)  # answered here, but the app's key is still not for display
         flow.response = http.Response.make(status, render_error(protocol, status, message, param=param, code=code), headers)
         flow.comment = f"llmitm: {status}: {message}"
+
+
+def _streams(flow: http.HTTPFlow, endpoint: endpoints.Endpoint | None, body: dict | None, exchange: Exchange) -> bool:
+    """Whether the app asked for a streamed answer (then the relay streams it back)."""
+    if exchange.translation is not None and exchange.translation.canonical_request is not None:
+        return bool(exchange.translation.canonical_request.stream)
+    if endpoint is not None and endpoint.stream_in_path:
+        return True
+    return bool(body and body.get("stream") is True) or endpoints.query_has(flow.request.path, "alt")
 
 
 def _aims_at_web_ui(flow: http.HTTPFlow) -> bool:

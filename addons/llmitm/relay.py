@@ -1,13 +1,17 @@
-"""The relay: an in-process loopback HTTP server that owns the upstream calls of pooled flows.
+"""Upstream calls of pooled flows: key draw, transparent retry, and delivery to mitmproxy.
 
-Why a relay (MITMPROXY.md §6, design C): mitmproxy cannot re-send a request within one flow, and once
-a streamed response has started the client owns those bytes. To retry on another key transparently
-*and* keep streaming incremental, a pooled flow is pointed at this relay; the relay draws a key, sends
-the request upstream, and on a 429/529/5xx or a connection error — all before the first byte goes
-back — releases that key to its cooldown and tries the next key, then the route's fallback providers.
-The first answer it keeps is streamed back chunk by chunk. Buffered retry (design A) would make a
-streaming client wait for the whole retried answer; leaving retries to the SDK (design B) fails apps
-that disabled retries. The cost is one loopback hop per pooled request, measured by scripts/bench.
+mitmproxy cannot re-send a request within one flow, and once a streamed response has started the
+client owns those bytes (MITMPROXY.md §6). So llmitm makes pooled upstream calls itself, with its own
+HTTP client: it draws a key, sends the request, and on a 429/529/5xx/401/403 or a connection error —
+all before the first byte goes back — releases that key to its cooldown and tries the next key, then
+the route's fallback providers. The answer it keeps reaches the client one of two ways:
+
+- `fetch` (requests that do not stream): the whole answer becomes `flow.response` in the `request`
+  hook. The client waits for the whole body anyway, and mitmproxy makes no upstream call of its own.
+- `submit` (streaming requests): the flow is pointed at the relay, a loopback HTTP server in this
+  process, which streams the kept answer back chunk by chunk (design C): a retried stream still
+  arrives event by event. Buffered retry (design A) would make the client wait for the whole answer;
+  leaving retries to the SDK (design B) fails apps that disabled retries.
 
 The pooled key exists only here: mitmproxy's flow (and so mitmweb and saved flows) never holds it.
 """
@@ -19,8 +23,9 @@ import json
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
@@ -36,6 +41,7 @@ HOP_BY_HOP = frozenset({
     "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
     "transfer-encoding", "upgrade", "content-length", "host",
 })
+T = TypeVar("T")
 
 
 @dataclass
@@ -46,7 +52,6 @@ class Candidate:
     protocol: str
     url: str
     pool: Any  # pool.KeyPool
-    body: bytes | None = None  # None: the body mitmproxy forwards (the main provider's)
     timeout: float = 600.0
 
 
@@ -60,11 +65,24 @@ class RelayJob:
     attempts: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Answer:
+    """A whole upstream answer (or llmitm's own when nothing could serve)."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def end_to_end(headers: Any) -> list[tuple[str, str]]:
+    return [(k, v) for k, v in headers.items() if k.lower() not in HOP_BY_HOP]
+
+
 class Relay:
     def __init__(self) -> None:
         self.jobs: dict[str, RelayJob] = {}
         self.port = 0
-        self._runner: web.AppRunner | None = None
+        self._runner: web.ServerRunner | None = None
         self._session: aiohttp.ClientSession | None = None
         self._start_lock = asyncio.Lock()
 
@@ -75,13 +93,15 @@ class Relay:
             # trust_env=False: the proxy often inherits HTTPS_PROXY pointing at itself.
             self._session = aiohttp.ClientSession(
                 trust_env=False,
+                # Send the app's headers as they are: no aiohttp User-Agent or Accept-Encoding added.
+                skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
                 auto_decompress=False,
                 connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
             )
-            app = web.Application(client_max_size=1 << 30)
-            app.router.add_route("*", "/llmitm-relay/{token}", self._handle)
-            self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            # The low-level server: one handler, no router or middlewares on this hot path.
+            server = web.Server(self._handle, access_log=None)
+            self._runner = web.ServerRunner(server, handle_signals=False)
             await self._runner.setup()
             site = web.TCPSite(self._runner, "127.0.0.1", 0)
             await site.start()
@@ -94,35 +114,59 @@ class Relay:
         if self._session is not None:
             await self._session.close()
 
+    # -- the two ways an answer reaches mitmproxy ---------------------------------------------
+
+    async def fetch(self, job: RelayJob, method: str, headers: list[tuple[str, str]], body: bytes) -> Answer:
+        """Call upstream (retrying as needed) and return the kept answer whole."""
+        await self.start()
+
+        async def read_whole(candidate: Candidate, upstream: aiohttp.ClientResponse) -> Answer:
+            try:
+                data = await upstream.read()
+            finally:
+                upstream.release()
+            return Answer(upstream.status, end_to_end(upstream.headers), data)
+
+        try:
+            return await self._run(job, method, headers, body, read_whole)
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+            # The kept answer broke off while being read: too late to retry (the key is leased).
+            message = f"llmitm: upstream connection lost while reading the answer: {type(e).__name__}"
+            protocol = job.candidates[0].protocol
+            return Answer(502, [("content-type", "application/json")], render_error(protocol, 502, message))
+
     async def submit(self, job: RelayJob) -> str:
-        """Register a job and return the URL mitmproxy should send the flow to."""
+        """Register a streaming job and return the URL mitmproxy should send the flow to."""
         await self.start()
         token = secrets.token_urlsafe(12)
         self.jobs[token] = job
         return f"http://127.0.0.1:{self.port}/llmitm-relay/{token}"
 
-    async def probe(self, url: str, protocol: str, secret: str) -> int | None:
-        """One cheap authenticated GET (a model list) to see whether a disabled key works again."""
-        await self.start()
-        assert self._session is not None
-        try:
-            async with self._session.get(url, headers=credentials.credential_headers(protocol, secret, False),
-                                         timeout=aiohttp.ClientTimeout(total=15)) as resp:
-                await resp.read()
-                return resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-            return None
-
     def forget(self, url: str) -> None:
         self.jobs.pop(url.rsplit("/", 1)[-1], None)
 
-    async def _handle(self, request: web.Request) -> web.StreamResponse:
-        job = self.jobs.pop(request.match_info["token"], None)
+    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        job = self.jobs.pop(request.path.rsplit("/", 1)[-1], None)
         if job is None:
             return web.Response(status=404, text="unknown llmitm relay job")
-        body = await request.read()
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
-        last: tuple[int, dict[str, str], bytes] | None = None
+        body = await request.content.read()  # no size cap here: mitmproxy and max_body_bytes bound it
+        headers = end_to_end(request.headers)
+        outcome = await self._run(job, request.method, headers, body, lambda c, up: self._stream_back(request, c, up))
+        if isinstance(outcome, Answer):
+            return web.Response(status=outcome.status, body=outcome.body, headers=outcome.headers)
+        return outcome
+
+    # -- attempts -----------------------------------------------------------------------------
+
+    async def _run(
+        self,
+        job: RelayJob,
+        method: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        deliver: Callable[[Candidate, aiohttp.ClientResponse], Awaitable[T]],
+    ) -> T | Answer:
+        last: Answer | None = None
         exhausted: Exception | None = None
         for n, candidate in enumerate(job.candidates):
             tried: set[str] = set()
@@ -141,9 +185,9 @@ class Relay:
                 budget -= 1
                 exhausted = None
                 tried.add(lease.key_id)
-                outcome = await self._attempt(request, job, candidate, lease, headers, body)
-                if isinstance(outcome, web.StreamResponse):
-                    return outcome
+                outcome = await self._attempt(job, candidate, lease, method, headers, body)
+                if isinstance(outcome, aiohttp.ClientResponse):
+                    return await deliver(candidate, outcome)
                 if outcome is not None:
                     last = outcome
                 if job.pin:
@@ -152,14 +196,15 @@ class Relay:
 
     async def _attempt(
         self,
-        request: web.Request,
         job: RelayJob,
         candidate: Candidate,
         lease: Any,
+        method: str,
         headers: list[tuple[str, str]],
         body: bytes,
-    ) -> web.StreamResponse | tuple[int, dict[str, str], bytes] | None:
-        """One upstream call. Returns the streamed answer, or the failed status to remember."""
+    ) -> aiohttp.ClientResponse | Answer | None:
+        """One upstream call: the response to keep, or the failed answer to remember (None when
+        the connection failed)."""
         assert self._session is not None
         send_headers = [(k, v) for k, v in headers if k.lower() not in credentials.AUTH_HEADERS]
         has_version = any(k.lower() == "anthropic-version" for k, _ in send_headers)
@@ -168,10 +213,7 @@ class Relay:
         label = f"{candidate.provider}/{lease.key_id}"
         try:
             upstream = await self._session.request(
-                request.method,
-                candidate.url,
-                headers=send_headers,
-                data=candidate.body if candidate.body is not None else body,
+                method, candidate.url, headers=send_headers, data=body,
                 timeout=aiohttp.ClientTimeout(total=candidate.timeout, sock_connect=30),
             )
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
@@ -187,16 +229,15 @@ class Relay:
                 upstream.release()
             lease.release(status=upstream.status, headers=dict(upstream.headers), body_json=_json_or_none(data))
             job.attempts.append(f"{label}: {upstream.status}, retried")
-            return upstream.status, dict(upstream.headers), data
+            return Answer(upstream.status, end_to_end(upstream.headers), data)
         job.served, job.lease = candidate, lease
         job.attempts.append(f"{label}: {upstream.status} in {time.monotonic() - started:.2f}s")
-        return await self._stream_back(request, candidate, upstream)
+        return upstream
 
-    async def _stream_back(self, request: web.Request, candidate: Candidate, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+    async def _stream_back(self, request: web.BaseRequest, candidate: Candidate, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
         out = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        for k, v in upstream.headers.items():
-            if k.lower() not in HOP_BY_HOP:
-                out.headers.add(k, v)
+        for k, v in end_to_end(upstream.headers):
+            out.headers.add(k, v)
         is_sse = upstream.headers.get("content-type", "").startswith("text/event-stream")
         try:
             await out.prepare(request)
@@ -222,26 +263,39 @@ class Relay:
         return out
 
     @staticmethod
-    def _give_up(job: RelayJob, last: tuple[int, dict[str, str], bytes] | None, exhausted: Exception | None) -> web.Response:
-        """Nothing could serve: the earliest moment a key frees up, as a 429 with Retry-After."""
+    def _give_up(job: RelayJob, last: Answer | None, exhausted: Exception | None) -> Answer:
+        """Nothing could serve: the earliest moment a key frees up, as a 429 with Retry-After; or the
+        last upstream answer when retries ran out."""
         protocol = job.candidates[0].protocol
         retry_after = getattr(exhausted, "retry_after", None)
         if retry_after is not None:
-            headers = {
-                "content-type": "application/json",
-                "retry-after": str(max(1, int(-(-float(retry_after) // 1)))),
-                "retry-after-ms": str(int(float(retry_after) * 1000)),
-                "x-llmitm-error": "pool-exhausted",
-            }
+            headers = [
+                ("content-type", "application/json"),
+                ("retry-after", str(max(1, int(-(-float(retry_after) // 1))))),
+                ("retry-after-ms", str(int(float(retry_after) * 1000))),
+                ("x-llmitm-error", "pool-exhausted"),
+            ]
             tried = "; ".join(job.attempts) or "no attempt"
             message = f"llmitm: no key can serve this request now ({exhausted}); attempts: {tried}"
-            return web.Response(status=429, body=render_error(protocol, 429, message), headers=headers)
+            return Answer(429, headers, render_error(protocol, 429, message))
         if last is not None:
-            status, headers, data = last
-            keep = {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP and k.lower() != "content-encoding"}
-            return web.Response(status=status, body=data, headers=keep)
+            return last
         message = f"llmitm: {exhausted}" if exhausted else "llmitm: no upstream attempt was possible"
-        return web.Response(status=400, body=render_error(protocol, 400, message), headers={"content-type": "application/json"})
+        return Answer(400, [("content-type", "application/json")], render_error(protocol, 400, message))
+
+    # -- probes -------------------------------------------------------------------------------
+
+    async def probe(self, url: str, protocol: str, secret: str) -> int | None:
+        """One cheap authenticated GET (a model list) to see whether a disabled key works again."""
+        await self.start()
+        assert self._session is not None
+        try:
+            async with self._session.get(url, headers=credentials.credential_headers(protocol, secret, False),
+                                         timeout=aiohttp.ClientTimeout(total=15)) as resp:
+                await resp.read()
+                return resp.status
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            return None
 
 
 def _json_or_none(data: bytes) -> Any:
