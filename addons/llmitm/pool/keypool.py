@@ -24,7 +24,7 @@ from typing import Any
 from llmitm.config import CooldownConfig, ProviderConfig
 
 from .errors import PoolExhausted, UnknownKey
-from .keystate import COUNTERS, KeySpec, KeyState, keys_from_config
+from .keystate import COUNTERS, FIELDS, KeySpec, KeyState, keys_from_config
 from .lease import Lease
 from .livekey import UNKNOWN_FREE_SECONDS, LiveKey
 from .outcome import Outcome, classify
@@ -496,7 +496,7 @@ class KeyPool:
                 else:
                     # Learned for another secret under this id: start clean, counters too.
                     key.state = KeyState(fingerprint=key.spec.fingerprint, last_used=key.state.last_used)
-                    self._writer.record(key, [*key.state.fields(), *COUNTERS])
+                    self._writer.record(key, [*FIELDS, *COUNTERS])
             self._refreshed_at = now
 
     def _adopt(self, key: LiveKey, state: KeyState, fields: Mapping[str, Any]) -> None:

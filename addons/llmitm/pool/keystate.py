@@ -7,7 +7,7 @@ that every store (memory, SQLite, Redis hash) can hold it field by field and mer
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,20 @@ from llmitm.config import KeyConfig, ProviderConfig, mask_secret
 from .ratelimits import Bucket
 
 COUNTERS: tuple[str, ...] = ("requests", "input_tokens", "output_tokens", "errors")
+# Persisted fields other than the counters (which travel as increments, see KeyUpdate).
+FIELDS: tuple[str, ...] = (
+    "fingerprint",
+    "cooldown_until",
+    "cooldown_reason",
+    "disabled",
+    "disabled_reason",
+    "next_probe_at",
+    "failures",
+    "breaker_until",
+    "quota",
+    "last_used",
+    "in_flight",
+)
 
 
 @dataclass(frozen=True)
@@ -77,21 +91,16 @@ class KeyState:
     output_tokens: int = 0
     errors: int = 0
 
-    def fields(self) -> dict[str, Any]:
-        """The non-counter fields as JSON values. Counters travel as increments (see KeyUpdate)."""
-        return {
-            "fingerprint": self.fingerprint,
-            "cooldown_until": self.cooldown_until,
-            "cooldown_reason": self.cooldown_reason,
-            "disabled": self.disabled,
-            "disabled_reason": self.disabled_reason,
-            "next_probe_at": self.next_probe_at,
-            "failures": self.failures,
-            "breaker_until": self.breaker_until,
-            "quota": {name: [b.limit, b.remaining, b.reset_at] for name, b in self.quota.items()},
-            "last_used": self.last_used,
-            "in_flight": self.in_flight,
-        }
+    def fields(self, names: Iterable[str] = FIELDS) -> dict[str, Any]:
+        """The named fields (counters included) as JSON values."""
+        return {name: self.field(name) for name in names}
+
+    def field(self, name: str) -> Any:
+        if name == "quota":
+            return {bucket: [b.limit, b.remaining, b.reset_at] for bucket, b in self.quota.items()}
+        if name not in FIELDS and name not in COUNTERS:
+            raise KeyError(name)
+        return getattr(self, name)
 
     @classmethod
     def from_fields(cls, stored: Mapping[str, Any]) -> KeyState:

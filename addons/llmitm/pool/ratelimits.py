@@ -163,6 +163,8 @@ def parse_rate_limits(headers: Mapping[str, str] | None, now: float, body_json: 
     raw: dict[str, dict[str, str]] = {}
     resets_are_absolute: dict[str, bool] = {}
     for name, value in lowered.items():
+        if not name.startswith(("x-ratelimit-", "anthropic-ratelimit-")):
+            continue
         if m := _OPENAI_HEADER.match(name):
             kind, bucket = m.group(1), m.group(2)
             raw.setdefault(bucket, {})[kind] = value

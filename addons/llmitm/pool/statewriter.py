@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
 
-from .keystate import COUNTERS, KeyUpdate
+from .keystate import KeyUpdate
 from .livekey import LiveKey
 from .store import Store
 
@@ -37,8 +37,7 @@ class StateWriter:
         change would undo other instances' changes)."""
         if not changed and not incr:
             return
-        all_fields = key.state.fields() | {name: getattr(key.state, name) for name in COUNTERS}
-        fields = {name: all_fields[name] for name in changed}
+        fields = key.state.fields(changed)
         if key.state.fingerprint:
             fields["fingerprint"] = key.state.fingerprint
         update = KeyUpdate(fields=fields, incr=dict(incr or {}))
