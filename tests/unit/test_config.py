@@ -58,3 +58,12 @@ def test_builtin_default_passes_known_hosts_through():
     cfg = builtin_default()
     assert set(cfg.intercepted_hosts()) == {"api.openai.com", "api.anthropic.com", "generativelanguage.googleapis.com"}
     assert not any(p.pooled for p in cfg.providers.values())
+
+
+def test_example_config_is_valid():
+    from tests.harness.fixtures import REPO
+
+    text = (REPO / "config" / "llmitm.example.yaml").read_text()
+    cfg = parse_config(text, "llmitm.example.yaml", env={"OPENAI_KEY_1": "sk-example-1"})
+    assert cfg.providers["openai"].keys[1].id == "team-b"
+    assert cfg.routes[2].upstream_model("gpt-3.5-turbo") == "smollm3"
