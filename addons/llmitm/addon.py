@@ -128,7 +128,7 @@ class Llmitm:
         protocol = endpoint.protocol if endpoint else None
         body: dict | None = None
         model: str | None = None
-        if endpoint and endpoint.translatable:
+        if endpoint and (endpoint.translatable or endpoint.counts_tokens):
             try:
                 body = json.loads(flow.request.get_content() or b"{}")
                 if not isinstance(body, dict):
@@ -158,6 +158,9 @@ class Llmitm:
 
         try:
             if protocol is not None and protocol != upstream_protocol:
+                if endpoint and endpoint.counts_tokens:
+                    self._estimate_token_count(flow, record, upstream_protocol)
+                    return
                 if not endpoint or not endpoint.translatable:
                     raise Refused(404, f"llmitm cannot translate {flow.request.path} from {protocol} to {upstream_protocol}")
                 exchange.start_translation(flow, body or {}, provider.max_tokens_default, sideflows.views_enabled())
@@ -213,6 +216,21 @@ class Llmitm:
                 rel = rel[len(main_prefix):]
             out.append(Candidate(name, exchange.upstream_protocol, upstream_url(fb.base_url, rel), self.pools.get(name), timeout=fb.timeout_seconds))
         return out
+
+    @staticmethod
+    def _estimate_token_count(flow: http.HTTPFlow, record: flowinfo.FlowRecord, upstream_protocol: str) -> None:
+        """Anthropic's count_tokens has no twin elsewhere; Claude Code calls it, so answer with an
+        estimate (about 4 characters per token of the prompt's JSON) rather than fail the app."""
+        try:
+            body = json.loads(flow.request.get_content() or b"{}")
+            prompt = json.dumps([body.get("system"), body.get("messages"), body.get("tools")], ensure_ascii=False)
+        except (ValueError, AttributeError):
+            prompt = ""
+        estimate = max(1, len(prompt) // 4)
+        record.warnings.append(f"count_tokens estimated locally ({estimate}, ~4 characters per token): {upstream_protocol} has no such endpoint")
+        flow.response = http.Response.make(200, json.dumps({"input_tokens": estimate}).encode(), {"content-type": "application/json"})
+        credentials.redact(flow.request)
+        flowinfo.publish(flow, record)
 
     @staticmethod
     def _rewrite_model(flow: http.HTTPFlow, endpoint: endpoints.Endpoint | None, target: str | None, model: str | None) -> None:

@@ -17,6 +17,7 @@ class Endpoint(NamedTuple):
     translatable: bool  # a generation endpoint llmitm can translate to another protocol
     model_in_path: str | None = None  # Gemini carries the model in the path
     stream_in_path: bool = False  # Gemini :streamGenerateContent
+    counts_tokens: bool = False  # Anthropic's /v1/messages/count_tokens
 
 
 _GEMINI = re.compile(r"^(?P<prefix>.*/v1(?:beta|alpha)?)/models/(?P<model>[^/:]+):(?P<method>[A-Za-z]+)$")
@@ -33,7 +34,7 @@ def classify(method: str, path: str) -> Endpoint | None:
         if bare.endswith("/v1/messages"):
             return Endpoint("anthropic", True)
         if bare.endswith("/v1/messages/count_tokens"):
-            return Endpoint("anthropic", False)
+            return Endpoint("anthropic", False, counts_tokens=True)
     m = _GEMINI.match(bare)
     if m:
         verb = m.group("method")

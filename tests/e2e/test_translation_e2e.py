@@ -173,3 +173,10 @@ def test_unexpressible_feature_is_a_clear_400_and_nothing_goes_upstream(proxy, u
         openai_client(proxy).chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}], n=2)
     assert "n" in (info.value.body.get("param") or "") or "'n'" in info.value.message
     assert upstream.received == []
+
+
+def test_count_tokens_on_an_openai_upstream_is_estimated_not_refused(proxy, upstream):
+    client = anthropic_client(proxy)
+    count = client.messages.count_tokens(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "x" * 400}])
+    assert 90 <= count.input_tokens <= 130
+    assert upstream.received == []
