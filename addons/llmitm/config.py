@@ -59,6 +59,27 @@ class CooldownConfig(_Strict):
     probe_interval_seconds: float = Field(default=60.0, gt=0)  # how often a disabled key is re-tried
 
 
+class LocalModelConfig(_Strict):
+    """How a local OpenAI-compatible server's model writes reasoning and tool calls, and how its
+    reasoning is switched on and off (vLLM, llama.cpp, Ollama, `transformers serve`; SmolLM3 …).
+
+    With this set, even an OpenAI-Chat app's requests to this provider are translated (chat to
+    chat), so the model's text conventions reach the app in its protocol's native form."""
+
+    # <think>…</think> in the answer's text becomes the app's native reasoning (reasoning_content,
+    # an Anthropic thinking block, …).
+    think_tags: bool = True
+    # <tool_call>{"name": …, "arguments": …}</tool_call> in the text (Hermes format, SmolLM3)
+    # becomes native tool calls, for servers that do not parse them.
+    tool_call_tags: bool = False
+    # How the app's reasoning on/off reaches the model: "none"; "chat_template_kwargs" (sends
+    # chat_template_kwargs.enable_thinking: vLLM, SGLang, llama.cpp, transformers serve); "smollm3"
+    # (that, plus /think or /no_think in the system prompt, which SmolLM3's template reads).
+    reasoning_switch: Literal["none", "chat_template_kwargs", "smollm3"] = "none"
+    # Reasoning when the app says nothing about it (Anthropic apps: off unless asked).
+    thinking_default: bool = False
+
+
 class ProviderConfig(_Strict):
     """An upstream: where it is, what it speaks and which keys it takes."""
 
@@ -74,6 +95,7 @@ class ProviderConfig(_Strict):
     max_wait_seconds: float = Field(default=10.0, ge=0)  # queueing for a busy key before a 429
     cooldown: CooldownConfig = CooldownConfig()
     headers: dict[str, str] = {}  # extra headers sent upstream (e.g. OpenAI-Organization)
+    local_model: LocalModelConfig | None = None  # an OpenAI-compatible server running an open model
 
     @field_validator("protocol", mode="before")
     @classmethod
