@@ -210,3 +210,14 @@ async def test_joining_instance_does_not_reset_counters_it_finds_without_a_finge
     (await joining.acquire()).release(200)
     await joining.flush()
     assert (await other.load("openai", ["k0"]))["k0"]["requests"] == 4
+
+
+async def test_a_slot_released_here_is_free_at_once_for_the_next_claim(stores):
+    # The release travels to Redis in the background; the next claim must not be refused meanwhile.
+    pool = KeyPool("openai", [KeySpec("solo", "sk-solo-key-1234", max_concurrency=1)], store=stores(), max_wait=0)
+    for _ in range(50):
+        lease = await pool.acquire()
+        lease.release(200)
+    await pool.flush()
+    await pool.refresh(force=True)
+    assert pool.snapshot()[0].in_flight == 0

@@ -31,7 +31,7 @@ from .outcome import Outcome, classify
 from .ratelimits import parse_rate_limits
 from .statewriter import StateWriter
 from .status import KeyStatus, key_status
-from .store import Store
+from .store import SlotClaim, Store
 from .store_memory import MemoryStore
 from .strategies import Candidate, Strategy, make_strategy
 
@@ -229,14 +229,11 @@ class KeyPool:
                 # The store is the authority on concurrency across instances, and on state other instances
                 # changed since our last read: claim there first.
                 try:
-                    claim = await self._store.try_acquire_slot(
-                        self.provider, key.spec.id, key.spec.max_concurrency, self._clock()
-                    )
+                    claim = await self._claim_slot(key)
                 except Exception as e:
                     # Fail open: a Redis outage must not take the proxy down; caps hold per instance meanwhile.
                     self._store_trouble("claiming a slot", e)
                 else:
-                    key.remote_in_flight = max(0, claim.in_flight - key.in_flight - int(claim.granted))
                     if claim.state_blocked:
                         self._refreshed_at = float("-inf")  # our copy is behind: re-read before deciding again
                         continue
@@ -250,6 +247,28 @@ class KeyPool:
             self._strategy.picked(view, views)
             return self._lease(key, self._clock(), claimed)
         return None
+
+    async def _claim_slot(self, key: LiveKey) -> SlotClaim:
+        """Claim an in-flight slot in the shared store, carrying this instance's unsent releases of the key
+        so the count it checks is current. A refusal while releases of the key are still on their way (sent
+        by the writer, or released during the claim) may be a false one: then send them and try again."""
+        for attempt in range(3):
+            if attempt:
+                await self._writer.flush()
+            released = self._writer.take_slot_releases(key.spec.id)
+            try:
+                claim = await self._store.try_acquire_slot(
+                    self.provider, key.spec.id, key.spec.max_concurrency, self._clock(), released
+                )
+            except Exception:
+                self._writer.give_back_slot_releases(key.spec.id, released)
+                raise
+            unsent = self._writer.unsent_slot_releases(key.spec.id)
+            # The store's total counts our unsent releases as still in flight.
+            key.remote_in_flight = max(0, claim.in_flight - int(claim.granted) - key.in_flight - unsent)
+            if claim.granted or claim.state_blocked or not unsent:
+                return claim
+        return claim
 
     def _lease(self, key: LiveKey, now: float, claimed: bool) -> Lease:
         key.in_flight += 1
@@ -505,7 +524,8 @@ class KeyPool:
             key.local_spent = key.in_flight
         key.state = state
         if self._store.shared and isinstance(fields.get("in_flight"), int):
-            key.remote_in_flight = max(0, fields["in_flight"] - key.in_flight)
+            unsent = self._writer.unsent_slot_releases(key.spec.id)
+            key.remote_in_flight = max(0, fields["in_flight"] - key.in_flight - unsent)
 
     async def refresh(self, force: bool = False) -> None:
         """Re-read a shared store's state (other instances' cooldowns, quota, in-flight counts)."""

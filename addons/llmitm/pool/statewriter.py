@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
 from .keystate import KeyUpdate
@@ -23,14 +24,28 @@ class StateWriter:
         # replaced under the same id (new secret) must not inherit the old one's pending write.
         self._pending: dict[str, KeyUpdate] = {}
         self._pending_versions: dict[str, tuple[LiveKey, int]] = {}
-        self._slot_releases: list[str] = []  # shared stores: in-flight slots to give back
+        self._slot_releases: Counter[str] = Counter()  # shared stores: in-flight slots to give back
+        self._slot_releases_sending: Counter[str] = Counter()  # the part of them a flush is sending now
         self._write_lock: asyncio.Lock | None = None
         self._wake_event: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
     def release_slot(self, key_id: str) -> None:
-        self._slot_releases.append(key_id)
+        self._slot_releases[key_id] += 1
         self._wake()
+
+    def take_slot_releases(self, key_id: str) -> int:
+        """Hand the key's unsent slot releases to the caller, which sends them with its next claim."""
+        return self._slot_releases.pop(key_id, 0)
+
+    def unsent_slot_releases(self, key_id: str) -> int:
+        return self._slot_releases.get(key_id, 0) + self._slot_releases_sending.get(key_id, 0)
+
+    def give_back_slot_releases(self, key_id: str, n: int) -> None:
+        """The claim that was to carry them failed: send them with the next batch after all."""
+        if n:
+            self._slot_releases[key_id] += n
+            self._wake()
 
     def record(self, key: LiveKey, changed: Sequence[str], incr: Mapping[str, int] | None = None) -> None:
         """Queue a write of the changed fields (only those: with a shared store, writing fields we did not
@@ -80,15 +95,16 @@ class StateWriter:
             while self._pending or self._slot_releases:
                 batch, versions = self._pending, self._pending_versions
                 self._pending, self._pending_versions = {}, {}
-                slots, self._slot_releases = self._slot_releases, []
+                slots, self._slot_releases = self._slot_releases, Counter()
+                self._slot_releases_sending = slots
                 try:
                     if batch:
                         await self._store.write(self.provider, batch)
-                    for i, key_id in enumerate(slots):
+                    if slots:
                         try:
-                            await self._store.release_slot(self.provider, key_id)
+                            await self._store.release_slots(self.provider, slots)
                         except Exception:
-                            self._slot_releases[:0] = slots[i:]
+                            self._slot_releases.update(slots)
                             raise
                 except Exception:
                     # Put the batch back in front of anything queued since, so the order of writes holds.
@@ -100,6 +116,8 @@ class StateWriter:
                             versions[key_id] = self._pending_versions[key_id]
                     self._pending, self._pending_versions = batch, versions
                     raise
+                finally:
+                    self._slot_releases_sending = Counter()
                 for key, version in versions.values():
                     key.flushed_version = max(key.flushed_version, version)
 

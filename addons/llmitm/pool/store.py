@@ -25,7 +25,7 @@ class SlotClaim:
 
 class Store(ABC):
     # True when other processes change the state concurrently: the pool then re-reads it on a TTL and
-    # counts in-flight requests in the store (try_acquire_slot/release_slot) instead of locally.
+    # counts in-flight requests in the store (try_acquire_slot/release_slots) instead of locally.
     shared: bool = False
 
     @abstractmethod
@@ -37,12 +37,16 @@ class Store(ABC):
     async def write(self, provider: str, updates: Mapping[str, KeyUpdate]) -> None:
         """Overwrite the given fields and add the given counter increments, per key id."""
 
-    async def try_acquire_slot(self, provider: str, key_id: str, cap: int | None, now: float) -> SlotClaim:
+    async def try_acquire_slot(
+        self, provider: str, key_id: str, cap: int | None, now: float, released: int = 0
+    ) -> SlotClaim:
         """Shared stores: count one more in-flight request on the key unless `cap` is reached or the shared
-        state blocks the key at `now` (pool clock)."""
+        state blocks the key at `now` (pool clock). `released`: this instance's releases of the key that
+        were not sent yet; they are applied first, in the same atomic step."""
         raise NotImplementedError(f"{type(self).__name__} does not count concurrency")
 
-    async def release_slot(self, provider: str, key_id: str) -> None:
+    async def release_slots(self, provider: str, counts: Mapping[str, int]) -> None:
+        """Shared stores: give back this instance's in-flight slots, `counts` per key id."""
         raise NotImplementedError(f"{type(self).__name__} does not count concurrency")
 
     async def close(self) -> None:

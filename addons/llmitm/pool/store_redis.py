@@ -56,12 +56,21 @@ local function live_total(inflight, instances, now)
 end
 """
 
-# KEYS: inflight hash, instances zset, state hash. ARGV: instance, cap (0: none), instance ttl, pool clock now.
+# Give back `n` of this instance's slots on one key.
+_GIVE_BACK = """
+local function give_back(inflight, instance, n)
+  if n > 0 and redis.call('HINCRBY', inflight, instance, -n) <= 0 then redis.call('HDEL', inflight, instance) end
+end
+"""
+
+# KEYS: inflight hash, instances zset, state hash. ARGV: instance, cap (0: none), instance ttl, pool clock now,
+# this instance's releases of the key not sent yet (applied first: a slot freed here is free for this claim).
 # Returns {1, new total} granted, {0, total} at the cap, {2, total} refused because the shared state blocks
 # the key (another instance cooled, disabled or tripped it, or saw its quota spent, after our last read):
 # checking here costs no extra round trip and closes the window of the pool's cached copy.
-_ACQUIRE = _NOW + _LIVE_TOTAL + """
+_ACQUIRE = _NOW + _LIVE_TOTAL + _GIVE_BACK + """
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+give_back(KEYS[1], ARGV[1], tonumber(ARGV[5]))
 local pool_now = tonumber(ARGV[4])
 local st = redis.call('HMGET', KEYS[3], 'f:disabled', 'f:cooldown_until', 'f:breaker_until', 'f:quota')
 local function later(value) local t = value and tonumber(value) return type(t) == 'number' and t > pool_now end
@@ -85,11 +94,10 @@ redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 return {1, total + 1}
 """
 
-# KEYS: inflight hash. ARGV: instance.
-_RELEASE = """
-local n = redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
-if n <= 0 then redis.call('HDEL', KEYS[1], ARGV[1]) end
-return n
+# KEYS: inflight hash. ARGV: instance, count.
+_RELEASE = _GIVE_BACK + """
+give_back(KEYS[1], ARGV[1], tonumber(ARGV[2]))
+return 1
 """
 
 # KEYS: instances zset, then per key: state hash, inflight hash. Returns per key: flat state, live total.
@@ -180,7 +188,9 @@ class RedisStore(Store):
                 pipe.hincrby(key, f"c:{name}", int(n))
         await pipe.execute()
 
-    async def try_acquire_slot(self, provider: str, key_id: str, cap: int | None, now: float) -> SlotClaim:
+    async def try_acquire_slot(
+        self, provider: str, key_id: str, cap: int | None, now: float, released: int = 0
+    ) -> SlotClaim:
         self._ensure_heartbeat(provider)
         code, total = await self._acquire(
             keys=[
@@ -188,12 +198,16 @@ class RedisStore(Store):
                 self._instances_key(provider),
                 self._state_key(provider, key_id),
             ],
-            args=[self.instance, cap or 0, self.instance_ttl, repr(now)],
+            args=[self.instance, cap or 0, self.instance_ttl, repr(now), released],
         )
         return SlotClaim(granted=int(code) == 1, in_flight=int(total), state_blocked=int(code) == 2)
 
-    async def release_slot(self, provider: str, key_id: str) -> None:
-        await self._release(keys=[self._inflight_key(provider, key_id)], args=[self.instance])
+    async def release_slots(self, provider: str, counts: Mapping[str, int]) -> None:
+        pipe = self._redis.pipeline(transaction=False)
+        for key_id, n in counts.items():
+            if n > 0:
+                await self._release(keys=[self._inflight_key(provider, key_id)], args=[self.instance, n], client=pipe)
+        await pipe.execute()
 
     def _ensure_heartbeat(self, provider: str) -> None:
         self._providers.add(provider)
