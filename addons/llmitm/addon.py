@@ -13,13 +13,13 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from mitmproxy import ctx, exceptions, http
 
 from . import credentials, endpoints, flowinfo, jsonbytes, relay, sideflows, upkeep
 from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_default, load_config
-from .exchange import Exchange, Refused, exchange_upstream_prefix, upstream_url
+from .exchange import Exchange, Refused, upstream_url
 from .pools import PoolRegistry
 from .protocols.errors import render_error
 from .relay import Candidate, Relay, RelayJob
@@ -117,15 +117,22 @@ class Llmitm:
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
-        host = flow.request.pretty_host
         if _aims_at_web_ui(flow):
             # mitmweb 11 has no auth and lacks the CVE-2025-23217 fix: never proxy to its port.
             flow.response = http.Response.make(403, b"llmitm: requests to the web UI through the proxy are refused")
             return
-        if not self.router.intercepts(host):
+        if not self.router.intercepts(flow.request.pretty_host):
             return
+        incoming = self._read(flow)
+        if incoming is None:
+            return
+        exchange = self._plan(flow, incoming)
+        if exchange is not None:
+            await self._send(flow, exchange, incoming)
+
+    def _read(self, flow: http.HTTPFlow) -> Incoming | None:
+        """What the app asked for: its protocol, its JSON body and its model (None: answered with an error)."""
         endpoint = endpoints.classify(flow.request.method, flow.request.path)
-        protocol = endpoint.protocol if endpoint else None
         body: dict | None = None
         model: str | None = None
         if endpoint and (endpoint.translatable or endpoint.counts_tokens):
@@ -135,42 +142,50 @@ class Llmitm:
                     raise ValueError("the body must be a JSON object")
             except ValueError as e:
                 self._reply_error(flow, endpoint.protocol, 400, f"malformed JSON in request body: {e}")
-                return
+                return None
             model = body.get("model") if isinstance(body.get("model"), str) else None
         if endpoint and endpoint.model_in_path:
             model = endpoint.model_in_path
+        return Incoming(endpoint, body, model)
 
+    def _plan(self, flow: http.HTTPFlow, incoming: Incoming) -> Exchange | None:
+        """Pick the route and rewrite the request for its provider (translated when the protocols
+        differ). None when the flow is answered here or passes through untouched."""
+        endpoint, body, model = incoming
+        protocol = endpoint.protocol if endpoint else None
         try:
-            decision = self.router.select(host, flow.request.path, model)
+            decision = self.router.select(flow.request.pretty_host, flow.request.path, model)
         except UnknownModel as e:
             self._reply_error(flow, protocol or "openai-chat", 404, str(e), code="model_not_found")
-            return
+            return None
         record = flowinfo.FlowRecord(client_protocol=protocol, model=model)
         if decision is None:
             flowinfo.publish(flow, record)
-            return
-
+            return None
         provider = decision.provider
         upstream_protocol = protocol if protocol in provider.protocol else provider.protocol[0]
         exchange = Exchange(flow.id, record, protocol, upstream_protocol, decision)
         record.route, record.provider = decision.index, decision.provider_name
         record.upstream_protocol, record.upstream_model = upstream_protocol, decision.upstream_model
-
         try:
-            if protocol is not None and protocol != upstream_protocol:
-                if endpoint and endpoint.counts_tokens:
-                    self._estimate_token_count(flow, record, upstream_protocol)
-                    return
-                if not endpoint or not endpoint.translatable:
-                    raise Refused(404, f"llmitm cannot translate {flow.request.path} from {protocol} to {upstream_protocol}")
-                exchange.start_translation(flow, body or {}, provider.max_tokens_default, sideflows.views_enabled())
-            else:
+            if protocol is None or protocol == upstream_protocol:
                 self._rewrite_model(flow, endpoint, decision.upstream_model, model)
                 exchange.retarget(flow, flow.request.path)
+            elif endpoint and endpoint.counts_tokens:
+                self._estimate_token_count(flow, record, upstream_protocol)
+                return None
+            elif endpoint and endpoint.translatable:
+                exchange.start_translation(flow, body or {}, provider.max_tokens_default, sideflows.views_enabled())
+            else:
+                raise Refused(404, f"llmitm cannot translate {flow.request.path} from {protocol} to {upstream_protocol}")
         except Refused as e:
             self._reply_error(flow, protocol or "openai-chat", e.status, str(e), param=e.param)
-            return
+            return None
+        return exchange
 
+    async def _send(self, flow: http.HTTPFlow, exchange: Exchange, incoming: Incoming) -> None:
+        """Credentials, then the upstream call: pooled ones through the relay, others by mitmproxy."""
+        provider = exchange.decision.provider
         pin = flow.request.headers.pop(PIN_HEADER, None)
         client_secret = credentials.take_client_credential(flow.request)
         for name, value in provider.headers.items():
@@ -179,16 +194,16 @@ class Llmitm:
         self.exchanges[flow.id] = exchange
         if provider.pooled:
             # The relay draws the key and retries on another; the flow never holds the pooled key.
-            record.credential = "pooled"
+            exchange.record.credential = "pooled"
             exchange.job = RelayJob(self._candidates(exchange, flow.request.url), pin=pin)
             exchange.upstream_url = flow.request.url
-            if _streams(flow, endpoint, body, exchange):
+            if _streams(flow, incoming, exchange):
                 flow.request.url = await self.relay.submit(exchange.job)
             else:
                 await self._fetch(flow, exchange)
         elif client_secret:
-            credentials.put_credential(flow.request, upstream_protocol, client_secret)
-        flowinfo.publish(flow, record)
+            credentials.put_credential(flow.request, exchange.upstream_protocol, client_secret)
+        flowinfo.publish(flow, exchange.record)
 
     async def _fetch(self, flow: http.HTTPFlow, exchange: Exchange) -> None:
         """A request that does not stream: llmitm calls upstream itself and answers the flow whole."""
@@ -203,18 +218,15 @@ class Llmitm:
     def _candidates(self, exchange: Exchange, url: str) -> list[Candidate]:
         """The route's provider, then each fallback that speaks the same upstream protocol."""
         decision = exchange.decision
-        path = url.split("/", 3)[3] if url.count("/") >= 3 else ""
-        main_prefix = exchange_upstream_prefix(decision.provider.base_url)
-        out = [Candidate(decision.provider_name, exchange.upstream_protocol, url, self.pools.get(decision.provider_name), timeout=decision.provider.timeout_seconds)]
+        out = [Candidate(decision.provider_name, exchange.upstream_protocol, url, self.pools.get(decision.provider_name),
+                         timeout=decision.provider.timeout_seconds)]
         for name in decision.route.fallback:
-            fb = self.config.providers[name]
-            if not fb.pooled or exchange.upstream_protocol not in fb.protocol:
+            fallback = self.config.providers[name]
+            if not fallback.pooled or exchange.upstream_protocol not in fallback.protocol:
                 exchange.record.warnings.append(f"fallback {name} skipped: it needs a pool and must speak {exchange.upstream_protocol}")
                 continue
-            rel = "/" + path
-            if main_prefix and rel.startswith(main_prefix):
-                rel = rel[len(main_prefix):]
-            out.append(Candidate(name, exchange.upstream_protocol, upstream_url(fb.base_url, rel), self.pools.get(name), timeout=fb.timeout_seconds))
+            out.append(Candidate(name, exchange.upstream_protocol, upstream_url(fallback.base_url, exchange.upstream_path),
+                                 self.pools.get(name), timeout=fallback.timeout_seconds))
         return out
 
     @staticmethod
@@ -281,7 +293,7 @@ class Llmitm:
             upstream_body = b"".join(response.stream.raw)
         if exchange.translation is not None and not isinstance(response.stream, StreamTap):
             upstream_body = response.raw_content or b""
-            self._translate_whole(flow, exchange, upstream_body)
+            exchange.translate_whole(flow, upstream_body)
         elif exchange.translation is None and not isinstance(response.stream, StreamTap):
             try:
                 exchange.meter.read_body(response.get_content() or b"")
@@ -291,25 +303,6 @@ class Llmitm:
         flowinfo.publish(flow, exchange.record)
         if exchange.upstream_response is not None and exchange.client_request is not None:
             sideflows.publish_upstream_side(flow, exchange.client_request, exchange.upstream_response, upstream_body)
-
-    @staticmethod
-    def _translate_whole(flow: http.HTTPFlow, exchange: Exchange, raw: bytes) -> None:
-        """A buffered upstream answer (any status) into the client's protocol."""
-        response = flow.response
-        assert response is not None and exchange.translation is not None
-        # A client that asked for a stream gets one even when the upstream answered in one piece.
-        as_stream = bool(exchange.translation.canonical_request and exchange.translation.canonical_request.stream)
-        try:
-            status, body = exchange.translation.response(
-                response.status_code, raw, as_stream=as_stream, content_encoding=response.headers.get("content-encoding"))
-        except Exception as e:  # never let a translation bug pass the untranslated body through
-            log.exception("llmitm: translating the response of %s failed", flow.request.pretty_url)
-            as_stream = False
-            status, body = 502, render_error(exchange.client_protocol or "openai-chat", 502, f"llmitm could not translate the upstream response: {e}")
-        response.status_code = status
-        response.headers.pop("content-encoding", None)
-        response.headers["content-type"] = "text/event-stream" if as_stream and 200 <= status < 300 else "application/json"
-        response.content = body
 
     def error(self, flow: http.HTTPFlow) -> None:
         if flow.id in self.exchanges or self.router.intercepts(flow.request.pretty_host):
@@ -335,24 +328,26 @@ class Llmitm:
         *,
         param: str | None = None,
         code: str | None = None,
-        retry_after: float | None = None,
     ) -> None:
         headers = {"content-type": "application/json", "x-llmitm-error": "1"}
-        if retry_after is not None:
-            headers["retry-after"] = str(max(1, round(retry_after + 0.499)))
-            headers["retry-after-ms"] = str(int(retry_after * 1000))
         credentials.redact(flow.request)  # answered here, but the app's key is still not for display
         flow.response = http.Response.make(status, render_error(protocol, status, message, param=param, code=code), headers)
         flow.comment = f"llmitm: {status}: {message}"
 
 
-def _streams(flow: http.HTTPFlow, endpoint: endpoints.Endpoint | None, body: dict | None, exchange: Exchange) -> bool:
+class Incoming(NamedTuple):
+    endpoint: endpoints.Endpoint | None
+    body: dict | None  # parsed JSON, for generation endpoints
+    model: str | None
+
+
+def _streams(flow: http.HTTPFlow, incoming: Incoming, exchange: Exchange) -> bool:
     """Whether the app asked for a streamed answer (then the relay streams it back)."""
     if exchange.translation is not None and exchange.translation.canonical_request is not None:
         return bool(exchange.translation.canonical_request.stream)
-    if endpoint is not None and endpoint.stream_in_path:
+    if incoming.endpoint is not None and incoming.endpoint.stream_in_path:
         return True
-    return bool(body and body.get("stream") is True) or endpoints.query_has(flow.request.path, "alt")
+    return bool(incoming.body and incoming.body.get("stream") is True) or endpoints.query_has(flow.request.path, "alt")
 
 
 def _aims_at_web_ui(flow: http.HTTPFlow) -> bool:
@@ -361,9 +356,3 @@ def _aims_at_web_ui(flow: http.HTTPFlow) -> bool:
     local = {"127.0.0.1", "localhost", "::1", ctx.options.web_host}
     return flow.request.port == ctx.options.web_port and flow.request.host in local
 
-
-def _exhausted(error: Exception) -> tuple[int, float | None]:
-    retry_after = getattr(error, "retry_after", None)
-    if retry_after is None:
-        return 400, None  # e.g. an unknown pinned key
-    return 429, float(retry_after)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,7 +12,10 @@ from mitmproxy import http
 
 from .flowinfo import FlowRecord
 from .metering import UsageMeter
+from .protocols.errors import render_error
 from .routing import RouteDecision
+
+log = logging.getLogger(__name__)
 
 
 class Refused(Exception):
@@ -20,10 +24,6 @@ class Refused(Exception):
     def __init__(self, status: int, message: str, param: str | None = None):
         super().__init__(message)
         self.status, self.param = status, param
-
-
-def exchange_upstream_prefix(base_url: str) -> str:
-    return urlsplit(base_url).path.rstrip("/")
 
 
 def upstream_url(base_url: str, path: str) -> str:
@@ -47,6 +47,7 @@ class Exchange:
     translation: Any = None  # protocols.Translation when client and upstream protocols differ
     job: Any = None  # relay.RelayJob when the provider has a pool
     upstream_url: str = ""  # where the main provider is called (shown instead of the relay's URL)
+    upstream_path: str = ""  # that URL's path relative to the provider's base_url (for fallbacks)
     client_request: Any = None  # the app's own request, kept for mitmweb when it is translated
     upstream_response: Any = None  # the upstream's status and headers before translation (mitmweb)
     started: float = 0.0
@@ -76,6 +77,7 @@ class Exchange:
             self.record.key_id, self.record.key_masked = job.lease.key_id, job.lease.masked
 
     def retarget(self, flow: http.HTTPFlow, path: str) -> None:
+        self.upstream_path = path
         flow.request.url = upstream_url(self.decision.provider.base_url, path)
 
     def start_translation(self, flow: http.HTTPFlow, body: dict, max_tokens_default: int, keep_client_request: bool) -> None:
@@ -104,6 +106,25 @@ class Exchange:
         flow.request.headers["accept-encoding"] = "identity"
         flow.request.headers.pop("content-encoding", None)  # the translated body goes out plain
         flow.request.content = upstream.body
+
+    def translate_whole(self, flow: http.HTTPFlow, raw: bytes) -> None:
+        """A buffered upstream answer (any status) into the client's protocol."""
+        response = flow.response
+        assert response is not None and self.translation is not None
+        # A client that asked for a stream gets one even when the upstream answered in one piece.
+        as_stream = bool(self.translation.canonical_request and self.translation.canonical_request.stream)
+        try:
+            status, body = self.translation.response(
+                response.status_code, raw, as_stream=as_stream, content_encoding=response.headers.get("content-encoding"))
+        except Exception as e:  # never let a translation bug pass the untranslated body through
+            log.exception("llmitm: translating the response of %s failed", flow.request.pretty_url)
+            as_stream = False
+            message = f"llmitm could not translate the upstream response: {e}"
+            status, body = 502, render_error(self.client_protocol or "openai-chat", 502, message)
+        response.status_code = status
+        response.headers.pop("content-encoding", None)
+        response.headers["content-type"] = "text/event-stream" if as_stream and 200 <= status < 300 else "application/json"
+        response.content = body
 
     def finish(self, flow: http.HTTPFlow) -> None:
         """Return the key lease exactly once, with what the upstream said about it."""
