@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from llmitm.pool import CooldownSettings, KeyPool, KeySpec
 from pool_helpers import FakeClock, specs
+
+from llmitm.pool import CooldownSettings, KeyPool, KeySpec
 
 
 @pytest.fixture

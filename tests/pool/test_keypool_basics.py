@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from llmitm.pool import CooldownSettings, KeySpec, PoolExhausted, UnknownKey
 
 

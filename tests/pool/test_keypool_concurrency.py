@@ -7,8 +7,9 @@ import time
 from collections import Counter
 
 import pytest
-from llmitm.pool import KeyPool, KeySpec, PoolExhausted
 from pool_helpers import specs
+
+from llmitm.pool import KeyPool, KeySpec, PoolExhausted
 
 
 async def test_cap_blocks_and_without_wait_raises_busy(make_pool):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from llmitm.pool import CooldownSettings, KeySpec, PoolExhausted, UnknownKey
 from llmitm.pool.outcome import Outcome, classify
 
@@ -182,3 +183,30 @@ async def test_tpm_hint_blocks_after_the_tokens_are_used(make_pool, clock):
     with pytest.raises(PoolExhausted) as caught:
         await pool.acquire()
     assert caught.value.retry_after == pytest.approx(60)
+
+
+async def test_a_request_larger_than_a_keys_remaining_tokens_goes_elsewhere(make_pool, clock):
+    pool = make_pool(2, "round-robin")
+    (await pool.acquire(pin="k0")).release(200, {"x-ratelimit-limit-tokens": "30000",
+                                                 "x-ratelimit-remaining-tokens": "1200",
+                                                 "x-ratelimit-reset-tokens": "20s"})
+    assert (await pool.acquire(pin="k0", tokens=1000)).key_id == "k0"  # enough left
+    assert {(await pool.acquire(tokens=5000)).key_id for _ in range(3)} == {"k1"}
+    reset = datetime.fromtimestamp(clock.now + 30, tz=UTC).isoformat()
+    (await pool.acquire(pin="k1")).release(200, {"anthropic-ratelimit-input-tokens-limit": "30000",
+                                                 "anthropic-ratelimit-input-tokens-remaining": "10",
+                                                 "anthropic-ratelimit-input-tokens-reset": reset})
+    with pytest.raises(PoolExhausted) as caught:
+        await pool.acquire(tokens=5000)
+    assert caught.value.retry_after == pytest.approx(20)  # when k0's tokens refill
+    assert (await pool.acquire(tokens=5)).key_id in ("k0", "k1")  # a small request still fits
+    # a request bigger than a whole bucket cannot be helped by waiting: the upstream decides
+    assert (await pool.acquire(pin="k0", tokens=40000)).key_id == "k0"
+
+
+async def test_tpm_hint_counts_the_estimate(make_pool, clock):
+    pool = make_pool(keys=[KeySpec("a", "sk-aaaaaaaaaaaa", tpm=1000)])
+    (await pool.acquire()).release(200, input_tokens=600)
+    assert (await pool.acquire(tokens=300)).key_id == "a"
+    with pytest.raises(PoolExhausted):
+        await pool.acquire(tokens=500)

@@ -6,8 +6,9 @@ import asyncio
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from llmitm.pool import CooldownSettings, KeyPool, KeySpec, PoolExhausted
 from pool_helpers import FakeClock
+
+from llmitm.pool import CooldownSettings, KeyPool, KeySpec, PoolExhausted
 
 KEYS = [KeySpec("a", "sk-aaaaaaaaaaaa", max_concurrency=2), KeySpec("b", "sk-bbbbbbbbbbbb", weight=2),
         KeySpec("c", "sk-cccccccccccc", max_concurrency=1, rpm=5)]

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 
 import pytest
+
 from llmitm.pool.ratelimits import Bucket, parse_go_duration, parse_rate_limits
 
 NOW = 1_750_000_000.0

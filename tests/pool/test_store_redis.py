@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 
 import pytest
+from pool_helpers import FakeClock, specs
+from redis_server import running_redis_server
+
 from llmitm.pool import KeyPool, KeySpec, PoolExhausted, open_store
 from llmitm.pool.keystate import KeyUpdate
 from llmitm.pool.store_redis import RedisStore
-from pool_helpers import FakeClock, specs
-from redis_server import running_redis_server
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import pytest
+from pool_helpers import FakeClock, specs
+
 from llmitm.pool import CooldownSettings, KeyPool, KeySpec, PoolExhausted, open_store
 from llmitm.pool.keystate import KeyUpdate
 from llmitm.pool.store_sqlite import SqliteStore
-from pool_helpers import FakeClock, specs
 
 
 async def test_fields_and_counters_round_trip(tmp_path):

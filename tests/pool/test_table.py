@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import asyncio
 
+from pool_helpers import FakeClock
+
 from llmitm.config import parse_config
 from llmitm.pool import KeyPool, open_store
 from llmitm.pool.table import format_key_table, key_rows, read_key_statuses, state_url_for
-from pool_helpers import FakeClock
 
 CONFIG = """
 providers:

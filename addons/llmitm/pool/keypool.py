@@ -157,9 +157,10 @@ class KeyPool:
 
     # ---- acquire -------------------------------------------------------------------------------------
 
-    async def acquire(self, pin: str | None = None, exclude: Collection[str] = ()) -> Lease:
+    async def acquire(self, pin: str | None = None, exclude: Collection[str] = (), tokens: int = 0) -> Lease:
         """A key for one upstream attempt. pin: only this key id. exclude: key ids already tried for this
-        request. Waits up to max_wait for a busy or soon-free key; raises PoolExhausted otherwise."""
+        request. tokens: estimated input tokens, to skip keys whose token quota is too low (0: unknown).
+        Waits up to max_wait for a busy or soon-free key; raises PoolExhausted otherwise."""
         if self._store_usable():
             try:
                 await self._load_unloaded()
@@ -181,7 +182,7 @@ class KeyPool:
                 now = self._clock()
                 names = [pin] if pin is not None else self._order
                 candidates = [self._keys[n] for n in names if n in self._keys and n not in exclude]
-                lease = await self._take(candidates, now)
+                lease = await self._take(candidates, now, tokens)
                 if lease is not None:
                     return lease
                 if self._refreshed_at == float("-inf") and not reread:
@@ -189,12 +190,12 @@ class KeyPool:
                     continue
                 now = self._clock()
                 budget = min(deadline - now, real_deadline - time.monotonic())
-                wait = self._wait_seconds(candidates, now, budget)
+                wait = self._wait_seconds(candidates, now, budget, tokens)
                 if wait is None:
-                    raise self._exhausted(now, pin, exclude)
+                    raise self._exhausted(now, pin, exclude, tokens)
                 if not queued:
                     if self._waiters >= self.max_waiters:
-                        raise self._exhausted(now, pin, exclude, reason="wait queue full")
+                        raise self._exhausted(now, pin, exclude, tokens, reason="wait queue full")
                     self._waiters += 1
                     queued = True
                 await self._wait_for_change(wait)
@@ -202,12 +203,14 @@ class KeyPool:
             if queued:
                 self._waiters -= 1
 
-    async def _take(self, candidates: list[LiveKey], now: float) -> Lease | None:
+    async def _take(self, candidates: list[LiveKey], now: float, tokens: int) -> Lease | None:
         if self._store.shared:
             # Other instances' in-flight counts here may be stale; the store's claim decides the cap.
-            available = [k for k in candidates if k.blocked(now, ignore_cap=True) is None and not k.locally_full]
+            available = [
+                k for k in candidates if k.blocked(now, ignore_cap=True, tokens=tokens) is None and not k.locally_full
+            ]
         else:
-            available = [k for k in candidates if k.blocked(now) is None]
+            available = [k for k in candidates if k.blocked(now, tokens=tokens) is None]
         if not available:
             return None
         views = [
@@ -289,14 +292,14 @@ class KeyPool:
 
         return Lease(self.provider, key.spec.id, key.spec.secret, key.spec.masked, release)
 
-    def _wait_seconds(self, candidates: list[LiveKey], now: float, budget: float) -> float | None:
+    def _wait_seconds(self, candidates: list[LiveKey], now: float, budget: float, tokens: int) -> float | None:
         """How long to wait before trying again, or None when waiting cannot help within the budget."""
         if budget <= 0 or not candidates:
             return None
         frees: list[float] = []
         depends_on_release = False
         for k in candidates:
-            blocked = k.blocked(now)
+            blocked = k.blocked(now, tokens=tokens)
             if blocked is None:
                 # Available but the shared store refused its slot: another instance holds it.
                 depends_on_release = True
@@ -321,7 +324,7 @@ class KeyPool:
             await asyncio.wait_for(changed.wait(), timeout=max(seconds, 0.001))
 
     def _exhausted(
-        self, now: float, pin: str | None, exclude: Collection[str], reason: str | None = None
+        self, now: float, pin: str | None, exclude: Collection[str], tokens: int, reason: str | None = None
     ) -> PoolExhausted:
         """Retry-After is for the client's next request, which excludes nothing: it is when any key (the
         pinned one, if pinned) frees up."""
@@ -330,7 +333,7 @@ class KeyPool:
         reasons: dict[str, int] = {}
         for name in names:
             k = self._keys[name]
-            blocked = k.blocked(now)
+            blocked = k.blocked(now, tokens=tokens)
             if blocked is None:
                 why, free_at = ("already tried" if name in exclude else "busy"), now + UNKNOWN_FREE_SECONDS
             else:

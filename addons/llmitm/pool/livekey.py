@@ -55,9 +55,9 @@ class LiveKey:
             return None
         return bucket.remaining - self.local_spent if name == "requests" else bucket.remaining
 
-    def blocked(self, now: float, ignore_cap: bool = False) -> tuple[str, float | None] | None:
+    def blocked(self, now: float, ignore_cap: bool = False, tokens: int = 0) -> tuple[str, float | None] | None:
         """None when the key can take a request now; else (reason, when it frees up or None if that
-        depends on a release)."""
+        depends on a release). tokens: the request's estimated input tokens, checked against token quota."""
         s = self.state
         if s.disabled:
             return "disabled", max(s.next_probe_at, now + UNKNOWN_FREE_SECONDS)
@@ -70,15 +70,15 @@ class LiveKey:
         spent_until = [
             b.reset_at
             for name, b in s.quota.items()
-            if b.reset_at is not None and b.reset_at > now and (self.effective_remaining(name, b) or 0) <= 0
-            and b.remaining is not None
+            if b.reset_at is not None and b.reset_at > now and b.remaining is not None
+            and (self.effective_remaining(name, b) or 0) < _needed(name, b, tokens)
         ]
         if spent_until:
             return "quota spent", max(spent_until)
         self.prune_hints(now)
         if self.spec.rpm is not None and len(self.recent_requests) >= self.spec.rpm:
             return "rpm hint reached", self.recent_requests[0] + HINT_WINDOW_SECONDS
-        if self.spec.tpm is not None and self.recent_token_sum >= self.spec.tpm:
+        if self.spec.tpm is not None and self.recent_tokens and self.recent_token_sum + tokens > self.spec.tpm:
             return "tpm hint reached", self.recent_tokens[0][0] + HINT_WINDOW_SECONDS
         cap = self.spec.max_concurrency
         if not ignore_cap and cap is not None and self.busy >= cap:
@@ -99,3 +99,12 @@ class LiveKey:
         if self.spec.tpm is not None:
             fractions.append(max(0.0, 1 - self.recent_token_sum / self.spec.tpm))
         return min(fractions)
+
+
+def _needed(bucket_name: str, bucket: Bucket, tokens: int) -> int:
+    """How much a request needs left in a bucket: one of anything; of input-token buckets, its estimated
+    tokens, unless it exceeds the whole bucket (then waiting cannot help: let the upstream decide)."""
+    is_input_tokens = bucket_name in ("tokens", "input-tokens") or bucket_name.startswith("tokens_")
+    if tokens > 1 and is_input_tokens and (bucket.limit is None or tokens <= bucket.limit):
+        return tokens
+    return 1
