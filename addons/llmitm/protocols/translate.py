@@ -14,7 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import anthropic, openai_chat
+from . import anthropic, gemini, openai_chat
 from .canonical import (
     REASONING,
     REDACTED,
@@ -47,6 +47,7 @@ from .errors import render_error
 from .sse import SSEDecoder
 
 SPOKES = {openai_chat.NAME: openai_chat, anthropic.NAME: anthropic}
+SPOKES[gemini.NAME] = gemini
 STREAM_CONTENT_TYPE = "text/event-stream"
 JSON_CONTENT_TYPE = "application/json"
 
