@@ -143,8 +143,12 @@ def llmitm_config(up: int, state: str | None) -> str:
         "providers": {
             "up-openai": {"protocol": "openai-chat", "base_url": base, "keys": ["sk-bench-1", "sk-bench-2"]},
             "up-anthropic": {"protocol": "anthropic", "base_url": base, "keys": ["sk-ant-bench-1"]},
+            # no keys: the app's own credential is forwarded (mitmproxy makes the upstream call, no key pool)
+            "up-openai-nopool": {"protocol": "openai-chat", "base_url": base},
         },
         "routes": [
+            # diagnostic: routing/rewriting only, without the key pool and its relay.
+            {"match": {"host": OPENAI_HOST, "model": "nopool-*"}, "provider": "up-openai-nopool"},
             # openai-chat client -> anthropic upstream (translated non-stream): picked by model name.
             {"match": {"host": OPENAI_HOST, "model": "claude-*"}, "provider": "up-anthropic"},
             # same-protocol key swap.
@@ -267,6 +271,9 @@ def build(args: argparse.Namespace, run_dir: Path) -> tuple[Proc, dict[str, Proc
         W("keyswap", "llmitm key swap", "llmitm",
           via("llmitm", OPENAI_HOST, CC, oa("gpt-4o", False), False, CLIENT_OA),
           "openai-json", b'"choices"', BENCH_KEYS),
+        W("reroute", "llmitm reroute, no key pool", "llmitm",
+          via("llmitm", OPENAI_HOST, CC, oa("nopool-gpt-4o", False), False, CLIENT_OA),
+          "openai-json", b'"choices"', {CLIENT_OA["Authorization"].removeprefix("Bearer ")}),
         W("xlate", "llmitm translated (oa->an)", "llmitm",
           via("llmitm", OPENAI_HOST, CC, oa("claude-3-7-sonnet-20250219", False), False, CLIENT_OA),
           "anthropic-json", b'"choices"', BENCH_KEYS),
@@ -696,7 +703,8 @@ def main() -> int:
     ap.add_argument("--profile", default="", help="workloads to py-spy after measuring, e.g. keyswap,xlate-s")
     ap.add_argument("--profile-seconds", type=float, default=12)
     ap.add_argument("--py-spy", default=None)
-    ap.add_argument("--only", help="comma-separated workload keys, e.g. bare,keyswap")
+    ap.add_argument("--only", help="comma-separated workload keys: direct,bare,keyswap,reroute,xlate,litellm,"
+                                   "direct-s,bare-s,keyswap-s,xlate-s,litellm-s")
     ap.add_argument("--json", help="write the full results here")
     ap.add_argument("--keep", action="store_true", help="keep the run directory (logs, configs)")
     args = ap.parse_args()
