@@ -160,3 +160,14 @@ async def test_usage_counters(make_pool):
     (await pool.acquire()).release(None, error="connection reset")
     [s] = pool.snapshot()
     assert (s.requests, s.input_tokens, s.output_tokens, s.errors) == (3, 13, 5, 2)
+
+
+async def test_a_lease_dropped_without_release_frees_its_slot(make_pool, caplog):
+    import gc
+
+    pool = make_pool(keys=[KeySpec("only", "sk-only-key-123456", max_concurrency=1)])
+    await pool.acquire()  # the lease is dropped on the floor
+    gc.collect()
+    (await pool.acquire()).release(200)
+    assert "dropped without release" in caplog.text
+    assert pool.snapshot()[0].requests == 1  # the leaked attempt is not counted as a request

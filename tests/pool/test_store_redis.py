@@ -147,13 +147,14 @@ async def test_a_crashed_instance_stops_holding_slots(stores):
     crashing = stores(instance_ttl=0.6)
     a = KeyPool("openai", keys, store=crashing, max_wait=0)
     b = KeyPool("openai", keys, store=stores(), max_wait=0)
-    await a.acquire()  # never released
+    held = await a.acquire()  # never released
     crashing._heartbeat.cancel()  # the process "dies": no more heartbeats, no clean close
     with pytest.raises(PoolExhausted):
         await b.acquire()
     await asyncio.sleep(0.8)
     await b.refresh(force=True)
     (await b.acquire()).release(200)
+    assert not held.released  # the slot expired with its instance, not through a release
 
 
 async def test_an_unreachable_redis_does_not_stop_the_pool(caplog):

@@ -5,7 +5,7 @@ import asyncio
 from pool_helpers import FakeClock
 
 from llmitm.config import parse_config
-from llmitm.pool import KeyPool, open_store
+from llmitm.pool import KeyPool, Lease, open_store
 from llmitm.pool.table import format_key_table, key_rows, read_key_statuses, state_url_for
 
 CONFIG = """
@@ -32,18 +32,19 @@ def test_rows_read_from_the_store_a_running_proxy_writes(tmp_path):
     clock = FakeClock()
     url = state_url_for(config)
 
-    async def run_proxy() -> None:
+    async def run_proxy() -> Lease:
         store = open_store(url)
         pool = KeyPool.from_config("openai", config.providers["openai"], store=store, clock=clock)
         (await pool.acquire(pin="openai#1")).release(429, {"retry-after": "30"})
         (await pool.acquire(pin="backup")).release(200, {"x-ratelimit-remaining-requests": "41",
                                                          "x-ratelimit-reset-requests": "1m0s"},
                                                    input_tokens=12, output_tokens=3)
-        await pool.acquire(pin="backup")  # still in flight while the table is read
+        held = await pool.acquire(pin="backup")  # still in flight while the table is read
         await pool.close()
         await store.close()
+        return held
 
-    asyncio.run(run_proxy())
+    held = asyncio.run(run_proxy())
     first, backup = key_rows(config, url, clock)
     assert (first.key_id, first.masked, first.state, first.errors) == ("openai#1", "sk-…0001", "cooling", 1)
     assert first.cooldown_until == clock.now + 30
@@ -53,6 +54,7 @@ def test_rows_read_from_the_store_a_running_proxy_writes(tmp_path):
     text = format_key_table([first, backup], now=clock.now)
     assert "sk-first-secret" not in text and "sk-…0001" in text and "in 30s" in text
     assert text.splitlines()[0].startswith("PROVIDER")
+    assert not held.released
 
 
 async def test_rows_ignore_state_learned_for_another_secret(tmp_path):

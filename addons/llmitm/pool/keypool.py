@@ -287,7 +287,7 @@ class KeyPool:
             changed.append("in_flight")
         self._writer.record(key, changed)
 
-        def release(lease: Lease, status, headers, body_json, error, input_tokens, output_tokens) -> None:  # type: ignore[no-untyped-def]
+        def release(lease: Lease | None, status, headers, body_json, error, input_tokens, output_tokens) -> None:  # type: ignore[no-untyped-def]
             self._release(key, trial, claimed, status, headers, body_json, error, input_tokens, output_tokens)
 
         return Lease(self.provider, key.spec.id, key.spec.secret, key.spec.masked, release)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import logging
+import weakref
 from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-ReleaseFn = Callable[["Lease", int | None, Mapping[str, str] | None, Any, str | None, int, int], None]
+ReleaseFn = Callable[["Lease | None", int | None, Mapping[str, str] | None, Any, str | None, int, int], None]
+
+log = logging.getLogger(__name__)
+
+
+def _free_leaked_slot(provider: str, key_id: str, release_fn: ReleaseFn) -> None:
+    log.warning("%s: a lease on key %s was dropped without release(); freeing its slot", provider, key_id)
+    release_fn(None, None, None, None, None, 0, 0)
 
 
 class Lease:
@@ -17,6 +26,9 @@ class Lease:
         self.masked = masked
         self._release_fn = release_fn
         self.released = False
+        # A lease dropped without release() (a bug, a task cancelled at the wrong moment) would hold its
+        # slot forever and shrink the key's concurrency cap; free it when the lease is garbage-collected.
+        self._finalizer = weakref.finalize(self, _free_leaked_slot, provider, key_id, release_fn)
 
     def release(
         self,
@@ -37,6 +49,7 @@ class Lease:
         if self.released:
             raise RuntimeError(f"lease on key {self.key_id!r} released twice")
         self.released = True
+        self._finalizer.detach()
         self._release_fn(self, status, headers, body_json, error, input_tokens, output_tokens)
 
     async def __aenter__(self) -> Lease:
