@@ -66,3 +66,10 @@ async def test_rows_ignore_state_learned_for_another_secret(tmp_path):
     await pool.flush()
     rows = await read_key_statuses(config, store)
     assert rows[0].state == "ok"
+
+
+def test_rows_before_the_proxy_ever_ran_do_not_create_the_state_file(tmp_path):
+    config = parse_config(CONFIG, str(tmp_path / "llmitm.yaml"), env={})
+    rows = key_rows(config)
+    assert [(r.key_id, r.state, r.requests) for r in rows] == [("openai#1", "ok", 0), ("backup", "ok", 0)]
+    assert not (tmp_path / ".llmitm-state.db").exists()

@@ -50,8 +50,12 @@ def key_rows(
 ) -> list[KeyStatus]:
     """Synchronous entry for the CLI: opens the store, reads every key, closes the store."""
 
+    url = state_url or state_url_for(config)
+
     async def read() -> list[KeyStatus]:
-        store = open_store(state_url or state_url_for(config))
+        # No state file yet (the proxy never ran): every key is fresh; do not create the file here.
+        missing = url.startswith("sqlite://") and not Path(url.removeprefix("sqlite://")).exists()
+        store = open_store("memory" if missing else url)
         try:
             return await read_key_statuses(config, store, clock)
         finally:
