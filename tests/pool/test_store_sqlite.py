@@ -39,6 +39,8 @@ async def test_cooldown_and_disabled_key_survive_a_restart(tmp_path):
     store = open_store(url)
     restarted = KeyPool("openai", specs(2), strategy="round-robin", store=store, clock=clock, max_wait=0,
                         cooldown=cooldown)
+    await restarted.load()  # before any request: snapshot() and probes see the persisted state
+    assert [s.state for s in restarted.snapshot()] == ["cooling", "disabled"]
     with pytest.raises(PoolExhausted) as caught:
         await restarted.acquire()
     assert caught.value.retry_after == pytest.approx(60)  # the cooldown set before the restart holds
@@ -47,6 +49,9 @@ async def test_cooldown_and_disabled_key_survive_a_restart(tmp_path):
     assert k1.state == "disabled"
     clock.advance(60)
     assert (await restarted.acquire()).key_id == "k0"
+    assert restarted.keys_due_for_probe() == []
+    clock.advance(480)  # 600 s after the 401: the probe schedule survived the restart too
+    assert [t.key_id for t in restarted.keys_due_for_probe()] == ["k1"]
     await restarted.close()
     await store.close()
 

@@ -487,6 +487,11 @@ class KeyPool:
         """Write every queued change to the store now."""
         await self._writer.flush()
 
+    async def load(self) -> None:
+        """Read the stored state of keys not read yet. acquire() does it on demand; call it at start so
+        that snapshot() and keys_due_for_probe() see persisted state before the first request."""
+        await self._load_unloaded()
+
     async def _load_unloaded(self) -> None:
         if not self._unloaded:
             return
