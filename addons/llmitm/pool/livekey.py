@@ -78,7 +78,7 @@ class LiveKey:
         self.prune_hints(now)
         if self.spec.rpm is not None and len(self.recent_requests) >= self.spec.rpm:
             return "rpm hint reached", self.recent_requests[0] + HINT_WINDOW_SECONDS
-        if self.spec.tpm is not None and self.recent_tokens and self.recent_token_sum + tokens > self.spec.tpm:
+        if self.spec.tpm is not None and self.recent_tokens and self.recent_token_sum + max(tokens, 1) > self.spec.tpm:
             return "tpm hint reached", self.recent_tokens[0][0] + HINT_WINDOW_SECONDS
         cap = self.spec.max_concurrency
         if not ignore_cap and cap is not None and self.busy >= cap:

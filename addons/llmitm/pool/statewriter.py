@@ -97,29 +97,34 @@ class StateWriter:
                 self._pending, self._pending_versions = {}, {}
                 slots, self._slot_releases = self._slot_releases, Counter()
                 self._slot_releases_sending = slots
+                batch_written = False
                 try:
                     if batch:
                         await self._store.write(self.provider, batch)
+                    batch_written = True
                     if slots:
-                        try:
-                            await self._store.release_slots(self.provider, slots)
-                        except Exception:
-                            self._slot_releases.update(slots)
-                            raise
+                        await self._store.release_slots(self.provider, slots)
                 except Exception:
-                    # Put the batch back in front of anything queued since, so the order of writes holds.
-                    for key_id, update in self._pending.items():
-                        if key_id in batch and versions[key_id][0] is self._pending_versions[key_id][0]:
-                            batch[key_id].merge(update)
-                        else:
-                            batch[key_id] = update
-                            versions[key_id] = self._pending_versions[key_id]
-                    self._pending, self._pending_versions = batch, versions
+                    # Unsent slot releases must not be lost: the count would stay up while this instance lives.
+                    self._slot_releases.update(slots)
+                    if not batch_written:
+                        self._requeue(batch, versions)
                     raise
                 finally:
                     self._slot_releases_sending = Counter()
-                for key, version in versions.values():
-                    key.flushed_version = max(key.flushed_version, version)
+                    if batch_written:
+                        for key, version in versions.values():
+                            key.flushed_version = max(key.flushed_version, version)
+
+    def _requeue(self, batch: dict[str, KeyUpdate], versions: dict[str, tuple[LiveKey, int]]) -> None:
+        """Put a failed batch back in front of anything queued since, so the order of writes holds."""
+        for key_id, update in self._pending.items():
+            if key_id in batch and versions[key_id][0] is self._pending_versions[key_id][0]:
+                batch[key_id].merge(update)
+            else:
+                batch[key_id] = update
+                versions[key_id] = self._pending_versions[key_id]
+        self._pending, self._pending_versions = batch, versions
 
     async def close(self) -> None:
         try:

@@ -94,9 +94,9 @@ redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 return {1, total + 1}
 """
 
-# KEYS: inflight hash. ARGV: instance, count.
+# KEYS: inflight hashes. ARGV: instance, then a count per key. One script: all or nothing.
 _RELEASE = _GIVE_BACK + """
-give_back(KEYS[1], ARGV[1], tonumber(ARGV[2]))
+for i = 1, #KEYS do give_back(KEYS[i], ARGV[1], tonumber(ARGV[i + 1])) end
 return 1
 """
 
@@ -203,11 +203,12 @@ class RedisStore(Store):
         return SlotClaim(granted=int(code) == 1, in_flight=int(total), state_blocked=int(code) == 2)
 
     async def release_slots(self, provider: str, counts: Mapping[str, int]) -> None:
-        pipe = self._redis.pipeline(transaction=False)
-        for key_id, n in counts.items():
-            if n > 0:
-                await self._release(keys=[self._inflight_key(provider, key_id)], args=[self.instance, n], client=pipe)
-        await pipe.execute()
+        ids = [key_id for key_id, n in counts.items() if n > 0]
+        if ids:
+            await self._release(
+                keys=[self._inflight_key(provider, key_id) for key_id in ids],
+                args=[self.instance, *(counts[key_id] for key_id in ids)],
+            )
 
     def _ensure_heartbeat(self, provider: str) -> None:
         self._providers.add(provider)
