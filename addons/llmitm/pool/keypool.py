@@ -39,7 +39,9 @@ log = logging.getLogger(__name__)
 
 CooldownSettings = CooldownConfig  # the pool takes the config model as is
 
-_SHARED_POLL_SECONDS = 0.05  # releases on other instances wake no local waiter: poll the store
+# Releases on other instances wake no local waiter, so waiters poll a shared store: from 50 ms, doubling
+# to 0.5 s, so that many waiters on a busy pool do not flood Redis.
+_SHARED_POLL_SECONDS = (0.05, 0.5)
 _STORE_BACKOFF_SECONDS = 5.0  # after a store error, decide locally this long before asking it again
 
 
@@ -172,6 +174,7 @@ class KeyPool:
         real_deadline = time.monotonic() + self.max_wait
         queued = False
         reread = False
+        polls = 0
         try:
             while True:
                 if self._store.shared and self._store_usable():
@@ -190,7 +193,7 @@ class KeyPool:
                     continue
                 now = self._clock()
                 budget = min(deadline - now, real_deadline - time.monotonic())
-                wait = self._wait_seconds(candidates, now, budget, tokens)
+                wait = self._wait_seconds(candidates, now, budget, tokens, polls)
                 if wait is None:
                     raise self._exhausted(now, pin, exclude, tokens)
                 if not queued:
@@ -199,6 +202,7 @@ class KeyPool:
                     self._waiters += 1
                     queued = True
                 await self._wait_for_change(wait)
+                polls += 1
         finally:
             if queued:
                 self._waiters -= 1
@@ -292,7 +296,9 @@ class KeyPool:
 
         return Lease(self.provider, key.spec.id, key.spec.secret, key.spec.masked, release)
 
-    def _wait_seconds(self, candidates: list[LiveKey], now: float, budget: float, tokens: int) -> float | None:
+    def _wait_seconds(
+        self, candidates: list[LiveKey], now: float, budget: float, tokens: int, polls: int
+    ) -> float | None:
         """How long to wait before trying again, or None when waiting cannot help within the budget."""
         if budget <= 0 or not candidates:
             return None
@@ -315,7 +321,8 @@ class KeyPool:
         else:
             return None
         if self._store.shared:
-            wait = min(wait, _SHARED_POLL_SECONDS)
+            first, most = _SHARED_POLL_SECONDS
+            wait = min(wait, first * 2 ** min(polls, 10), most)
         return min(wait, budget)
 
     async def _wait_for_change(self, seconds: float) -> None:
