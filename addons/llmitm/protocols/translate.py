@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import anthropic, gemini, openai_chat
+from . import openai_responses
 from .canonical import (
     REASONING,
     REDACTED,
@@ -48,6 +49,7 @@ from .sse import SSEDecoder
 
 SPOKES = {openai_chat.NAME: openai_chat, anthropic.NAME: anthropic}
 SPOKES[gemini.NAME] = gemini
+SPOKES[openai_responses.NAME] = openai_responses
 STREAM_CONTENT_TYPE = "text/event-stream"
 JSON_CONTENT_TYPE = "application/json"
 
@@ -114,7 +116,7 @@ class Translation:
             return 502, self.client.render_error(ApiError(502, "upstream returned a body that is not JSON"))
         if not isinstance(payload, dict):
             return 502, self.client.render_error(ApiError(502, "upstream returned unexpected JSON"))
-        if "error" in payload and not payload.get("choices") and not payload.get("content"):
+        if "error" in payload and payload["error"] is not None and not payload.get("choices") and not payload.get("content"):
             # An error inside a 200 (some OpenAI-compatible servers do this).
             err = self.upstream.parse_error(None, body)
             return err.status, self.client.render_error(err)
