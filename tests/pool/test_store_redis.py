@@ -223,3 +223,32 @@ async def test_a_slot_released_here_is_free_at_once_for_the_next_claim(stores):
     await pool.flush()
     await pool.refresh(force=True)
     assert pool.snapshot()[0].in_flight == 0
+
+
+async def test_llmitm_keys_reads_the_shared_pool(stores, redis_url):
+    from llmitm.config import parse_config
+    from llmitm.pool.table import read_key_statuses
+
+    config = parse_config(
+        f"""
+state: {redis_url}
+providers:
+  openai:
+    protocol: openai-chat
+    base_url: https://api.openai.com
+    keys: [sk-shared-secret-0001, sk-shared-secret-0002]
+routes: [{{provider: openai}}]
+""",
+        "llmitm.yaml",
+        env={},
+    )
+    store = stores()
+    pool = KeyPool.from_config("openai", config.providers["openai"], store=store)
+    (await pool.acquire(pin="openai#1")).release(429, {"retry-after": "60"})
+    held = await pool.acquire(pin="openai#2")
+    await pool.flush()
+    reader = stores()  # `llmitm keys` beside the running proxy: its own connection
+    first, second = await read_key_statuses(config, reader)
+    assert (first.state, first.errors, first.masked) == ("cooling", 1, "sk-…0001")
+    assert (second.state, second.in_flight) == ("ok", 1)
+    held.release(200)

@@ -14,7 +14,8 @@ need not agree on time for this.
 Hot path: acquire runs one script, which claims a slot under the cap and also refuses a key that the
 shared state blocks (cooling, disabled, breaker open, quota spent), so another instance's cooldown takes
 effect at once although the pool decides on a copy it re-reads only when older than its TTL (one more
-script). Releases and state changes are batched by the pool's writer into one pipeline. Cooldowns and
+script). State changes and releases are batched by the pool's writer (one pipeline, one script call);
+a claim also carries this instance's releases of its key not sent yet. Cooldowns and
 quota resets are epoch times on the instances' clocks: keep them NTP-synchronised.
 """
 
