@@ -92,5 +92,45 @@ def summarize(collapsed: Path, top: int = 15) -> dict:
 
 def start(py_spy: str, pid: int, seconds: float, out: Path) -> subprocess.Popen:
     return subprocess.Popen([py_spy, "record", "-p", str(pid), "-d", str(int(seconds)), "-r", "250",
-                             "--format", "raw", "-o", str(out)],
+                             "--nonblocking", "--format", "raw", "-o", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def per_request_inclusive(collapsed: Path, requests: int, hz: int = 250) -> tuple[Counter[str], float]:
+    """Inclusive busy time per request (ms) of each function, from a py-spy raw profile."""
+    incl: Counter[str] = Counter()
+    total = 0
+    for line in collapsed.read_text(errors="replace").splitlines():
+        stack, _, n = line.rpartition(" ")
+        if not n.isdigit():
+            continue
+        frames = [_frame_key(f) for f in stack.split(";") if f]
+        if not frames or frames[-1].startswith(_IDLE):
+            continue
+        total += int(n)
+        for f in set(frames):
+            incl[f] += int(n)
+    scale = 1000 / hz / max(1, requests)
+    return Counter({f: c * scale for f, c in incl.items()}), total * scale
+
+
+def main() -> None:
+    """python -m bench_lib.profile RESULT.json BASE OTHER [N]: the functions whose busy time per request
+    grew most from workload BASE to OTHER (both profiled in the same run with --profile)."""
+    import json
+    import sys
+
+    data = json.loads(Path(sys.argv[1]).read_text())
+    base, other = data["profile"][sys.argv[2]], data["profile"][sys.argv[3]]
+    n = int(sys.argv[4]) if len(sys.argv) > 4 else 25
+    a, ta = per_request_inclusive(Path(base["file"]), base["requests"])
+    b, tb = per_request_inclusive(Path(other["file"]), other["requests"])
+    print(f"busy ms/request under the profiler: {sys.argv[2]} {ta:.2f}, {sys.argv[3]} {tb:.2f}")
+    ma, mb = max(a.values(), default=0), max(b.values(), default=0)
+    roots = {f for f in set(a) | set(b) if b[f] >= 0.8 * mb or a[f] >= 0.8 * ma}  # loop/entry frames
+    for f in sorted(set(a) | set(b) - roots, key=lambda f: a[f] - b[f])[:n]:
+        print(f"  {b[f] - a[f]:+7.3f} ms  ({a[f]:6.3f} -> {b[f]:6.3f})  {f}")
+
+
+if __name__ == "__main__":
+    main()
