@@ -128,7 +128,7 @@ def main() -> None:
     print(f"busy ms/request under the profiler: {sys.argv[2]} {ta:.2f}, {sys.argv[3]} {tb:.2f}")
     ma, mb = max(a.values(), default=0), max(b.values(), default=0)
     roots = {f for f in set(a) | set(b) if b[f] >= 0.8 * mb or a[f] >= 0.8 * ma}  # loop/entry frames
-    for f in sorted(set(a) | set(b) - roots, key=lambda f: a[f] - b[f])[:n]:
+    for f in sorted((set(a) | set(b)) - roots, key=lambda f: a[f] - b[f])[:n]:
         print(f"  {b[f] - a[f]:+7.3f} ms  ({a[f]:6.3f} -> {b[f]:6.3f})  {f}")
 
 
