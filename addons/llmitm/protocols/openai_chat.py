@@ -493,7 +493,7 @@ def _finish_in(choice: dict, ctx: Context) -> tuple[str | None, str | None]:
     return stop, None
 
 
-def parse_response(body: dict, ctx: Context) -> Response:
+def parse_response(body: dict, ctx: Context, *, think_tags: bool = True) -> Response:
     choices = body.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(as_dict(choices[0]).get("message"), dict):
         raise ValueError("no choices[0].message")
@@ -502,7 +502,7 @@ def parse_response(body: dict, ctx: Context) -> Response:
     choice = choices[0]
     message = choice["message"]
     parts = _parse_assistant(message, "choices[0].message")
-    if not any(isinstance(p, Reasoning) for p in parts):  # <think>…</think> inside content (SmolLM3, …)
+    if think_tags and not any(isinstance(p, Reasoning) for p in parts):  # <think>…</think> in content (SmolLM3…)
         for k, p in enumerate(parts):
             if isinstance(p, Text):
                 reasoning, text = split_think(p.text)
@@ -558,7 +558,7 @@ class StreamParser:
     """Chat Completions chunks (decoded SSE data) → canonical stream events. Only choice 0 is
     translated (n>1 is refused toward protocols without choices)."""
 
-    def __init__(self, ctx: Context):
+    def __init__(self, ctx: Context, *, think_tags: bool = True):
         self.ctx = ctx
         self._started = False
         self._next = 0  # next canonical block index
@@ -567,7 +567,8 @@ class StreamParser:
         self._tools: dict[int, int] = {}  # OpenAI tool index → canonical block index
         self._tool_ids: dict[int, str] = {}  # canonical block index → tool call id
         self._open_tool: int | None = None
-        self._think: ThinkSplitter | None = ThinkSplitter()  # None once content proved tag-free
+        # None once content proved tag-free (or with think_tags off: a local model configured so)
+        self._think: ThinkSplitter | None = ThinkSplitter() if think_tags else None
         self._finished = False
 
     def _block(self, kind: str, out: list, **kw) -> int:

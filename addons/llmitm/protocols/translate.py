@@ -45,6 +45,7 @@ from .canonical import (
 )
 from .content_encoding import decode_body, decompressor, looks_gzipped
 from .errors import render_error
+from .local_model import wrap as _local_model
 from .sse import SSEDecoder
 
 SPOKES = {openai_chat.NAME: openai_chat, anthropic.NAME: anthropic}
@@ -74,10 +75,13 @@ def _spoke(name: str):
 
 
 class Translation:
-    def __init__(self, client: str, upstream: str, *, max_tokens_default: int = 4096):
+    def __init__(self, client: str, upstream: str, *, max_tokens_default: int = 4096, local_model: Any = None):
+        """`local_model`: the provider's `LocalModelConfig` when the upstream is a local OpenAI-compatible
+        server whose model writes <think>/<tool_call> text and switches reasoning its own way
+        (local_model.py); client and upstream may then both be openai-chat."""
         self.client = _spoke(client)
-        self.upstream = _spoke(upstream)
         self.ctx = Context(max_tokens_default=max_tokens_default)
+        self.upstream = _local_model(_spoke(upstream), local_model, self.ctx)
         self.usage: Usage | None = None
         self.canonical_request: Request | None = None
 
