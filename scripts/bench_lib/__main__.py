@@ -591,7 +591,15 @@ def markdown(result: dict, workloads: list[Workload], mem: dict, concs: list[int
         f"{', '.join(map(str, st['concurrency']))}; streams of {st['stream_events']} events; llmitm state: "
         f"{st['llmitm_state']}; mitmdump flags `{' '.join(st['mitmdump_flags'])}` for bare mitmdump and llmitm alike.",
         "- Cells show the median of the rounds and (min–max). \"other load\" is CPU (in cores) used meanwhile by "
-        "processes outside the benchmark: on a shared machine it is why absolute figures vary; compare ratios.",
+        "processes outside the benchmark: on a shared machine it is why absolute figures vary; compare ratios, "
+        "and CPU s/1k req (the proxy tree's own CPU time per 1,000 requests) is the least contention-sensitive column.",
+        "- Peak RSS / RSS growth are per proxy process over the whole run (growth = end minus after warm-up; "
+        "llmitm serves several rows, and its growth includes the soak). TTFE = time from writing the request to "
+        "the first complete SSE event; ev/s = streamed events delivered per second.",
+        "- Clients reach mitmdump and llmitm as an HTTPS proxy (CONNECT + TLS with the proxy's CA, as an SDK with "
+        "HTTPS_PROXY does); LiteLLM is a base-URL gateway, so its clients speak plain HTTP to it (no TLS: an "
+        "advantage for LiteLLM). The bare-mitmdump stream row loads a 3-line addon that sets "
+        "`flow.response.stream` for SSE (without it mitmdump buffers whole responses).",
         "", table(workloads, mem, concs), "", "## Ratios (medians)", "",
     ]
     for name, per in result["ratios"].items():
