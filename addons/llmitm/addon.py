@@ -165,7 +165,7 @@ class Llmitm:
         provider = decision.provider
         upstream_protocol = protocol if protocol in provider.protocol else provider.protocol[0]
         exchange = Exchange(flow.id, record, protocol, upstream_protocol, decision)
-        record.route, record.provider = decision.index, decision.provider_name
+        record.route, record.provider = decision.position, decision.provider_name
         record.upstream_protocol, record.upstream_model = upstream_protocol, decision.upstream_model
         try:
             if protocol is None or protocol == upstream_protocol:
@@ -223,7 +223,8 @@ class Llmitm:
         for name in decision.route.fallback:
             fallback = self.config.providers[name]
             if not fallback.pooled or exchange.upstream_protocol not in fallback.protocol:
-                exchange.record.warnings.append(f"fallback {name} skipped: it needs a pool and must speak {exchange.upstream_protocol}")
+                exchange.record.warnings.append(
+                    f"fallback {name} skipped: it needs a pool and must speak {exchange.upstream_protocol}")
                 continue
             out.append(Candidate(name, exchange.upstream_protocol, upstream_url(fallback.base_url, exchange.upstream_path),
                                  self.pools.get(name), timeout=fallback.timeout_seconds))
@@ -239,8 +240,10 @@ class Llmitm:
         except (ValueError, AttributeError):
             prompt = ""
         estimate = max(1, len(prompt) // 4)
-        record.warnings.append(f"count_tokens estimated locally ({estimate}, ~4 characters per token): {upstream_protocol} has no such endpoint")
-        flow.response = http.Response.make(200, json.dumps({"input_tokens": estimate}).encode(), {"content-type": "application/json"})
+        record.warnings.append(
+            f"count_tokens estimated locally ({estimate}, ~4 characters per token): {upstream_protocol} has no such endpoint")
+        body = json.dumps({"input_tokens": estimate}).encode()
+        flow.response = http.Response.make(200, body, {"content-type": "application/json"})
         credentials.redact(flow.request)
         flowinfo.publish(flow, record)
 
@@ -275,12 +278,12 @@ class Llmitm:
                 encoding = response.headers.get("content-encoding")
                 sse_headers(flow)  # drops content-encoding: the translated stream goes out plain
                 translator = exchange.translation.stream(content_encoding=encoding)
-                flow.response.stream = StreamTap(flow, exchange, translator, keep_raw)
+                response.stream = StreamTap(flow, exchange, translator, keep_raw)
             else:
                 response.stream = False  # translated whole in `response`
         elif is_sse:
             exchange.meter.content_encoding = response.headers.get("content-encoding")
-            flow.response.stream = StreamTap(flow, exchange, None)
+            response.stream = StreamTap(flow, exchange, None)
 
     def response(self, flow: http.HTTPFlow) -> None:
         exchange = self.exchanges.pop(flow.id, None)

@@ -72,7 +72,8 @@ def cmd_check(ns: argparse.Namespace) -> int:
     print("providers:")
     for name, p in config.providers.items():
         keys = ", ".join(f"{k.id or f'{name}#{i + 1}'}={mask_secret(k.key)}" for i, k in enumerate(p.keys))
-        print(f"  {name}: {'/'.join(p.protocol)} at {p.base_url}; {p.strategy}; keys: {keys or 'none (the app’s own credential passes through)'}")
+        keys = keys or "none (the app's own credential passes through)"
+        print(f"  {name}: {'/'.join(p.protocol)} at {p.base_url}; {p.strategy}; keys: {keys}")
     print("routes:")
     for i, r in enumerate(config.routes):
         match = ", ".join(f"{k}={v}" for k, v in r.match.model_dump().items() if v is not None) or "any intercepted host"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -144,4 +143,5 @@ class Exchange:
         if flow.error is not None or response is None:
             lease.release(status=None, error=flow.error.msg if flow.error else "no response")
         else:
-            lease.release(status=response.status_code, headers=dict(response.headers), input_tokens=self.usage[0], output_tokens=self.usage[1])
+            lease.release(status=response.status_code, headers=dict(response.headers),
+                          input_tokens=self.usage[0], output_tokens=self.usage[1])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from .protocols import SPOKES, Usage
 from .protocols.canonical import Context, StreamStart, UsageUpdate
@@ -24,8 +25,8 @@ class UsageMeter:
         self.spoke = SPOKES.get(protocol or "")
         self.usage: Usage | None = None
         self._decoder: SSEDecoder | None = None
-        self._parser = None
-        self._decompressor = None
+        self._parser: Any = None  # the spoke's StreamParser
+        self._decompressor: Any = None
         self.content_encoding: str | None = None  # of the stream, set before the first feed
 
     def read_body(self, body: bytes) -> None:

@@ -20,7 +20,7 @@ def key_table(config: LlmitmConfig) -> list[str]:
 class PoolRegistry:
     def __init__(self) -> None:
         self.pools: dict[str, Any] = {}
-        self.store = None
+        self.store: Any = None  # pool.Store
         self.store_url: str | None = None
 
     def apply(self, config: LlmitmConfig) -> None:

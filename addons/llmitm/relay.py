@@ -129,7 +129,7 @@ class Relay:
 
         try:
             return await self._run(job, method, headers, body, read_whole)
-        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+        except (TimeoutError, aiohttp.ClientError) as e:
             # The kept answer broke off while being read: too late to retry (the key is leased).
             message = f"llmitm: upstream connection lost while reading the answer: {type(e).__name__}"
             protocol = job.candidates[0].protocol
@@ -216,14 +216,14 @@ class Relay:
                 method, candidate.url, headers=send_headers, data=body,
                 timeout=aiohttp.ClientTimeout(total=candidate.timeout, sock_connect=30),
             )
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as e:
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
             lease.release(status=None, error=f"{type(e).__name__}: {e}")
             job.attempts.append(f"{label}: connection failed ({type(e).__name__}) after {time.monotonic() - started:.2f}s")
             return None
         if upstream.status in RETRYABLE:
             try:
                 data = await upstream.read()
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 data = b""
             finally:
                 upstream.release()
@@ -234,7 +234,9 @@ class Relay:
         job.attempts.append(f"{label}: {upstream.status} in {time.monotonic() - started:.2f}s")
         return upstream
 
-    async def _stream_back(self, request: web.BaseRequest, candidate: Candidate, upstream: aiohttp.ClientResponse) -> web.StreamResponse:
+    async def _stream_back(
+        self, request: web.BaseRequest, candidate: Candidate, upstream: aiohttp.ClientResponse
+    ) -> web.StreamResponse:
         out = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         for k, v in end_to_end(upstream.headers):
             out.headers.add(k, v)
@@ -243,7 +245,7 @@ class Relay:
             await out.prepare(request)
             async for chunk in upstream.content.iter_any():
                 await out.write(chunk)
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, asyncio.TimeoutError) as e:
+        except (TimeoutError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as e:
             # The upstream broke off mid-answer: too late to retry, so say so in-band where the
             # protocol has a way to (SSE), and let the client see a clean end rather than a hang.
             log.warning("llmitm: upstream %s broke off mid-response: %s", candidate.provider, e)
@@ -294,7 +296,7 @@ class Relay:
                                          timeout=aiohttp.ClientTimeout(total=15)) as resp:
                 await resp.read()
                 return resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        except (TimeoutError, aiohttp.ClientError, OSError):
             return None
 
 
@@ -307,6 +309,7 @@ def _json_or_none(data: bytes) -> Any:
 
 def in_band_error(protocol: str, message: str) -> bytes:
     """An error event in the upstream protocol's own stream format (PROTOCOLS.md §2.11)."""
+    payload: dict[str, Any]
     if protocol == "anthropic":
         payload = {"type": "error", "error": {"type": "api_error", "message": message}}
         return b"event: error\ndata: " + json.dumps(payload).encode() + b"\n\n"

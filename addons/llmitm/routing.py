@@ -14,7 +14,7 @@ from .config import LlmitmConfig, ProviderConfig, RouteConfig
 
 
 class RouteDecision(NamedTuple):
-    index: int  # position in config.routes, for messages that name the field
+    position: int  # index in config.routes, for messages that name the field
     route: RouteConfig
     provider_name: str
     provider: ProviderConfig

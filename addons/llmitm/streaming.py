@@ -4,7 +4,8 @@ plus capture so mitmweb can show the streamed body afterwards.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from mitmproxy import http
 
@@ -30,7 +31,7 @@ class StreamTap:
         self.sent: list[bytes] = []
         self.raw: list[bytes] | None = [] if keep_raw else None  # upstream bytes, for the side flow
 
-    def __call__(self, data: bytes) -> Iterable[bytes]:
+    def __call__(self, data: bytes) -> bytes | Iterable[bytes]:
         if not data:
             out = self.translator.finish() if self.translator is not None else []
             self.sent.extend(out)

@@ -76,7 +76,6 @@ def test_zero_config_starts_and_intercepts_known_ai_hosts(tmp_path):
         ca = proxy.ca.read_text()
         der = peer_cert_through_proxy(proxy.port, "api.anthropic.com", 443)
         # The leaf llmitm presents for an AI host is signed by its own CA (inspection mode).
-        import ssl
         from cryptography import x509
 
         leaf = x509.load_der_x509_certificate(der)

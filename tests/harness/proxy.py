@@ -46,7 +46,7 @@ class ProxyProcess:
             cmd += ["-c", str(self.config_path)]
         return cmd + ["--", *self.extra]
 
-    def start(self, timeout: float = 30.0) -> "ProxyProcess":
+    def start(self, timeout: float = 30.0) -> ProxyProcess:
         env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
         env["PYTHONPATH"] = str(REPO / "addons") + os.pathsep + env.get("PYTHONPATH", "")
         env.update(self.env)
@@ -90,7 +90,7 @@ class ProxyProcess:
             "CURL_CA_BUNDLE": str(self.ca),
         }
 
-    def __enter__(self) -> "ProxyProcess":
+    def __enter__(self) -> ProxyProcess:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -13,9 +13,9 @@ import socket
 import threading
 import time
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
 
 from . import fixtures
 
@@ -65,13 +65,13 @@ class Reply:
     gzip: bool = False  # compress the body (whatever the request's accept-encoding said)
 
     @classmethod
-    def fixture(cls, rel: str, **kw) -> "Reply":
+    def fixture(cls, rel: str, **kw) -> Reply:
         if rel.endswith((".sse", ".jsonl")):
             return cls(events=fixtures.sse_events(rel), **kw)
         return cls(body=fixtures.body(rel), **kw)
 
     @classmethod
-    def json(cls, status: int, obj: dict, **kw) -> "Reply":
+    def json(cls, status: int, obj: dict, **kw) -> Reply:
         return cls(status=status, body=json.dumps(obj).encode(), **kw)
 
 
@@ -138,7 +138,7 @@ class FakeUpstream:
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
-    def __enter__(self) -> "FakeUpstream":
+    def __enter__(self) -> FakeUpstream:
         self._thread.start()
         return self
 
