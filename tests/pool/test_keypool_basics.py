@@ -171,3 +171,20 @@ async def test_a_lease_dropped_without_release_frees_its_slot(make_pool, caplog)
     (await pool.acquire()).release(200)
     assert "dropped without release" in caplog.text
     assert pool.snapshot()[0].requests == 1  # the leaked attempt is not counted as a request
+
+
+async def test_context_manager_with_an_explicit_release_releases_once(make_pool):
+    pool = make_pool(1)
+    async with await pool.acquire() as lease:
+        lease.release(200, input_tokens=3)
+    [status] = pool.snapshot()
+    assert (status.requests, status.input_tokens, status.in_flight) == (1, 3, 0)
+
+
+def test_open_store_rejects_unknown_urls():
+    from llmitm.pool import open_store
+    from llmitm.pool.store_memory import MemoryStore
+
+    assert isinstance(open_store("memory"), MemoryStore)
+    with pytest.raises(ValueError, match="unknown state store"):
+        open_store("postgres://db")
