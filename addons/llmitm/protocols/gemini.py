@@ -410,6 +410,8 @@ def _parse_contents(contents, ctx: Context) -> list[Message]:
             part = as_dict(part)
             here = f"{where}.parts[{j}]"
             signature = _g(part, "thoughtSignature")
+            if signature == DUMMY_SIGNATURE:
+                signature = None
             fc = _g(part, "functionCall")
             fr = _g(part, "functionResponse")
             text = part.get("text")
@@ -1086,17 +1088,18 @@ class StreamParser:
             _drop_part(part, self.ctx)
         if _g(candidate, "groundingMetadata") or _g(candidate, "citationMetadata"):
             self.ctx.warn("grounding/citation metadata dropped (no equivalent for the client)")
+        reason = _g(candidate, "finishReason")
+        blocked = not candidate and _g(as_dict(_g(chunk, "promptFeedback")), "blockReason")
+        if reason is not None or blocked:
+            self._close_partial(out)
+            self._close_text(out)
         usage = _g(chunk, "usageMetadata")
         if isinstance(usage, dict):
             parsed = parse_usage(usage)
             if parsed is not None and parsed != self._usage:
                 self._usage = parsed
                 out.append(UsageUpdate(parsed))
-        reason = _g(candidate, "finishReason")
-        blocked = not candidate and _g(as_dict(_g(chunk, "promptFeedback")), "blockReason")
         if reason is not None or blocked:
-            self._close_partial(out)
-            self._close_text(out)
             out.append(StreamFinish(CONTENT_FILTER if blocked else _finish_in(reason, self.ctx)))
         return out
 

@@ -1,0 +1,243 @@
+"""Gemini spoke properties: whole translations are indifferent to how the upstream bytes are split,
+and render∘parse round trips of responses, requests and stream events in the form Gemini carries."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from llmitm.protocols import Translation, gemini
+from llmitm.protocols.canonical import (
+    CONTENT_FILTER,
+    END,
+    MAX_TOKENS,
+    REASONING,
+    TEXT,
+    TOOL_CALL,
+    BlockStart,
+    BlockStop,
+    Context,
+    Delta,
+    Image,
+    Message,
+    Reasoning,
+    ReasoningConfig,
+    Request,
+    Response,
+    ResponseFormat,
+    StreamFinish,
+    StreamStart,
+    Text,
+    Tool,
+    ToolCall,
+    ToolChoice,
+    ToolResult,
+    Usage,
+    UsageUpdate,
+)
+from proto_helpers import A_DIR, C_DIR, fixtures, wire_bytes
+from test_proto_properties import _merge_deltas, arguments, block_plan, cut, decode, nat, schema, text, tool_id, word
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+G_STREAMS = fixtures("gemini", stream=True)
+CASES = ([(rel, client, "gemini") for rel in G_STREAMS for client in ("openai-chat", "anthropic")]
+         + [(rel, "gemini", "anthropic") for rel in fixtures(A_DIR, stream=True)]
+         + [(rel, "gemini", "openai-chat") for rel in fixtures(C_DIR, stream=True)])
+WIRES = {rel: wire_bytes(rel) for rel, _, _ in CASES}
+STREAM_PATH = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+
+
+def translate(rel: str, client: str, upstream: str, pieces: list[bytes]) -> bytes:
+    t = Translation(client, upstream)
+    if client == "gemini":
+        t.request({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, client_path=STREAM_PATH)
+    else:
+        t.request({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True, "max_tokens": 100},
+                  upstream_model=None)
+    s = t.stream()
+    out = []
+    for piece in pieces:
+        out.extend(s.feed(piece))
+    out.extend(s.finish())
+    assert all(out)
+    return re.sub(rb'"created":\d+', b'"created":0', b"".join(out))
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=st.sampled_from(CASES), points=st.lists(st.integers(min_value=0), max_size=60))
+def test_translation_any_chunking_gives_the_same_output(case, points):
+    rel, client, upstream = case
+    wire = WIRES[rel]
+    assert translate(rel, client, upstream, cut(wire, points)) == translate(rel, client, upstream, [wire])
+
+
+@pytest.mark.parametrize("rel", G_STREAMS)
+def test_gemini_streams_one_byte_at_a_time(rel):
+    wire = WIRES[rel]
+    whole = translate(rel, "anthropic", "gemini", [wire])
+    assert translate(rel, "anthropic", "gemini", [wire[i:i + 1] for i in range(len(wire))]) == whole
+    crlf = re.sub(rb"\r?\n", b"\r\n", wire)
+    assert translate(rel, "anthropic", "gemini", [crlf]) == whole
+
+
+# ---------------------------------------------------------------------------------------------
+# render∘parse round trips
+
+
+@st.composite
+def usages(draw):
+    out = draw(nat)
+    return Usage(draw(nat), draw(nat), 0, out, draw(st.none() | st.integers(1, max(1, out))) if out else None)
+
+
+@st.composite
+def gemini_responses(draw):
+    """Canonical responses in the form a Gemini body parses to (no neighbouring text runs of one kind)."""
+    parts: list = []
+    for kind in draw(st.lists(st.sampled_from(["text", "thought", "call"]), max_size=5)):
+        if kind == "call":
+            parts.append(draw(st.builds(ToolCall, id=tool_id, name=word, arguments=arguments)))
+        elif parts and type(parts[-1]) is (Text if kind == "text" else Reasoning):
+            continue
+        else:
+            parts.append(Text(draw(text)) if kind == "text" else Reasoning(draw(text)))
+    return Response(id=draw(word), model=draw(word), parts=parts,
+                    stop_reason=draw(st.sampled_from([END, MAX_TOKENS, CONTENT_FILTER])),
+                    usage=draw(st.none() | usages()))
+
+
+@SETTINGS
+@given(resp=gemini_responses())
+def test_gemini_response_round_trip(resp):
+    ctx = Context()
+    assert gemini.parse_response(gemini.render_response(resp, ctx), ctx) == resp
+    assert ctx.warnings == []
+
+
+result_text = text.filter(lambda s: not s.strip().startswith("{"))
+image = st.one_of(
+    st.builds(Image, media_type=st.sampled_from(["image/png", "image/jpeg"]),
+              data=st.from_regex(r"[A-Za-z0-9+/]{4,20}", fullmatch=True)),
+    st.builds(Image, url=st.from_regex(r"https://example\.com/[a-z]{1,8}\.png", fullmatch=True)))
+
+
+@st.composite
+def gemini_requests(draw):
+    """Canonical requests in the form a Gemini body parses to: alternating turns, function responses
+    first in their user turn answering the calls before them, no reasoning in history."""
+    req = Request(model=draw(word), stream=draw(st.booleans()), include_usage=True)
+    if draw(st.booleans()):
+        req.system = [Text(draw(text))]
+    calls: list[ToolCall] = []
+    for k in range(draw(st.integers(1, 5))):
+        if k % 2 == 0:
+            parts: list = [ToolResult(c.id, [Text(draw(result_text))], draw(st.booleans())) for c in calls]
+            rest = draw(st.lists(st.one_of(st.builds(Text, text), image), min_size=0 if parts else 1, max_size=3))
+            for p in rest:
+                if not (parts and type(parts[-1]) is Text and type(p) is Text):
+                    parts.append(p)
+            req.messages.append(Message("user", parts))
+        else:
+            ids = draw(st.lists(tool_id, max_size=2, unique=True))
+            calls = [ToolCall(i, draw(word), draw(arguments)) for i in ids]
+            parts = draw(st.lists(st.builds(Text, text), min_size=0 if calls else 1, max_size=1)) + calls
+            req.messages.append(Message("assistant", parts))
+    req.max_tokens = draw(st.none() | st.integers(1, 64000))
+    req.temperature = draw(st.none() | st.floats(0, 2))
+    req.top_p = draw(st.none() | st.floats(0, 1))
+    req.top_k = draw(st.none() | st.integers(1, 500))
+    req.stop = draw(st.lists(text, max_size=5))
+    req.seed = draw(st.none() | st.integers(0, 2**31))
+    req.presence_penalty = draw(st.none() | st.floats(-2, 2))
+    req.frequency_penalty = draw(st.none() | st.floats(-2, 2))
+    req.tools = draw(st.lists(st.builds(Tool, name=word, description=st.none() | text, parameters=schema),
+                              max_size=3, unique_by=lambda t: t.name))
+    if req.tools:
+        modes = ["auto", "required", "none"] + (["tool"] if len(req.tools) == 1 else [])
+        mode = draw(st.none() | st.sampled_from(modes))
+        req.tool_choice = None if mode is None else ToolChoice(mode, req.tools[0].name if mode == "tool" else None)
+    req.reasoning = draw(st.none() | st.just(ReasoningConfig(False)) | st.just(ReasoningConfig(True))
+                         | st.builds(ReasoningConfig, st.just(True), budget_tokens=st.integers(1, 32000)))
+    req.response_format = draw(st.none() | st.just(ResponseFormat("json_object"))
+                               | st.builds(ResponseFormat, st.just("json_schema"), schema, st.just("response"),
+                                           st.just(True)))
+    return req
+
+
+@SETTINGS
+@given(req=gemini_requests())
+def test_gemini_request_round_trip(req):
+    ctx = Context()
+    body = json.loads(json.dumps(gemini.render_request(req, ctx)))
+    back = Context(client_path=gemini.request_path(req))
+    assert gemini.parse_request(body, back) == req
+    assert ctx.warnings == [] and back.warnings == []
+
+
+def _replay(events: list, request: Request) -> list:
+    out: list[bytes] = []
+    renderer = gemini.StreamRenderer(Context(client_path=STREAM_PATH), request)
+    for ev in events:
+        renderer.render(ev, out)
+    wire = b"".join(out)
+    assert re.fullmatch(rb"(data: [^\r\n]+\r\n\r\n)+", wire)
+    parser = gemini.StreamParser(Context())
+    parsed: list = []
+    for sse in decode([wire]):
+        parsed.extend(parser.feed(sse.event, sse.data))
+    return _merge_deltas(parsed)
+
+
+@SETTINGS
+@given(plan=block_plan([TEXT, REASONING, TOOL_CALL], signed=False), data=st.data())
+def test_gemini_stream_round_trip(plan, data):
+    usage = data.draw(usages())
+    stop = data.draw(st.sampled_from([END, MAX_TOKENS, CONTENT_FILTER]))
+    events: list = [StreamStart(data.draw(word), data.draw(word))]
+    for i, (kind, pieces, call_id, name, _) in enumerate(plan):
+        if kind == TOOL_CALL:
+            events += [BlockStart(i, TOOL_CALL, id=call_id, name=name), Delta(i, data.draw(arguments))]
+        else:
+            events += [BlockStart(i, kind)] + [Delta(i, p) for p in pieces]
+        events.append(BlockStop(i))
+    events += [UsageUpdate(usage), StreamFinish(stop)]
+    from llmitm.protocols.canonical import StreamEnd
+    assert _replay(events + [StreamEnd()], Request(model="m")) == _merge_deltas(events)
+
+
+def test_array_stream_without_alt_sse():
+    t = Translation("gemini", "openai-chat")
+    t.request({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+              client_path="/v1beta/models/gemini-2.5-flash:streamGenerateContent")
+    s = t.stream()
+    wire = wire_bytes(fixtures(C_DIR, stream=True)[0])
+    body = b"".join(s.feed(wire) + s.finish())
+    chunks = json.loads(body)
+    assert isinstance(chunks, list) and chunks[-1]["candidates"][0]["finishReason"] == "STOP"
+
+
+def test_stream_without_finish_reason_ends_in_an_error_event():
+    wire = wire_bytes("gemini/prism/stream-text-followup.sse")
+    events = wire.split(b"\r\n\r\n")
+    truncated = b"\r\n\r\n".join(events[:2]) + b"\r\n\r\n"
+    for client in ("openai-chat", "anthropic"):
+        out = translate("x", client, "gemini", [truncated])
+        assert b"ended before the response was complete" in out
+    t = Translation("gemini", "anthropic")
+    t.request({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, client_path=STREAM_PATH)
+    s = t.stream()
+    out = b"".join(s.feed(wire_bytes(fixtures(A_DIR, stream=True)[0])[:400]) + s.finish())
+    last = out.strip().split(b"\r\n\r\n")[-1]
+    assert json.loads(last[6:])["error"]["code"] == 502
+
+
+def test_in_stream_gemini_error_reaches_the_client():
+    wire = (b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Hi"}]}}],"responseId":"r"}\r\n\r\n'
+            b'data: {"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}\r\n\r\n')
+    out = translate("x", "anthropic", "gemini", [wire])
+    assert b"event: error" in out and b"overloaded_error" in out and b"The model is overloaded." in out
+    out = translate("x", "openai-chat", "gemini", [wire])
+    assert b'"code": "UNAVAILABLE"' in out and b"[DONE]" not in out
