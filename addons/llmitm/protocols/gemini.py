@@ -939,30 +939,82 @@ def _json_path(path: str) -> list | None:
     return keys
 
 
-def _set_path(root: dict, keys: list, value, append: bool) -> bool:
-    node = root
-    for k, nxt in zip(keys, keys[1:] + [None]):
-        last = nxt is None
-        container = [] if isinstance(nxt, int) else {}
-        if isinstance(k, int):
-            if not isinstance(node, list):
-                return False
-            while len(node) <= k:
-                node.append(None)
-            if last:
-                node[k] = node[k] + value if append and isinstance(node[k], str) else value
-            elif not isinstance(node[k], (dict, list)):
-                node[k] = container
-            node = node[k]
-        else:
-            if not isinstance(node, dict):
-                return False
-            if last:
-                node[k] = node[k] + value if append and isinstance(node.get(k), str) else value
-            elif not isinstance(node.get(k), (dict, list)):
-                node[k] = container
-            node = node[k]
-    return True
+class ArgsWriter:
+    """Streamed function-call arguments (`partialArgs`: one JSON path and value at a time, in document
+    order, strings in pieces) → the JSON text of the arguments object, written as it arrives so the
+    client sees the call progress. A path that goes back to something already written (never seen from
+    Gemini) ends the object there: the text stays valid JSON and the rest is dropped with a warning."""
+
+    __slots__ = ("_stack", "_string", "broken", "closed")
+
+    def __init__(self) -> None:
+        self._stack: list[list] = []  # open containers: [kind "o"/"a", keys written (set) / next index, child key]
+        self._string: list | None = None  # path of the string still being written
+        self.broken = False
+        self.closed = False
+
+    def value(self, path: list, value, *, is_string: bool, more: bool) -> str:
+        if self.broken or self.closed:
+            return ""
+        out: list[str] = []
+        if not self._stack:
+            self._stack.append(["o", set(), None])
+            out.append("{")
+        if self._string is not None:
+            if is_string and path == self._string:
+                out.append(json.dumps(value)[1:-1])
+                if not more:
+                    out.append('"')
+                    self._string = None
+                return "".join(out)
+            out.append('"')
+            self._string = None
+        open_path = [entry[2] for entry in self._stack[:-1]]
+        parent = path[:-1]
+        common = 0
+        while common < min(len(open_path), len(parent)) and open_path[common] == parent[common]:
+            common += 1
+        while len(self._stack) - 1 > common:
+            out.append("}" if self._stack.pop()[0] == "o" else "]")
+            self._stack[-1][2] = None
+        for depth, key in enumerate(path[common:], start=common):
+            entry = self._stack[-1]
+            if entry[0] == "o" and isinstance(key, str) and key not in entry[1]:
+                out.append(("," if entry[1] else "") + json.dumps(key) + ":")
+                entry[1].add(key)
+            elif entry[0] == "a" and isinstance(key, int) and key >= entry[1]:
+                for _ in range(entry[1], key):
+                    out.append(("," if entry[1] else "") + "null")
+                    entry[1] += 1
+                out.append("," if entry[1] else "")
+                entry[1] = key + 1
+            else:
+                self.broken = True
+                return "".join(out) + self.close()
+            if depth == len(path) - 1:
+                if is_string:
+                    out.append(json.dumps(value)[:-1] if more else json.dumps(value))
+                    if more:
+                        self._string = list(path)
+                else:
+                    out.append(json.dumps(value))
+            else:
+                child = path[depth + 1]
+                entry[2] = key
+                self._stack.append(["a", 0, None] if isinstance(child, int) else ["o", set(), None])
+                out.append("[" if isinstance(child, int) else "{")
+        return "".join(out)
+
+    def close(self) -> str:
+        if self.closed:
+            return ""
+        self.closed = True
+        if not self._stack:
+            return "{}"
+        out = '"' if self._string is not None else ""
+        while self._stack:
+            out += "}" if self._stack.pop()[0] == "o" else "]"
+        return out
 
 
 class StreamParser:
@@ -975,7 +1027,7 @@ class StreamParser:
         self._open: int | None = None  # open text/reasoning block
         self._open_kind: str | None = None
         self._partial: int | None = None  # block index of a function call whose arguments stream (partialArgs)
-        self._partial_args: dict = {}
+        self._writer = ArgsWriter()
         self._calls = 0
         self._rid = ""
         self._usage: Usage | None = None
@@ -995,10 +1047,13 @@ class StreamParser:
 
     def _close_partial(self, out: list) -> None:
         if self._partial is not None:
-            out.append(Delta(self._partial, json.dumps(self._partial_args)))
+            self._emit_args(self._writer.close(), out)
             out.append(BlockStop(self._partial))
             self._partial = None
-            self._partial_args = {}
+
+    def _emit_args(self, text: str, out: list) -> None:
+        if text:
+            out.append(Delta(self._partial, text))
 
     def _text(self, kind: str, text: str, out: list) -> None:
         self._close_partial(out)
@@ -1017,8 +1072,8 @@ class StreamParser:
             index = self._block(TOOL_CALL, out, id=cid, name=str(name))
             if fc.get("willContinue") and fc.get("args") is None:
                 self._partial = index
-                self._partial_args = {}
-                self._apply_partial(fc)
+                self._writer = ArgsWriter()
+                self._apply_partial(fc, out)
                 return
             args = fc.get("args")
             out.append(Delta(index, json.dumps(args if args is not None else {})))
@@ -1028,28 +1083,35 @@ class StreamParser:
             if fc.get("args") or _g(fc, "partialArgs"):
                 self.ctx.warn("function-call fragment without a started call dropped")
             return
-        self._apply_partial(fc)
+        self._apply_partial(fc, out)
         if not fc.get("willContinue"):
             self._close_partial(out)
 
-    def _apply_partial(self, fc: dict) -> None:
+    def _apply_partial(self, fc: dict, out: list) -> None:
+        w = self._writer
         if isinstance(fc.get("args"), dict):
-            self._partial_args.update(fc["args"])
+            for key, value in fc["args"].items():
+                self._emit_args(w.value([key], value, is_string=False, more=False), out)
         for pa in _g(fc, "partialArgs") or []:
             pa = as_dict(pa)
             keys = _json_path(str(_g(pa, "jsonPath") or ""))
+            more = bool(_g(pa, "willContinue"))
             if "stringValue" in pa or "string_value" in pa:
-                value, append = _g(pa, "stringValue"), True
+                value, is_string = str(_g(pa, "stringValue") or ""), True
             elif "numberValue" in pa or "number_value" in pa:
-                value, append = _g(pa, "numberValue"), False
+                value, is_string = _g(pa, "numberValue"), False
             elif "boolValue" in pa or "bool_value" in pa:
-                value, append = _g(pa, "boolValue"), False
+                value, is_string = bool(_g(pa, "boolValue")), False
             elif "nullValue" in pa or "null_value" in pa:
-                value, append = None, False
+                value, is_string = None, False
             else:
                 continue
-            if not keys or not _set_path(self._partial_args, keys, value, append):
+            if not keys:
                 self.ctx.warn("function-call argument with an unusable jsonPath dropped")
+                continue
+            self._emit_args(w.value(keys, value, is_string=is_string, more=more), out)
+            if w.broken:
+                self.ctx.warn("function-call arguments that arrived out of order were cut at that point")
 
     def feed(self, event: str | None, data: str) -> list:
         chunk = json.loads(data)
