@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 
 import pytest
-from llmitm.config import LocalModelConfig
-from llmitm.protocols import Translation
 from proto_helpers import split
 from test_local_model_response import THINK_CALL, chat_body, chat_stream, tokens
+
+from llmitm.config import LocalModelConfig
+from llmitm.protocols import Translation
 
 SMOL = LocalModelConfig(tool_call_tags=True, reasoning_switch="smollm3")
 G_PATH = "/v1beta/models/smollm3:generateContent"

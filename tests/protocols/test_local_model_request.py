@@ -14,6 +14,7 @@ import pytest
 from jinja2 import nodes
 from jinja2.ext import Extension
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
 from llmitm.config import LocalModelConfig
 from llmitm.protocols import Translation
 from llmitm.protocols.local_model import neutralise_flags
@@ -301,3 +302,10 @@ def test_later_system_message_does_not_steal_the_flag():
     out, _ = translate("openai-chat", body)
     assert out["messages"][0] == {"role": "system", "content": "/no_think"}
     assert mode(render_template(out)) == "/no_think"
+
+
+def test_forced_tool_choice_instruction_without_the_smollm3_switch():
+    cfg = LocalModelConfig(tool_call_tags=True)
+    out, _ = translate("openai-chat", c_req(tools=[WEATHER_C], tool_choice="required"), cfg)
+    assert out["messages"][0] == {"role": "system", "content": "You must call one of the tools in this answer."}
+    assert "chat_template_kwargs" not in out

@@ -12,10 +12,11 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from proto_helpers import anthropic_client, openai_chunks, openai_client, split
+
 from llmitm.config import LocalModelConfig
 from llmitm.protocols import Translation
 from llmitm.protocols.local_model import ToolCallScanner, parse_calls
-from proto_helpers import anthropic_client, openai_chunks, openai_client, split
 
 USER = [{"role": "user", "content": "What's the weather in Paris?"}]
 TOOLS_C = [{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",

@@ -36,6 +36,7 @@ from .canonical import (
     Response,
     Text,
     ToolCall,
+    as_dict,
     new_id,
 )
 
@@ -97,8 +98,8 @@ def tool_call_markup(name: str, arguments: str) -> str:
 
 def _calls_into_text(msg: dict) -> None:
     calls = msg.pop("tool_calls", None) or []
-    markup = [tool_call_markup(as_str(c.get("function", {}).get("name")), as_str(c.get("function", {}).get("arguments")))
-              for c in calls if isinstance(c, dict)]
+    fns = [as_dict(c.get("function")) for c in calls if isinstance(c, dict)]
+    markup = [tool_call_markup(as_str(fn.get("name")), as_str(fn.get("arguments"))) for fn in fns]
     text = msg.get("content")
     text = text if isinstance(text, str) else ""
     msg["content"] = "\n".join(([text] if text else []) + markup)
@@ -148,30 +149,25 @@ def adapt_request(req: Request, out: dict, cfg: Any, ctx: Context) -> dict:
             for key in ("tools", "tool_choice", "parallel_tool_calls"):
                 out.pop(key, None)
             tools_sent = False
+    if tools_sent and cfg.tool_call_tags and choice not in (None, "auto"):
+        # Without a server-side parser nothing enforces a forced choice: say it to the model.
+        name = as_str(as_dict(as_dict(choice).get("function")).get("name"))
+        system = _system_first(messages)
+        system["content"] = _append(system["content"], "You must call one of the tools in this answer."
+                                    if choice == "required" else f"You must call the tool {name} in this answer.")
+        ctx.warn("tool_choice also stated as an instruction in the system prompt (the model may still not call a tool)")
     if switch == "smollm3":
         system = _system_first(messages)
-        text = system["content"]
-        clean = neutralise_flags(text)
-        if clean != text:
+        clean = neutralise_flags(system["content"])
+        if clean != system["content"]:
             ctx.warn("/think, /no_think or /system_override in the system prompt made inert (SmolLM3 reads them "
                      "as switches)")
-        if tools_sent:
+        if tools_sent:  # the template's own tool block, for servers that do not hand it `tools`
             out["chat_template_kwargs"]["xml_tools"] = [t["function"] for t in out["tools"]]
-            if cfg.tool_call_tags and choice not in (None, "auto"):
-                instruction = ("You must call one of the tools in this answer." if choice == "required" else
-                               f"You must call the tool {as_str(as_dict_(choice).get('function', {}).get('name'))} "
-                               "in this answer.")
-                clean = _append(clean, instruction)
-                ctx.warn("tool_choice also stated as an instruction in the system prompt (the model may still not "
-                         "call a tool)")
         flag = "/think" if out["chat_template_kwargs"]["enable_thinking"] else "/no_think"
         system["content"] = _append(clean, flag)
     out["messages"] = messages
     return out
-
-
-def as_dict_(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -247,7 +243,7 @@ def parse_calls(body: str) -> list[tuple[str, str]] | None:
     for item in items:
         if not isinstance(item, dict):
             return None
-        fn = item.get("function") if isinstance(item.get("function"), dict) else item  # OpenAI-shaped
+        fn: dict = item["function"] if isinstance(item.get("function"), dict) else item  # OpenAI-shaped too
         name = fn.get("name")
         args = fn.get("arguments", fn.get("parameters"))
         if not isinstance(name, str) or not name:
