@@ -491,3 +491,37 @@ def test_ids_are_stable_across_lifecycle_events():
                                              stream=True, raw=raw), store=False)
     ids = set(re.findall(rb'"response":\{"id":"([^"]+)"', raw[0]))
     assert len(ids) == 1
+
+
+def test_structured_output_parsed_by_the_sdk():
+    """`client.responses.parse(text_format=Model)` on an Anthropic upstream: the schema goes out as
+    output_config.format, the JSON text comes back parsed by the SDK."""
+    import pydantic
+
+    class Weather(pydantic.BaseModel):
+        city: str
+        temp: int
+
+    body = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude", "stop_reason": "end_turn",
+            "content": [{"type": "text", "text": '{"city": "Paris", "temp": 21}'}],
+            "usage": {"input_tokens": 30, "output_tokens": 9}}
+    seen: list = []
+    client = translating_client("responses", Translation("openai-responses", "anthropic"),
+                                json.dumps(body).encode(), stream=False, seen=seen)
+    parsed = client.responses.parse(model="gpt-5", input="weather?", text_format=Weather, store=False)
+    assert parsed.output_parsed == Weather(city="Paris", temp=21)
+    fmt = seen[0][1]["output_config"]["format"]
+    assert fmt["type"] == "json_schema" and set(fmt["schema"]["properties"]) == {"city", "temp"}
+
+
+@pytest.mark.parametrize("rel", [r for r in C_STREAMS if "tool" in r][:3])
+def test_raw_event_iteration_with_create_stream_true(rel):
+    """The SDK's raw event stream (`responses.create(stream=True)`) validates every event type."""
+    wire = wire_bytes(rel)
+    client = translating_client("responses", Translation("openai-responses", "openai-chat"), wire, stream=True)
+    events = list(client.responses.create(model="gpt-5", input="hi", stream=True, store=False))
+    types = [e.type for e in events]
+    assert types[:2] == ["response.created", "response.in_progress"] and types[-1] == "response.completed"
+    assert "response.function_call_arguments.done" in types
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert all(e.__class__.__name__ != "BaseModel" for e in events)

@@ -137,8 +137,8 @@ def test_signed_reasoning_item_comes_back_as_anthropic_thinking():
     items = [
         {"role": "user", "content": "hi"},
         {"type": "reasoning", "id": "rs_1", "summary": [{"type": "summary_text", "text": "think"}],
-         "encrypted_content": "llmitm.anthropic.signature:SIG=="},
-        {"type": "reasoning", "id": "rs_2", "summary": [], "encrypted_content": "llmitm.anthropic.redacted:DATA"},
+         "encrypted_content": "llmitm.signature:SIG=="},
+        {"type": "reasoning", "id": "rs_2", "summary": [], "encrypted_content": "llmitm.redacted:DATA"},
         {"type": "function_call", "call_id": "toolu_1", "name": "f", "arguments": "{}"},
         {"type": "function_call_output", "call_id": "toolu_1", "output": "ok"},
     ]

@@ -77,9 +77,10 @@ STATUS_FOR_TYPE = {
     "tokens": 429, "requests": 429, "server_error": 500, "api_error": 500, "vector_store_timeout": 500,
     "overloaded_error": 529,
 }
-# Prefixes of reasoning items' `encrypted_content` that carry an Anthropic signature / redacted thinking.
-SIGNATURE_PREFIX = "llmitm.anthropic.signature:"
-REDACTED_PREFIX = "llmitm.anthropic.redacted:"
+# Prefixes of reasoning items' `encrypted_content` that carry a foreign reasoning signature (Anthropic's)
+# or Anthropic's redacted thinking, so that they are recognised when the client sends the item back.
+SIGNATURE_PREFIX = "llmitm.signature:"
+REDACTED_PREFIX = "llmitm.redacted:"
 # Stateful features: they need OpenAI's response store, which llmitm does not have.
 _STATEFUL = {"previous_response_id", "conversation", "prompt"}
 _KNOWN_REQUEST_KEYS = {
