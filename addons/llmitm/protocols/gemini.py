@@ -292,7 +292,7 @@ def parse_error(status: int | None, body: bytes) -> ApiError:
     return ApiError(status or 502, message if isinstance(message, str) else json.dumps(message)[:1000])
 
 
-_RETRY_RE = re.compile(r"retry in ([0-9.]+)s", re.I)
+_RETRY_RE = re.compile(r"(?:retry|try again) in ([0-9.]+)s\b", re.I)
 
 
 def error_body(err: ApiError) -> dict:
