@@ -535,3 +535,31 @@ def test_stream_round_trip(plan, data):
     assert sorted(starts) == sorted(stops) == list(range(len(plan)))
     # A tool turn is derived by the hub; the wire says "completed".
     assert TOOL_USE not in [ev.stop_reason for ev in parsed if isinstance(ev, StreamFinish)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Passthrough metering (same protocol both sides) reads Responses usage through this spoke
+
+
+@pytest.mark.parametrize("rel", [r for r in fixtures(R_DIR, stream=True) if "error" not in r])
+def test_passthrough_meter_reads_responses_stream_usage(rel):
+    from llmitm.metering import UsageMeter
+
+    wire = wire_bytes(rel)
+    final = next(p for p in data_payloads(wire) if p["type"] == "response.completed")["response"]["usage"]
+    meter = UsageMeter("openai-responses")
+    for piece in [wire[i:i + 97] for i in range(0, len(wire), 97)]:
+        meter.feed(piece)
+    assert meter.tokens == (final["input_tokens"], final["output_tokens"])
+
+
+def test_passthrough_meter_reads_responses_body_usage():
+    from llmitm.metering import UsageMeter
+
+    rel = next(r for r in fixtures(R_DIR, stream=False) if "reasoning" in r)
+    body = wire_bytes(rel)
+    meter = UsageMeter("openai-responses")
+    meter.read_body(body)
+    usage = json.loads(body)["usage"]
+    assert meter.tokens == (usage["input_tokens"], usage["output_tokens"])
+    assert meter.usage.reasoning == usage["output_tokens_details"]["reasoning_tokens"]

@@ -677,12 +677,14 @@ def _call_status(arguments: str, stop: str | None) -> str:
 
 
 def render_response(resp: Response, ctx: Context, request: Request | None = None) -> dict:
+    rid = _response_id(resp.id)
+    suffix = rid.removeprefix("resp_")
     output: list[dict] = []
     message: dict | None = None
     for k, p in enumerate(resp.parts):
         if isinstance(p, (Text, Refusal)):
             if message is None:
-                message = _message_item(f"msg_{k}_{resp.id}", [])
+                message = _message_item(f"msg_{k}_{suffix}", [])
                 output.append(message)
             content = message["content"]
             if isinstance(p, Text):
@@ -695,13 +697,13 @@ def render_response(resp: Response, ctx: Context, request: Request | None = None
             continue
         message = None
         if isinstance(p, Reasoning):
-            output.append(_reasoning_item(f"rs_{k}_{resp.id}", p.text, p.signature, p.redacted))
+            output.append(_reasoning_item(f"rs_{k}_{suffix}", p.text, p.signature, p.redacted))
         elif isinstance(p, ToolCall):
             args = p.arguments or "{}"
             output.append({"id": _call_item_id(p.id), "type": "function_call", "status": _call_status(args, resp.stop_reason),
                            "arguments": args, "call_id": p.id, "name": p.name})
     status, incomplete = _status(resp.stop_reason, ctx)
-    out = _envelope(_response_id(resp.id), resp.model, int(time.time()) if resp.created is None else resp.created,
+    out = _envelope(rid, resp.model, int(time.time()) if resp.created is None else resp.created,
                     request)
     out.update(status=status, incomplete_details=incomplete, output=output, usage=render_usage(resp.usage))
     return out
