@@ -426,3 +426,44 @@ def test_property_scanner_chunking_is_invisible_and_text_without_calls_is_kept_v
     assert _scan(pieces) == whole
     if all(kind == "text" for kind, _ in whole):
         assert "".join(v for _, v in whole) == text
+
+
+# ---------------------------------------------------------------------------------------------
+# Context overflow errors (PROTOCOLS.md §5.5)
+
+VLLM_PROMPT = {"object": "error", "type": "BadRequestError", "code": 400, "param": None, "message":
+               "This model's maximum context length is 4096 tokens. However, your request has 5000 input tokens. "
+               "Please reduce the length of the input messages."}
+VLLM_MAX_TOKENS = {"object": "error", "type": "BadRequestError", "code": 400, "param": None, "message":
+                   "'max_tokens' or 'max_completion_tokens' is too large: 4000. This model's maximum context length "
+                   "is 4096 tokens and your request has 200 input tokens (4000 > 4096 - 200)."}
+LLAMA_CPP = {"error": {"code": 400, "message": "the request exceeds the available context size, try increasing it",
+                       "type": "exceed_context_size_error", "n_prompt_tokens": 70000, "n_ctx": 65536}}
+
+
+@pytest.mark.parametrize(("body", "message"), [
+    ({"error": VLLM_PROMPT}, "prompt is too long: 5000 tokens > 4096 maximum"),
+    (VLLM_PROMPT, "prompt is too long: 5000 tokens > 4096 maximum"),  # vLLM's top-level error shape
+    ({"error": VLLM_MAX_TOKENS}, "input length and `max_tokens` exceed context limit: 200 + 4000 > 4096, "
+                                 "decrease input length or `max_tokens` and try again"),
+    (LLAMA_CPP, "prompt is too long: 70000 tokens > 65536 maximum"),
+    ({"error": {"message": "Input exceeds the context window", "type": "invalid_request_error"}}, "prompt is too long"),
+])
+def test_context_overflow_in_the_words_apps_act_on(body, message):
+    t = new_translation("anthropic")
+    status, out = t.response(400, json.dumps(body).encode())
+    err = json.loads(out)
+    assert status == 400 and err["type"] == "error" and err["error"]["type"] == "invalid_request_error"
+    assert err["error"]["message"].startswith(message)
+    t = new_translation("openai-chat")
+    status, out = t.response(400, json.dumps(body).encode())
+    err = json.loads(out)["error"]
+    assert status == 400 and err["code"] == "context_length_exceeded" and err["message"].startswith(message)
+
+
+def test_other_errors_pass_unchanged():
+    t = new_translation("anthropic")
+    status, out = t.response(400, json.dumps({"error": {"message": "bad temperature", "type": "BadRequestError"}}).encode())
+    assert status == 400 and json.loads(out)["error"]["message"] == "bad temperature"
+    status, out = t.response(500, b'{"error": {"message": "context length bug in server"}}')
+    assert status == 500 and json.loads(out)["error"]["message"] == "context length bug in server"
