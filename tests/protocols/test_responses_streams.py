@@ -290,6 +290,14 @@ def render(events: list, request: Request | None = None) -> bytes:
     return b"".join(out)
 
 
+def test_render_error_code_is_always_a_string():
+    payloads = data_payloads(render([StreamError(ApiError(502, "upstream broke off"))]))
+    assert [p["type"] for p in payloads] == ["response.created", "response.in_progress", "error", "response.failed"]
+    assert payloads[2]["code"] == "server_error" and payloads[3]["response"]["error"]["code"] == "server_error"
+    unknown = data_payloads(render([StreamStart("m", "x"), StreamFinish(END), StreamEnd()]))[-1]
+    assert unknown["response"]["usage"]["input_tokens"] == 0
+
+
 def test_render_error_has_both_shapes_then_response_failed():
     raw = render([StreamStart("msg_1", "claude"), BlockStart(0, TEXT), Delta(0, "Hi"),
                   StreamError(ApiError(529, "Overloaded", "overloaded_error"))])
@@ -422,7 +430,7 @@ def responses(draw):
     usage = Usage(draw(nat), draw(nat), draw(nat), draw(nat), draw(nat))
     return Response(id="resp_" + draw(word), model=draw(word), parts=parts,
                     stop_reason=draw(st.sampled_from([END, MAX_TOKENS, CONTENT_FILTER])),
-                    usage=draw(st.none() | st.just(usage)), created=draw(nat))
+                    usage=usage, created=draw(nat))  # usage is always rendered (zeros when unknown)
 
 
 @SETTINGS

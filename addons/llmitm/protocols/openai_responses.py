@@ -116,9 +116,10 @@ def parse_usage(u: dict) -> Usage:
     )
 
 
-def render_usage(u: Usage | None) -> dict | None:
-    if u is None:
-        return None
+def render_usage(u: Usage | None) -> dict:
+    # Always an object: strict clients (vercel/ai's schema) require usage on completed/incomplete, and
+    # the Anthropic spoke likewise reports an unknown usage as zeros.
+    u = u or Usage()
     idet = {"cached_tokens": u.cached_read, "cache_write_tokens": u.cache_write}  # openai>=2.x declares both
     return {
         "input_tokens": u.input_total, "input_tokens_details": idet, "output_tokens": u.output_total,
@@ -165,7 +166,8 @@ def render_error(err: ApiError) -> bytes:
 def _stream_error_payload(err: ApiError, sequence_number: int) -> dict:
     # Both shapes at once: recordings nest the error (and the openai SDK raises on it), SDK 3.x's
     # ResponseErrorEvent declares code/message/param at the top level (PROTOCOLS.md §1.2).
-    body = errors.error_body(NAME, err.status, err.message, param=err.param, code=err.code or err.type)["error"]
+    code = err.code or err.type or errors.error_type_for(NAME, err.status)  # clients require a string code
+    body = errors.error_body(NAME, err.status, err.message, param=err.param, code=code)["error"]
     return {"type": "error", "sequence_number": sequence_number, "code": body["code"], "message": err.message,
             "param": err.param, "error": body}
 
@@ -1191,7 +1193,7 @@ class StreamRenderer:
                                         if k not in ("type", "sequence_number")})
             body = {"code": err.code or err.type or errors.error_type_for(NAME, err.status), "message": err.message}
             output = [item for item in self._output if item is not None]
-            self._emit(out, "response.failed", response=self._response("failed", error=body, output=output,
-                                                                        usage=render_usage(self._usage)))
+            self._emit(out, "response.failed", response=self._response(
+                "failed", error=body, output=output, usage=render_usage(self._usage) if self._usage else None))
         elif cls is KeepAlive:
             out.append(b": keep-alive\n\n")
