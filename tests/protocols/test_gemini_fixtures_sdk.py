@@ -144,7 +144,7 @@ def _check_g_to_c(exp: GExpected, choice, usage, t: Translation):
     assert [(name, args) for _, name, args in c_tools(message)] == exp.calls
     ids = [tc.id for tc in message.tool_calls or []]
     assert len(set(ids)) == len(ids)
-    for tool_id, sig in zip(ids, exp.signatures):
+    for tool_id, sig in zip(ids, exp.signatures, strict=True):
         assert (tool_id.partition("__thought__")[2] or None) == sig
     assert choice.finish_reason == ("tool_calls" if exp.calls else
                                     {"STOP": "stop", "MAX_TOKENS": "length"}.get(exp.finish, "content_filter"))

@@ -257,7 +257,7 @@ def _leaves(value, path, draw):
             yield from _leaves(v, [*path, i], draw)
     elif isinstance(value, str):
         cuts = sorted(set(draw(st.lists(st.integers(0, len(value)), max_size=3))))
-        pieces = [value[a:b] for a, b in zip([0, *cuts], [*cuts, len(value)])]
+        pieces = [value[a:b] for a, b in zip([0, *cuts], [*cuts, len(value)], strict=True)]
         if draw(st.booleans()):
             pieces.append("")  # Gemini closes a string with an empty piece
         for k, piece in enumerate(pieces):

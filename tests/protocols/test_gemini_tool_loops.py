@@ -45,7 +45,7 @@ def _check_calls_restored(rel: str, g: dict):
     assert model["role"] == "model" and results["role"] == "user"
     sent = [p for p in model["parts"] if "functionCall" in p]
     assert [p["functionCall"]["name"] for p in sent] == [c["functionCall"]["name"] for c in calls]
-    for p, c in zip(sent, calls):
+    for p, c in zip(sent, calls, strict=True):
         assert p["functionCall"]["args"] == c["functionCall"].get("args", p["functionCall"]["args"])
     assert all("id" not in p["functionCall"] for p in sent)  # Gemini gave no ids: the synthesized ones stay here
     # The signature goes back exactly where Gemini put it (only the first of parallel calls has one);

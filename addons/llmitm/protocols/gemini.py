@@ -476,7 +476,7 @@ def _parse_tools(tools, ctx: Context) -> list[Tool]:
                 raise TranslationError(f"tools[{i}].{key}: Gemini's hosted tool cannot run on this upstream",
                                        param=f"tools[{i}].{key}")
             ctx.warn(f"tool field {key!r} dropped (no equivalent upstream)")
-        for k, fd in enumerate(_g(t, "functionDeclarations") or []):
+        for fd in _g(t, "functionDeclarations") or []:
             fd = as_dict(fd)
             schema = _g(fd, "parametersJsonSchema")
             if schema is None and _g(fd, "parameters") is not None:
