@@ -467,3 +467,34 @@ def test_other_errors_pass_unchanged():
     assert status == 400 and json.loads(out)["error"]["message"] == "bad temperature"
     status, out = t.response(500, b'{"error": {"message": "context length bug in server"}}')
     assert status == 500 and json.loads(out)["error"]["message"] == "context length bug in server"
+
+
+def test_long_held_call_sends_keepalives(monkeypatch):
+    from llmitm.protocols import local_model
+    clock = [1000.0]
+    monkeypatch.setattr(local_model.time, "monotonic", lambda: clock[0])
+    t = new_translation("anthropic", stream=True)
+    s = t.stream()
+    body = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "' + "P" * 50 + '"}}\n</tool_call>'
+    wire = chat_stream(tokens(body, 10))
+    events = wire.split(b"\n\n")
+    out = [s.feed(e + b"\n\n") for e in events[:3]]  # role, "<tool_call", first body piece
+    clock[0] += 11
+    out.append(s.feed(events[3] + b"\n\n"))
+    out.append(s.feed(events[4] + b"\n\n"))  # no second ping within the interval
+    out.extend(s.feed(e + b"\n\n") for e in events[5:] if e)
+    out.append(s.finish())
+    data = b"".join(b"".join(x) for x in out)
+    assert data.count(b"event: ping") == 1
+    got = a_summary(read_anthropic_stream(data))
+    assert got["calls"] == [("get_weather", {"city": "P" * 50})] and got["stop"] == "tool_use"
+
+
+def test_call_longer_than_the_cap_is_kept_as_text(monkeypatch):
+    from llmitm.protocols import local_model
+    monkeypatch.setattr(local_model, "MAX_CALL_CHARS", 100)
+    body = '<tool_call>\n{"name": "f", "arguments": {"x": "' + "y" * 200 + '"}}\n</tool_call>'
+    t = new_translation("openai-chat", stream=True)
+    got = read_openai_stream(run_stream(t, chat_stream(tokens(body, 7))))
+    assert got["content"] == body and got["calls"] == []
+    assert any("too long" in w for w in t.warnings)

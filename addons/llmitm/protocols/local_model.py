@@ -22,6 +22,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import time
 from typing import Any
 
 from . import openai_chat
@@ -33,6 +34,7 @@ from .canonical import (
     BlockStop,
     Context,
     Delta,
+    KeepAlive,
     Request,
     Response,
     Text,
@@ -43,7 +45,9 @@ from .canonical import (
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 # A call body longer than this is not a call the model meant (or a runaway): kept as text.
-MAX_CALL_CHARS = 256 * 1024
+MAX_CALL_CHARS = 1024 * 1024
+# While a call's text is held back, a keep-alive goes to the app at most this often.
+KEEPALIVE_SECONDS = 10.0
 # SmolLM3's template reads these as switches anywhere in the first system message (substring test).
 _FLAG_RE = re.compile(r"/(?=no_think|think|system_override)")
 _NEUTRAL = "/\u200b"  # a zero-width space after the slash: reads the same, no longer a switch
@@ -281,19 +285,24 @@ class ToolCallScanner:
         self._buf = ""
         self._after_tag = False  # drop the whitespace that follows a closing tag
         self._ws = ""  # whitespace dropped before the open tag
+        self._searched = 0  # how much of an open call's body is known to hold no CLOSE
+
+    @property
+    def in_call(self) -> bool:
+        return self._in_call
 
     def feed(self, text: str) -> list[tuple[str, Any]]:
         self._buf += text
         out: list[tuple[str, Any]] = []
         while True:
             if self._in_call:
-                end = self._buf.find(CLOSE)
+                end = self._buf.find(CLOSE, self._searched)
                 if end < 0:
+                    self._searched = max(0, len(self._buf) - len(CLOSE) + 1)  # long calls: no rescans
                     if len(self._buf) > MAX_CALL_CHARS:
                         self.ctx.warn("<tool_call> block too long: kept as text")
                         self._in_call = False
-                        self._buf = OPEN + self._buf
-                        self._emit_text(self._buf, out)
+                        self._emit_text(("" if self._after_tag else self._ws) + OPEN + self._buf, out)
                         self._buf = ""
                     return out
                 body, self._buf = self._buf[:end], self._buf[end + len(CLOSE):]
@@ -307,6 +316,7 @@ class ToolCallScanner:
                 self._emit_text(before, out)
                 self._buf = self._buf[start + len(OPEN):]
                 self._in_call = True
+                self._searched = 0
                 continue
             keep = _partial_open(self._buf)
             head = self._buf[:len(self._buf) - keep]
@@ -429,6 +439,7 @@ class ScanningStreamParser:
         self._text_inner: int | None = None  # the inner text block being scanned
         self._text_open: int | None = None  # our open text block
         self._scanner: ToolCallScanner | None = None
+        self._last_out = time.monotonic()
 
     def comment(self, text: str) -> list:
         return self._inner.comment(text)
@@ -465,6 +476,13 @@ class ScanningStreamParser:
                     out.append(ev)
             else:
                 out.append(ev)
+        now = time.monotonic()
+        if out:
+            self._last_out = now
+        elif self._scanner is not None and self._scanner.in_call and now - self._last_out >= KEEPALIVE_SECONDS:
+            # A long call is held back whole: keep the app's connection visibly alive meanwhile.
+            self._last_out = now
+            out.append(KeepAlive())
         return out
 
     def _new(self) -> int:
