@@ -14,7 +14,43 @@ import time
 
 from . import shapes
 
+import re
+from pathlib import Path
+
 STREAMS = {"openai-chat": shapes.openai_stream_events, "anthropic": shapes.anthropic_stream_events}
+
+# Protocols without a synthetic 200-event stream: their first real plain-text recording, replayed as is.
+_FIXTURE_STREAMS = {"openai-responses": "openai-responses/prism/stream-text-basic.sse",
+                    "gemini": "gemini/prism/stream-text-followup.sse"}
+_FIXTURE_JSON = {"openai-responses": "openai-responses/prism/text-basic.json", "gemini": "gemini/prism/text-basic.json"}
+
+
+def _fixture_events(rel: str) -> list[bytes] | None:
+    d = shapes._fixture_dir()
+    f = d / rel if d else None
+    if not f or not f.is_file():
+        return None
+    parts = re.split(rb"(\r?\n\r?\n)", f.read_bytes())
+    events = [parts[i] + (parts[i + 1] if i + 1 < len(parts) else b"") for i in range(0, len(parts), 2)]
+    return [e for e in events if e.strip()]
+
+
+def upstream_streams() -> dict[str, list[bytes]]:
+    out = {k: fn() for k, fn in STREAMS.items()}
+    for proto, rel in _FIXTURE_STREAMS.items():
+        ev = _fixture_events(rel)
+        if ev:
+            out[proto] = ev
+    return out
+
+
+def client_protocols(Translation) -> list[str]:
+    try:
+        from llmitm.protocols import SPOKES
+
+        return list(SPOKES)
+    except Exception:  # noqa: BLE001
+        return list(STREAMS)
 
 
 def _facade():
@@ -35,8 +71,7 @@ def _facade():
     return t, None
 
 
-def bench_pair(Translation, client: str, upstream: str, seconds: float) -> dict:
-    events = STREAMS[upstream]()
+def bench_pair(Translation, client: str, upstream: str, seconds: float, events: list[bytes]) -> dict:
     pair = f"{upstream} upstream -> {client} client (stream)"
     try:
         tr = Translation(client, upstream)
@@ -65,12 +100,29 @@ def bench_pair(Translation, client: str, upstream: str, seconds: float) -> dict:
             break
     cpu = t - t0
     return {"pair": pair, "events_per_s": n_streams * len(events) / cpu, "streams": n_streams,
+            "events_per_stream": len(events),
             "cpu_s": round(cpu, 3), "out_bytes_per_stream": out_bytes, "out_chunks_per_stream": len(out)}
 
 
 REQUESTS = {"openai-chat": lambda: shapes.openai_request("gpt-4o", False),
-            "anthropic": lambda: shapes.anthropic_request("claude-3-7-sonnet-20250219", False)}
-RESPONSES = {"openai-chat": shapes.openai_json, "anthropic": shapes.anthropic_json}
+            "anthropic": lambda: shapes.anthropic_request("claude-3-7-sonnet-20250219", False),
+            "openai-responses": lambda: json.dumps({"model": "gpt-4o", "instructions": "You are a helpful assistant.",
+                                                    "input": "What's the weather like in San Francisco?",
+                                                    "max_output_tokens": 256}).encode(),
+            "gemini": lambda: json.dumps({"systemInstruction": {"parts": [{"text": "You are a helpful assistant."}]},
+                                          "contents": [{"role": "user", "parts": [
+                                              {"text": "What's the weather like in San Francisco?"}]}],
+                                          "generationConfig": {"maxOutputTokens": 256}}).encode()}
+
+
+def _response_body(proto: str) -> bytes | None:
+    if proto == "openai-chat":
+        return shapes.openai_json()
+    if proto == "anthropic":
+        return shapes.anthropic_json()
+    d = shapes._fixture_dir()
+    f = d / _FIXTURE_JSON[proto] if d and proto in _FIXTURE_JSON else None
+    return f.read_bytes() if f and f.is_file() else None
 
 
 def bench_exchange(Translation, client: str, upstream: str, seconds: float) -> dict:
@@ -79,12 +131,14 @@ def bench_exchange(Translation, client: str, upstream: str, seconds: float) -> d
     import json as _json
 
     pair = f"{client} client -> {upstream} upstream"
-    req, resp = REQUESTS[client](), RESPONSES[upstream]()
+    req, resp = REQUESTS[client](), _response_body(upstream)
+    if resp is None:
+        return {"pair": pair, "exchanges_per_s": None, "note": "no recorded response body for this upstream"}
     if not hasattr(Translation, "request") or not hasattr(Translation, "response"):
         return {"pair": pair, "exchanges_per_s": None, "note": "Translation has no request()/response()"}
     try:
         t = Translation(client, upstream)
-        t.request(_json.loads(req))
+        t.request(_json.loads(req), upstream_model="bench-model")
         status, body = t.response(200, resp)
         if status != 200 or not body:
             return {"pair": pair, "exchanges_per_s": None, "note": f"response translation gave {status}"}
@@ -96,7 +150,7 @@ def bench_exchange(Translation, client: str, upstream: str, seconds: float) -> d
     while True:
         for _ in range(50):
             t = Translation(client, upstream)
-            t.request(_json.loads(req))
+            t.request(_json.loads(req), upstream_model="bench-model")
             t.response(200, resp)
         n += 50
         now = time.process_time()
@@ -114,12 +168,17 @@ def main() -> None:
     if Translation is None:
         res = {"skipped": why}
     else:
+        streams = upstream_streams()
+        clients = client_protocols(Translation)
+        main_pairs = {("anthropic", "openai-chat"), ("openai-chat", "anthropic")}
         pairs = []
-        for client in STREAMS:
-            for upstream in STREAMS:
+        for client in clients:
+            for upstream, events in streams.items():
                 if client != upstream:
-                    pairs.append(bench_pair(Translation, client, upstream, a.seconds))
-        exchanges = [bench_exchange(Translation, c, u, a.seconds / 2) for c in STREAMS for u in STREAMS if c != u]
+                    secs = a.seconds if (client, upstream) in main_pairs else a.seconds / 3
+                    pairs.append(bench_pair(Translation, client, upstream, secs, events))
+        exchanges = [bench_exchange(Translation, c, u, a.seconds / 3) for c in clients for u in clients
+                     if c != u and c in REQUESTS]
         res = {"pairs": pairs, "exchanges": exchanges, "events_per_stream": shapes.STREAM_EVENTS}
     text = json.dumps(res, indent=2)
     if a.json:
