@@ -309,3 +309,19 @@ def test_forced_tool_choice_instruction_without_the_smollm3_switch():
     out, _ = translate("openai-chat", c_req(tools=[WEATHER_C], tool_choice="required"), cfg)
     assert out["messages"][0] == {"role": "system", "content": "You must call one of the tools in this answer."}
     assert "chat_template_kwargs" not in out
+
+
+def test_openai_app_extensions_for_the_local_server_pass_through():
+    """An app written against the local server directly keeps its server-specific fields."""
+    body = c_req(top_k=20, min_p=0.05, repetition_penalty=1.1, chat_template_kwargs={"enable_thinking": False},
+                 reasoning_effort="high")
+    out, t = translate("openai-chat", body)
+    assert (out["top_k"], out["min_p"], out["repetition_penalty"]) == (20, 0.05, 1.1)
+    assert out["chat_template_kwargs"] == {"enable_thinking": False}  # the app's own switch wins
+    assert mode(render_template(out)) == "/no_think"
+    assert not any("dropped" in w for w in t.warnings)
+
+
+def test_anthropic_top_k_is_still_dropped():
+    out, t = translate("anthropic", a_req(top_k=5))
+    assert "top_k" not in out and any("top_k dropped" in w for w in t.warnings)

@@ -128,9 +128,14 @@ def _append(text: str, addition: str) -> str:
     return f"{text.rstrip()}\n{addition}" if text.strip() else addition
 
 
-def adapt_request(req: Request, out: dict, cfg: Any, ctx: Context) -> dict:
-    """Adjust the openai-chat body `out` rendered from `req` for a local server with conventions `cfg`."""
+def adapt_request(req: Request, out: dict, cfg: Any, ctx: Context, extras: dict | None = None) -> dict:
+    """Adjust the openai-chat body `out` rendered from `req` for a local server with conventions `cfg`.
+    `extras`: fields an OpenAI-Chat app sent that the hub has no place for (the server's own
+    extensions: chat_template_kwargs, top_k, min_p, …), passed on as they were."""
     out.pop("reasoning_effort", None)  # many local servers reject it; the switch below replaces it
+    extras = dict(extras or {})
+    app_kwargs = as_dict(extras.pop("chat_template_kwargs", None))
+    out.update(extras)
     if "max_completion_tokens" in out:  # the field every local server reads
         out["max_tokens"] = out.pop("max_completion_tokens")
     messages: list[dict] = out.get("messages") or []
@@ -142,6 +147,8 @@ def adapt_request(req: Request, out: dict, cfg: Any, ctx: Context) -> dict:
             ctx.warn("reasoning on/off not sent to the local model (local_model.reasoning_switch is none)")
     else:
         out.setdefault("chat_template_kwargs", {})["enable_thinking"] = thinking_wanted(req, cfg, ctx)
+    if app_kwargs:  # the app's own template switches win: it knows its server
+        out["chat_template_kwargs"] = {**out.get("chat_template_kwargs", {}), **app_kwargs}
 
     tools_sent = bool(out.get("tools"))
     choice = out.get("tool_choice")
@@ -168,8 +175,8 @@ def adapt_request(req: Request, out: dict, cfg: Any, ctx: Context) -> dict:
             ctx.warn("/think, /no_think or /system_override in the system prompt made inert (SmolLM3 reads them "
                      "as switches)")
         if tools_sent:  # the template's own tool block, for servers that do not hand it `tools`
-            out["chat_template_kwargs"]["xml_tools"] = [t["function"] for t in out["tools"]]
-        flag = "/think" if out["chat_template_kwargs"]["enable_thinking"] else "/no_think"
+            out["chat_template_kwargs"].setdefault("xml_tools", [t["function"] for t in out["tools"]])
+        flag = "/think" if out["chat_template_kwargs"].get("enable_thinking", True) else "/no_think"
         system["content"] = _append(clean, flag)
     out["messages"] = messages
     return out
@@ -517,12 +524,16 @@ class LocalModelSpoke:
     def __init__(self, base: Any, cfg: Any):
         self._base = base
         self.cfg = cfg
+        self.extras: dict = {}  # set by PassThroughChatClient
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._base, name)
 
     def render_request(self, req: Request, ctx: Context) -> dict:
-        return adapt_request(req, self._base.render_request(req, ctx), self.cfg, ctx)
+        out = self._base.render_request(req, ctx)
+        if "top_k" in self.extras:
+            _unwarn(ctx, "top_k dropped")
+        return adapt_request(req, out, self.cfg, ctx, self.extras)
 
     def parse_response(self, body: dict, ctx: Context) -> Response:
         resp = self._base.parse_response(body, ctx, think_tags=self.cfg.think_tags)
@@ -537,11 +548,42 @@ class LocalModelSpoke:
         return ScanningStreamParser(ctx, self.cfg)
 
 
-def wrap(upstream: Any, cfg: Any, ctx: Context) -> Any:
-    """The upstream spoke to use for a provider with `local_model` settings `cfg` (None: unchanged)."""
+def _unwarn(ctx: Context, prefix: str) -> None:
+    """Withdraw warnings about something that is passed on after all."""
+    ctx.warnings[:] = [w for w in ctx.warnings if not w.startswith(prefix)]
+
+
+class PassThroughChatClient:
+    """An OpenAI-Chat app on a local OpenAI-Chat server: what the hub has no field for (the server's
+    own extensions) is passed on unchanged instead of dropped, as if the app talked to it directly."""
+
+    def __init__(self, base: Any, upstream: LocalModelSpoke):
+        self._base = base
+        self._upstream = upstream
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._base, name)
+
+    def parse_request(self, body: dict, ctx: Context) -> Request:
+        req = self._base.parse_request(body, ctx)
+        extras = {k: v for k, v in body.items() if k not in openai_chat._KNOWN_REQUEST_KEYS and v is not None}
+        if body.get("top_k") is not None:
+            extras["top_k"] = body["top_k"]
+        for key in extras:
+            _unwarn(ctx, f"request field {key!r} dropped")
+        self._upstream.extras = extras
+        return req
+
+
+def wrap(client: Any, upstream: Any, cfg: Any, ctx: Context) -> tuple[Any, Any]:
+    """The (client, upstream) spokes to use for a provider with `local_model` settings `cfg`
+    (None: unchanged)."""
     if cfg is None:
-        return upstream
+        return client, upstream
     if upstream.NAME != openai_chat.NAME:
         ctx.warn(f"local_model settings ignored: they apply to an openai-chat upstream, not {upstream.NAME}")
-        return upstream
-    return LocalModelSpoke(upstream, cfg)
+        return client, upstream
+    up = LocalModelSpoke(upstream, cfg)
+    if client.NAME == openai_chat.NAME:
+        client = PassThroughChatClient(client, up)
+    return client, up

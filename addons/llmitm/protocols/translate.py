@@ -79,9 +79,8 @@ class Translation:
         """`local_model`: the provider's `LocalModelConfig` when the upstream is a local OpenAI-compatible
         server whose model writes <think>/<tool_call> text and switches reasoning its own way
         (local_model.py); client and upstream may then both be openai-chat."""
-        self.client = _spoke(client)
         self.ctx = Context(max_tokens_default=max_tokens_default)
-        self.upstream = _local_model(_spoke(upstream), local_model, self.ctx)
+        self.client, self.upstream = _local_model(_spoke(client), _spoke(upstream), local_model, self.ctx)
         self.usage: Usage | None = None
         self.canonical_request: Request | None = None
 
