@@ -107,15 +107,21 @@ _ALWAYS_THINKS = re.compile(r"gemini-(3|2\.5-pro)")
 # Helpers
 
 
+_SNAKE: dict[str, str] = {}
+
+
 def _snake(name: str) -> str:
-    return re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+    snake = _SNAKE.get(name)
+    if snake is None:
+        snake = _SNAKE[name] = re.sub(r"(?<!^)([A-Z])", r"_\1", name).lower()
+    return snake
 
 
 def _g(d: dict, name: str, default=None):
     """A field in either spelling (the API accepts lowerCamel and snake_case)."""
     if name in d:
         return d[name]
-    return d.get(_snake(name), default)
+    return d.get(_SNAKE.get(name) or _snake(name), default)
 
 
 def _keys(d: dict) -> set[str]:
