@@ -16,13 +16,10 @@ import anthropic
 import openai
 import pytest
 from openai._models import construct_type
-from llmitm.protocols import Translation, openai_responses
-from llmitm.protocols.translate import SPOKES
 from proto_helpers import (
     A_DIR,
     C_DIR,
     FIXTURES,
-    anthropic_client,
     fixtures,
     http_module,
     is_error_body,
@@ -39,6 +36,9 @@ from test_proto_fixtures_sdk import (
     reference_anthropic,
     reference_openai,
 )
+
+from llmitm.protocols import Translation, openai_responses
+from llmitm.protocols.translate import SPOKES
 
 R_DIR = "openai-responses"
 R_STREAMS = fixtures(R_DIR, stream=True)

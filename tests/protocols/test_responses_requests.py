@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from llmitm.protocols import Translation, TranslationError
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
@@ -195,7 +196,7 @@ def test_allowed_tools_filters_the_list():
 @pytest.mark.parametrize("tools, choice, param", [
     ([{"type": "web_search"}], None, "tools[0]"),
     ([{"type": "file_search", "vector_store_ids": ["vs_1"]}], None, "tools[0]"),
-    ([{"type": "custom", "name": "x"}], None, "tools[0]"),
+    ([{"type": "local_shell"}], None, "tools[0]"),
     (TOOLS, {"type": "web_search_preview"}, "tool_choice"),
     (TOOLS, {"type": "allowed_tools", "mode": "auto", "tools": [{"type": "web_search"}]}, "tool_choice"),
 ])
@@ -379,3 +380,25 @@ def test_to_responses_refusals_and_clamps():
     out, t = to_r("anthropic", {"model": "m", "max_tokens": 100, "top_k": 5,
                                 "messages": [{"role": "user", "content": "hi"}]})
     assert "top_k" not in out and any("top_k" in w for w in t.warnings)
+
+
+def test_custom_tools_become_functions_with_one_string_argument():
+    apply_patch = {"type": "custom", "name": "apply_patch", "description": "Edit files",
+                   "format": {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch"}}
+    items = [{"role": "user", "content": "fix it"},
+             {"type": "custom_tool_call", "call_id": "call_P", "name": "apply_patch", "input": "*** Begin Patch"},
+             {"type": "custom_tool_call_output", "call_id": "call_P", "output": "Done!"}]
+    out, t = r_to("anthropic", resp(items, tools=[apply_patch], tool_choice={"type": "custom", "name": "apply_patch"}))
+    tool = out["tools"][0]
+    assert tool["name"] == "apply_patch" and tool["description"] == "Edit files"
+    assert tool["input_schema"]["required"] == ["input"] and "start: begin_patch" in \
+        tool["input_schema"]["properties"]["input"]["description"]
+    assert out["tool_choice"] == {"type": "tool", "name": "apply_patch"}
+    assert out["messages"][1]["content"] == [{"type": "tool_use", "id": "call_P", "name": "apply_patch",
+                                              "input": {"input": "*** Begin Patch"}}]
+    assert out["messages"][2]["content"] == [{"type": "tool_result", "tool_use_id": "call_P", "content": "Done!"}]
+    assert any("grammar is not enforced" in w for w in t.warnings)
+    assert t.ctx.freeform_tools == {"apply_patch"}
+    out, t = r_to("openai-chat", resp("hi", tools=[{"type": "custom", "name": "note", "format": {"type": "text"}}]))
+    assert out["tools"][0]["function"]["parameters"]["properties"]["input"]["type"] == "string"
+    assert t.warnings == []

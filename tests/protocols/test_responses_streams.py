@@ -10,6 +10,8 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from proto_helpers import A_DIR, C_DIR, fixtures, wire_bytes
+
 from llmitm.protocols import Translation, openai_responses
 from llmitm.protocols.canonical import (
     CONTENT_FILTER,
@@ -47,7 +49,6 @@ from llmitm.protocols.canonical import (
     UsageUpdate,
 )
 from llmitm.protocols.sse import SSEDecoder
-from proto_helpers import A_DIR, C_DIR, fixtures, wire_bytes
 
 R_DIR = "openai-responses"
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -369,7 +370,7 @@ WIRES = {rel: wire_bytes(rel) for rel, _, _ in CASES}
 
 def cut(data: bytes, points: list[int]) -> list[bytes]:
     points = sorted({p % (len(data) + 1) for p in points})
-    return [data[a:b] for a, b in zip([0] + points, points + [len(data)])]
+    return [data[a:b] for a, b in zip([0] + points, points + [len(data)], strict=True)]
 
 
 def translate(rel: str, client: str, upstream: str, pieces: list[bytes]) -> bytes:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import time
 
 import pytest
+from proto_helpers import split, wire_bytes
+
 from llmitm.protocols import Translation
 from llmitm.protocols.sse import SSEDecoder
-from proto_helpers import split, wire_bytes
 
 CASES = [("anthropic", "openai-responses", "openai-responses/prism/stream-text-basic.sse"),
          ("openai-chat", "openai-responses", "openai-responses/vercel-ai/openai-function-call-args.chunks.jsonl"),

@@ -7,9 +7,10 @@ import json
 
 import anthropic
 import openai
-from llmitm.protocols import Translation
 from proto_helpers import http_module
 from test_proto_tool_loops import ScriptedUpstream, chat_sse, msg_sse
+
+from llmitm.protocols import Translation
 
 TOOLS = [{"type": "function", "name": "shell", "description": "Run a command", "strict": False,
           "parameters": {"type": "object", "properties": {"cmd": {"type": "string"}}, "required": ["cmd"]}}]
@@ -183,3 +184,62 @@ def test_responses_client_http_error_from_anthropic_keeps_status_and_retry_seman
         assert e.status_code == 529 and e.body["message"] == "Overloaded" and e.body["code"] == "overloaded_error"
     else:
         raise AssertionError("expected an error")
+
+
+def test_codex_apply_patch_custom_tool_on_anthropic():
+    """A custom (free-text) tool: Anthropic gets a function with one string argument; the client gets a
+    custom_tool_call whose input is that string, streamed and whole, and sends it back as history."""
+    usage = {"input_tokens": 10, "output_tokens": 5}
+    patch = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch"
+    args = json.dumps({"input": patch})
+    turn1 = msg_sse(
+        {"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
+                                              "content": [], "stop_reason": None, "usage": usage}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "toolu_P",
+                                                                       "name": "apply_patch", "input": {}}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": args[:9]}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": args[9:]}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 20}},
+        {"type": "message_stop"})
+    turn2 = msg_sse(
+        {"type": "message_start", "message": {"id": "msg_2", "type": "message", "role": "assistant", "model": "claude",
+                                              "content": [], "stop_reason": None, "usage": usage}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Added."}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}},
+        {"type": "message_stop"})
+    upstream = ScriptedUpstream("openai-responses", "anthropic", [turn1, turn2])
+    client = openai.OpenAI(api_key="sk", base_url="http://llmitm.test/v1", max_retries=0,
+                           http_client=upstream.transport("openai"))
+    tools = [{"type": "custom", "name": "apply_patch", "description": "Edit files",
+              "format": {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch hunk+ end_patch"}}]
+    history: list = [{"role": "user", "content": "add a.txt"}]
+    with client.responses.stream(model="gpt-5-codex", input=history, tools=tools, store=False) as s:
+        events = list(s)
+        first = s.get_final_response()
+    call = first.output[0]
+    assert (call.type, call.call_id, call.name, call.input) == ("custom_tool_call", "toolu_P", "apply_patch", patch)
+    assert [e.input for e in events if e.type == "response.custom_tool_call_input.done"] == [patch]
+    assert "response.function_call_arguments.delta" not in [e.type for e in events]
+    history += [i.model_dump(exclude_none=True) for i in first.output]
+    history.append({"type": "custom_tool_call_output", "call_id": call.call_id, "output": "Done!"})
+    with client.responses.stream(model="gpt-5-codex", input=history, tools=tools, store=False) as s:
+        assert s.get_final_response().output_text == "Added."
+    sent = upstream.received[1]["messages"]
+    assert sent[1]["content"] == [{"type": "tool_use", "id": "toolu_P", "name": "apply_patch",
+                                   "input": {"input": patch}}]
+    assert sent[2]["content"] == [{"type": "tool_result", "tool_use_id": "toolu_P", "content": "Done!"}]
+
+
+def test_custom_tool_call_in_a_non_stream_body():
+    body = {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude", "stop_reason": "tool_use",
+            "content": [{"type": "tool_use", "id": "toolu_Q", "name": "apply_patch", "input": {"input": "PATCH"}}],
+            "usage": {"input_tokens": 3, "output_tokens": 4}}
+    t = Translation("openai-responses", "anthropic")
+    t.request({"model": "gpt-5", "input": "x", "store": False,
+               "tools": [{"type": "custom", "name": "apply_patch", "format": {"type": "text"}}]})
+    status, out = t.response(200, json.dumps(body).encode())
+    assert json.loads(out)["output"] == [{"id": "ctc_Q", "type": "custom_tool_call", "status": "completed",
+                                          "call_id": "toolu_Q", "name": "apply_patch", "input": "PATCH"}]

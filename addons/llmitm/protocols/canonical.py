@@ -286,13 +286,16 @@ class TranslationError(Exception):
 class Context:
     """Per-flow translation state shared by the spokes: warnings to show in mitmweb and policy."""
 
-    __slots__ = ("_warned", "client_path", "max_tokens_default", "warnings")
+    __slots__ = ("_warned", "client_path", "freeform_tools", "max_tokens_default", "warnings")
 
     def __init__(self, *, max_tokens_default: int = 4096, client_path: str | None = None):
         self.warnings: list[str] = []
         self.max_tokens_default = max_tokens_default
         # The path the app called: Gemini carries the model and stream-or-not there, not in the body.
         self.client_path = client_path
+        # Client tools whose call input is free text (OpenAI Responses `custom` tools): sent upstream as
+        # functions with one string argument `input`, their calls shown to the client as custom calls.
+        self.freeform_tools: set[str] = set()
         self._warned: set[str] = set()
 
     def warn(self, message: str) -> None:

@@ -24,10 +24,8 @@ from .canonical import (
     REASONING,
     REDACTED,
     REFUSAL,
-    STOP_SEQUENCE,
     TEXT,
     TOOL_CALL,
-    TOOL_USE,
     ApiError,
     BlockStart,
     BlockStop,
@@ -292,7 +290,11 @@ def _parse_input(items, req: Request, ctx: Context) -> None:
             turn("assistant").parts.append(ToolCall(
                 str(item.get("call_id") or item.get("id") or new_id("call_")), str(item.get("name") or ""),
                 args if isinstance(args, str) else json.dumps(args if args is not None else {})))
-        elif kind == "function_call_output":
+        elif kind == "custom_tool_call":
+            turn("assistant").parts.append(ToolCall(
+                str(item.get("call_id") or item.get("id") or new_id("call_")), str(item.get("name") or ""),
+                json.dumps({"input": item.get("input") if isinstance(item.get("input"), str) else ""})))
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             output = item.get("output")
             if isinstance(output, str):
                 content: list = [Text(output)]
@@ -314,17 +316,49 @@ def _parse_input(items, req: Request, ctx: Context) -> None:
             raise TranslationError(f"{where}: input item type {kind!r} cannot be translated", param=where)
 
 
+def _custom_tool(t: dict, ctx: Context) -> Tool:
+    """A custom (free-text input) tool as a function with one string argument `input`; the grammar,
+    which no other protocol can enforce, is handed to the model in the description."""
+    name = str(t.get("name") or "")
+    ctx.freeform_tools.add(name)
+    fmt = as_dict(t.get("format"))
+    description = t.get("description") if isinstance(t.get("description"), str) else ""
+    hint = "The raw input for this tool, as free text."
+    if fmt.get("type") == "grammar":
+        ctx.warn(f"custom tool {name!r}: its {fmt.get('syntax')} grammar is not enforced (sent as a function "
+                 "with one string argument)")
+        hint = f"Free text that must match this {fmt.get('syntax')} grammar:\n{fmt.get('definition') or ''}"
+    return Tool(name, description or None, {"type": "object", "properties": {"input": {"type": "string",
+                                                                                         "description": hint}},
+                                            "required": ["input"], "additionalProperties": False})
+
+
+def _custom_input(arguments: str) -> str:
+    """The free-text input of a custom tool's call, from the function arguments it came back as."""
+    try:
+        value = json.loads(arguments)
+    except ValueError:
+        return arguments  # cut off by the output limit: the raw text is all there is
+    if isinstance(value, dict):
+        if isinstance(value.get("input"), str):
+            return value["input"]
+        strings = [v for v in value.values() if isinstance(v, str)]
+        if len(strings) == 1:
+            return strings[0]
+    return arguments
+
+
 def _parse_tool_choice(choice, req: Request) -> ToolChoice | None:
     if choice is None:
         return None
     if choice in ("auto", "required", "none"):
         return ToolChoice(choice)
     choice = as_dict(choice)
-    if choice.get("type") == "function":
+    if choice.get("type") in ("function", "custom"):
         return ToolChoice("tool", str(choice.get("name") or ""))
     if choice.get("type") == "allowed_tools":
         tools = [as_dict(t) for t in choice.get("tools") or []]
-        if any(t.get("type") != "function" for t in tools):
+        if any(t.get("type") not in ("function", "custom") for t in tools):
             raise TranslationError("tool_choice.tools: only function tools can be translated", param="tool_choice")
         names = {t.get("name") for t in tools}
         req.tools = [t for t in req.tools if t.name in names]  # the subset is all the upstream will see
@@ -371,9 +405,12 @@ def parse_request(body: dict, ctx: Context) -> Request:
             ctx.warn(f"include {x!r} dropped (no equivalent upstream)")
     for i, t in enumerate(body.get("tools") or []):
         t = as_dict(t)
+        if t.get("type") == "custom":
+            req.tools.append(_custom_tool(t, ctx))
+            continue
         if t.get("type") != "function":
             raise TranslationError(f"tools[{i}]: tool type {t.get('type')!r} cannot be translated "
-                                   "(only function tools)", param=f"tools[{i}]")
+                                   "(only function and custom tools)", param=f"tools[{i}]")
         req.tools.append(Tool(str(t.get("name") or ""), t.get("description"), t.get("parameters"), t.get("strict")))
     req.tool_choice = _parse_tool_choice(body.get("tool_choice"), req)
     if isinstance(body.get("parallel_tool_calls"), bool):
@@ -413,7 +450,7 @@ def parse_request(body: dict, ctx: Context) -> Request:
 
 def _render_user_parts(parts: list, where: str, ctx: Context) -> list[dict]:
     out: list[dict] = []
-    for j, p in enumerate(parts):
+    for p in parts:
         if isinstance(p, (Text, Refusal)):
             out.append({"type": "input_text", "text": p.text})
         elif isinstance(p, Image):
@@ -455,23 +492,20 @@ def _render_input(req: Request, ctx: Context) -> list[dict]:
             if rest:
                 out.append({"type": "message", "role": "user", "content": rest})
         else:
-            texts: list[str] = []
-
-            def flush() -> None:
-                if texts:
-                    out.append({"type": "message", "role": "assistant", "content": "".join(texts)})
-                    texts.clear()
-
+            texts: list[str] = []  # a run of text up to the next call is one assistant message
             for p in m.parts:
                 if isinstance(p, (Text, Refusal)):
                     texts.append(p.text)
                 elif isinstance(p, ToolCall):
-                    flush()
+                    if texts:
+                        out.append({"type": "message", "role": "assistant", "content": "".join(texts)})
+                        texts = []
                     out.append({"type": "function_call", "call_id": p.id, "name": p.name,
                                 "arguments": p.arguments or "{}"})
                 elif isinstance(p, Reasoning):
                     ctx.warn("reasoning from earlier turns not sent upstream")
-            flush()
+            if texts:
+                out.append({"type": "message", "role": "assistant", "content": "".join(texts)})
     return out
 
 
@@ -665,8 +699,8 @@ def _message_item(id: str, content: list[dict], status: str = "completed") -> di
     return {"id": id, "type": "message", "status": status, "role": "assistant", "content": content}
 
 
-def _call_item_id(call_id: str) -> str:
-    return "fc_" + call_id.removeprefix("call_").removeprefix("toolu_")
+def _call_item_id(call_id: str, prefix: str = "fc_") -> str:
+    return prefix + call_id.removeprefix("call_").removeprefix("toolu_")
 
 
 def _call_status(arguments: str, stop: str | None) -> str:
@@ -700,6 +734,10 @@ def render_response(resp: Response, ctx: Context, request: Request | None = None
         message = None
         if isinstance(p, Reasoning):
             output.append(_reasoning_item(f"rs_{k}_{suffix}", p.text, p.signature, p.redacted))
+        elif isinstance(p, ToolCall) and p.name in ctx.freeform_tools:
+            output.append({"id": _call_item_id(p.id, "ctc_"), "type": "custom_tool_call",
+                           "status": _call_status(p.arguments, resp.stop_reason), "call_id": p.id, "name": p.name,
+                           "input": _custom_input(p.arguments)})
         elif isinstance(p, ToolCall):
             args = p.arguments or "{}"
             output.append({"id": _call_item_id(p.id), "type": "function_call", "status": _call_status(args, resp.stop_reason),
@@ -1050,6 +1088,18 @@ class StreamRenderer:
         for index in self._pending_tools:
             tool = self._tools[index]
             common = {"item_id": tool["id"], "output_index": tool["oi"]}
+            if tool["custom"]:  # the input is known once the JSON arguments are whole
+                stop = self._finish.stop_reason if self._finish else None
+                text = _custom_input(tool["args"])
+                if text:
+                    self._emit(out, "response.custom_tool_call_input.delta", **common, delta=text)
+                self._emit(out, "response.custom_tool_call_input.done", **common, input=text)
+                item = {"id": tool["id"], "type": "custom_tool_call", "status": _call_status(tool["args"], stop),
+                        "call_id": tool["call_id"], "name": tool["name"], "input": text}
+                self._output[tool["oi"]] = item
+                self._emit(out, "response.output_item.done", output_index=tool["oi"], item=item)
+                tool["done"] = True
+                continue
             if not tool["args"]:  # a tool without arguments takes "{}"
                 tool["args"] = "{}"
                 self._emit(out, "response.function_call_arguments.delta", **common, delta="{}")
@@ -1120,8 +1170,9 @@ class StreamRenderer:
                     self.ctx.warn("late tool-call argument fragment dropped (its item was already complete)")
                     return
                 tool["args"] += ev.text
-                self._emit(out, "response.function_call_arguments.delta", item_id=tool["id"],
-                           output_index=tool["oi"], delta=ev.text)
+                if not tool["custom"]:
+                    self._emit(out, "response.function_call_arguments.delta", item_id=tool["id"],
+                               output_index=tool["oi"], delta=ev.text)
             return
         if not self._started and cls is not KeepAlive:
             if cls is StreamStart:
@@ -1146,12 +1197,15 @@ class StreamRenderer:
             self._output.append(None)
             if kind == TOOL_CALL:
                 call_id = ev.id or new_id("call_")
-                tool = {"oi": oi, "id": _call_item_id(call_id), "call_id": call_id, "name": ev.name or "",
-                        "args": "", "done": False}
+                custom = (ev.name or "") in self.ctx.freeform_tools
+                tool = {"oi": oi, "id": _call_item_id(call_id, "ctc_" if custom else "fc_"), "call_id": call_id,
+                        "name": ev.name or "", "args": "", "done": False, "custom": custom}
                 self._tools[ev.index] = tool
-                self._emit(out, "response.output_item.added", output_index=oi, item={
-                    "id": tool["id"], "type": "function_call", "status": "in_progress", "arguments": "",
-                    "call_id": call_id, "name": tool["name"]})
+                item = ({"id": tool["id"], "type": "custom_tool_call", "status": "in_progress", "call_id": call_id,
+                         "name": tool["name"], "input": ""} if custom else
+                        {"id": tool["id"], "type": "function_call", "status": "in_progress", "arguments": "",
+                         "call_id": call_id, "name": tool["name"]})
+                self._emit(out, "response.output_item.added", output_index=oi, item=item)
             else:  # REASONING, REDACTED
                 rid = f"rs_{oi}_{self._id.removeprefix('resp_')}"
                 self._reasoning[ev.index] = {"oi": oi, "id": rid, "text": "", "sig": "", "part": False,

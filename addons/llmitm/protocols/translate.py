@@ -14,8 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import anthropic, gemini, openai_chat
-from . import openai_responses
+from . import anthropic, gemini, openai_chat, openai_responses
 from .canonical import (
     REASONING,
     REDACTED,
