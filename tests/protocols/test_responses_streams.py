@@ -572,3 +572,12 @@ def test_passthrough_meter_reads_responses_body_usage():
     usage = json.loads(body)["usage"]
     assert meter.tokens == (usage["input_tokens"], usage["output_tokens"])
     assert meter.usage.reasoning == usage["output_tokens_details"]["reasoning_tokens"]
+
+
+def test_error_event_with_null_code_takes_its_status_from_the_type():
+    # vercel/ai openai-error-null-code: {"type":"error","error":{"type":"server_error","code":null,…}}
+    wire = sse(*created(), {"type": "error", "sequence_number": 2, "error": {
+        "type": "server_error", "code": None, "message": "Sorry, something went wrong.", "param": None}})
+    assert anthropic_message(run("anthropic", wire)[0])["error"] == {
+        "type": "api_error", "message": "Sorry, something went wrong."}
+    assert data_payloads(run("openai-chat", wire)[0])[-1]["error"]["code"] == "server_error"
