@@ -382,13 +382,14 @@ def _response_parts(response, parts, where: str, ctx: Context) -> tuple[list, bo
     return content, is_error
 
 
-def _merge_adjacent(parts: list) -> list:
+def _merge_adjacent(parts: list, join_text: bool = True) -> list:
     """Streams stored as history arrive as many small parts: join neighbouring text and thought parts
-    (a thought part carrying only a signature belongs to the thought text before it)."""
+    (a thought part carrying only a signature belongs to the thought text before it). A user's separate
+    text parts stay separate (`join_text` False)."""
     out: list = []
     for p in parts:
         last = out[-1] if out else None
-        if type(p) is Text and type(last) is Text:
+        if join_text and type(p) is Text and type(last) is Text:
             out[-1] = Text(last.text + p.text)
         elif type(p) is Reasoning and type(last) is Reasoning and last.redacted is None and p.redacted is None \
                 and not last.signature:
@@ -465,9 +466,9 @@ def _parse_contents(contents, ctx: Context) -> list[Message]:
                 warned_sig = True  # Gemini's own signatures mean nothing to another provider
                 ctx.warn("thoughtSignature dropped (provider-bound; the upstream is not Gemini)")
         msg_role = "assistant" if role == "model" else "user"
-        parts = _merge_adjacent(parts)
+        parts = _merge_adjacent(parts, msg_role == "assistant")
         if messages and messages[-1].role == msg_role:
-            messages[-1].parts = _merge_adjacent(messages[-1].parts + parts)
+            messages[-1].parts = _merge_adjacent(messages[-1].parts + parts, msg_role == "assistant")
         else:
             messages.append(Message(msg_role, parts))
     return messages
@@ -574,7 +575,9 @@ def _parse_generation_config(gc: dict, req: Request, ctx: Context) -> None:
             raise TranslationError(f"{where}.thinkingConfig: thinkingBudget and thinkingLevel are exclusive",
                                    param=f"{where}.thinkingConfig")
         if isinstance(level, str) and level.upper() != "THINKING_LEVEL_UNSPECIFIED":
-            req.reasoning = ReasoningConfig(True, effort=level.lower())
+            # MINIMAL is Gemini's lowest level, "low" everywhere else (some targets read "minimal" as unknown).
+            effort = level.lower()
+            req.reasoning = ReasoningConfig(True, effort="low" if effort == "minimal" else effort)
         elif isinstance(budget, int) and budget == 0:
             req.reasoning = ReasoningConfig(False)
         elif isinstance(budget, int) and budget > 0:
