@@ -372,3 +372,27 @@ def test_request_path():
     req.stream = False
     assert gemini.request_path(req) == "/v1beta/models/gemini-2.5-pro:generateContent"
     assert ctx.warnings == []
+
+
+def test_thinking_level_minimal_is_low_and_user_text_parts_stay_apart():
+    body = {"contents": [{"role": "user", "parts": [{"text": "Summarise:"}, {"text": "a long text"}]}],
+            "generationConfig": {"thinkingConfig": {"thinkingLevel": "MINIMAL"}}}
+    _, c, _ = up(body, "openai-chat")
+    assert c["reasoning_effort"] == "low"
+    assert c["messages"][0]["content"] == [{"type": "text", "text": "Summarise:"}, {"type": "text", "text": "a long text"}]
+
+
+def test_foreign_signed_and_redacted_thinking_round_trip_through_a_gemini_client():
+    from llmitm.protocols.canonical import Reasoning, Response, Text
+    resp = Response(id="msg_1", model="claude", parts=[Reasoning("plan", "sig-A"), Reasoning("", None, "REDACTED"),
+                                                       Text("answer")])
+    shown = gemini.render_response(resp, Context())["candidates"][0]["content"]
+    parts = shown["parts"]
+    assert parts[0]["thought"] is True and parts[0]["text"] == "plan" and parts[1]["text"] == ""
+    gtypes.Content.model_validate(shown)  # the signatures are valid base64 for google-genai's bytes field
+    body = {"contents": [{"role": "user", "parts": [{"text": "q"}]}, shown, {"role": "user", "parts": [{"text": "more"}]}]}
+    _, a, t = up(body, "anthropic")
+    assert a["messages"][1]["content"] == [{"type": "thinking", "thinking": "plan", "signature": "sig-A"},
+                                           {"type": "redacted_thinking", "data": "REDACTED"},
+                                           {"type": "text", "text": "answer"}]
+    assert not any("thoughtSignature" in w for w in t.warnings)
