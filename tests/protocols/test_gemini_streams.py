@@ -167,3 +167,14 @@ def _throughput(client: str, upstream: str, rel: str) -> float:
 def test_translated_stream_throughput(client, upstream, rel):
     best = _throughput(client, upstream, rel)
     assert best >= 20_000, f"{best:.0f} events/s"
+
+
+def test_sse_comment_from_a_gemini_compatible_upstream_is_a_keepalive():
+    wire = (b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Hi"}]}}],"responseId":"r"}\r\n\r\n'
+            b": keep-alive\r\n\r\n"
+            b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"!"}]},"finishReason":"STOP"}]}\r\n\r\n')
+    t = Translation("anthropic", "gemini")
+    t.request({"model": "m", "max_tokens": 10, "stream": True, "messages": USER_TURN})
+    s = t.stream()
+    out = b"".join(s.feed(wire) + s.finish())
+    assert b"event: ping" in out and out.index(b"event: ping") > out.index(b"message_start")

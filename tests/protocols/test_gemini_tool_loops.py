@@ -165,3 +165,42 @@ def test_gemini_streaming_chat_keeps_anthropic_signed_thinking():
     blocks = bodies[1]["messages"][1]["content"]
     assert blocks[0] == {"type": "thinking", "thinking": thinking, "signature": signature}
     assert blocks[1]["type"] == "text" and bodies[1]["messages"][2]["content"] == [{"type": "text", "text": "thanks"}]
+
+
+def test_google_genai_automatic_function_calling_over_a_recorded_anthropic_tool_loop():
+    """google-genai runs the tool itself (AFC) and sends the result back; the recorded two-step
+    Anthropic exchange answers both requests."""
+    steps = [wire_bytes("anthropic-messages/anthropic-sdk-python/tool-runner-stream-1.step1-tool-use.sse"),
+             wire_bytes("anthropic-messages/anthropic-sdk-python/tool-runner-stream-1.step2-text.sse")]
+    upstream_bodies: list = []
+    calls: list = []
+
+    def handler(request: httpx.Request):
+        t = Translation("gemini", "anthropic")
+        up = t.request(json.loads(request.content), upstream_model="claude-haiku-4-5",
+                       client_path=request.url.raw_path.decode())
+        upstream_bodies.append(json.loads(up.body))
+        s = t.stream()
+        out = [c for piece in split(steps[len(upstream_bodies) - 1]) for c in s.feed(piece)] + s.finish()
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=b"".join(out))
+
+    def get_weather(location: str, units: str) -> dict:
+        """Current weather for a location."""
+        calls.append((location, units))
+        return {"temperature": 68, "conditions": "foggy"}
+
+    chunks = list(_gemini_sdk(handler).models.generate_content_stream(
+        model="gemini-2.5-flash", contents="What's the weather in SF?",
+        config=gtypes.GenerateContentConfig(tools=[get_weather])))
+    assert calls == [("San Francisco, CA", "f")]
+    assert len(upstream_bodies) == 2
+    first, second = upstream_bodies
+    assert first["tools"][0]["name"] == "get_weather" and first["stream"] is True
+    tool_use = [b for b in second["messages"][1]["content"] if b["type"] == "tool_use"]
+    result = second["messages"][2]["content"][0]
+    assert result["type"] == "tool_result" and result["tool_use_id"] == tool_use[0]["id"] == "toolu_018acGYLtfR52q9yDbWaEdQZ"
+    assert json.loads(result["content"]) == {"temperature": 68, "conditions": "foggy"}
+    final = "".join(c.text or "" for c in chunks)
+    expected = "".join(json.loads(line[5:]).get("delta", {}).get("text", "")
+                       for line in steps[1].decode().splitlines() if line.startswith("data:"))
+    assert final.endswith(expected) and expected

@@ -1175,6 +1175,10 @@ class StreamParser:
         return out
 
 
+    def comment(self, text: str) -> list:
+        return [KeepAlive()]  # Gemini sends none; a compatible server's keep-alive is passed on
+
+
 class StreamRenderer:
     """Canonical stream events → Gemini SSE chunks (`data: {…}\\r\\n\\r\\n`, as Gemini frames them), or a
     JSON array when the app called streamGenerateContent without `alt=sse`."""
