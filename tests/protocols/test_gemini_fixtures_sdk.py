@@ -430,3 +430,23 @@ def test_sse_framing_is_crlf_and_every_chunk_validates():
     assert events[-1] == b"" and all(e.startswith(b"data: {") for e in events[:-1])
     for e in events[:-1]:
         gtypes.GenerateContentResponse.model_validate(json.loads(e[6:]))
+
+
+@pytest.mark.parametrize("rel", G_BODIES)
+def test_gemini_body_as_stream_read_by_openai_and_anthropic_sdks(rel):
+    """The Gemini upstream answered whole though a stream was asked for: the client still gets one."""
+    from test_proto_fixtures_sdk import _streaming_client_over_json
+    wire = (FIXTURES / rel).read_bytes()
+    exp = g_expected(rel, stream=False)
+    t = Translation("openai-chat", "gemini")
+    with _streaming_client_over_json("openai", t, wire).chat.completions.stream(
+            model="gpt-4o", messages=USER_TURN, stream_options={"include_usage": True}) as s:
+        for _ in s:
+            pass
+        completion = s.current_completion_snapshot
+    _check_g_to_c(exp, completion.choices[0], completion.usage, t)
+    t = Translation("anthropic", "gemini")
+    with _streaming_client_over_json("anthropic", t, wire).messages.stream(
+            model="claude-x", max_tokens=1000, messages=USER_TURN) as s:
+        message = s.get_final_message()
+    _check_g_to_a(exp, message, t)
