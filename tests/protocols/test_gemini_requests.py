@@ -280,8 +280,7 @@ def test_openai_request_to_gemini():
     user, model, results = g["contents"]
     assert user == {"role": "user", "parts": [{"text": "look"}, {"inlineData": {"mimeType": "image/jpeg", "data": "QUJD"}}]}
     assert model["role"] == "model"
-    assert model["parts"][0] == {"functionCall": {"name": "f", "args": {"q": 1}, "id": "call_1"},
-                                 "thoughtSignature": gemini.DUMMY_SIGNATURE}
+    assert model["parts"][0] == {"functionCall": {"name": "f", "args": {"q": 1}, "id": "call_1"}}  # 2.5: no check
     assert model["parts"][1] == {"functionCall": {"name": "g", "args": {}, "id": "call_2"}}
     assert results["parts"] == [
         {"functionResponse": {"name": "g", "response": {"v": 2}, "id": "call_2"}},
@@ -396,3 +395,23 @@ def test_foreign_signed_and_redacted_thinking_round_trip_through_a_gemini_client
                                            {"type": "redacted_thinking", "data": "REDACTED"},
                                            {"type": "text", "text": "answer"}]
     assert not any("thoughtSignature" in w for w in t.warnings)
+
+
+def test_signature_placeholder_only_in_the_current_turn_of_models_that_check():
+    call = {"role": "assistant", "content": None, "tool_calls": [
+        {"id": "call_a", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+        {"id": "call_b", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}
+    history = [{"role": "user", "content": "one"}, call,
+               {"role": "tool", "tool_call_id": "call_a", "content": "x"},
+               {"role": "tool", "tool_call_id": "call_b", "content": "x"},
+               {"role": "assistant", "content": "done"}, {"role": "user", "content": "two"},
+               {**call, "tool_calls": [{**tc, "id": tc["id"] + "2"} for tc in call["tool_calls"]]},
+               {"role": "tool", "tool_call_id": "call_a2", "content": "y"},
+               {"role": "tool", "tool_call_id": "call_b2", "content": "y"}]
+    body = {"model": "m", "messages": history}
+    g = to_gemini("openai-chat", body, model="gemini-3-flash-preview")[1]
+    signed = [[p.get("thoughtSignature") for p in c["parts"] if "functionCall" in p]
+              for c in g["contents"] if c["role"] == "model" and any("functionCall" in p for p in c["parts"])]
+    assert signed == [[None, None], [gemini.DUMMY_SIGNATURE, None]]
+    g = to_gemini("openai-chat", body, model="gemini-2.0-flash")[1]
+    assert not any("thoughtSignature" in p for c in g["contents"] for p in c["parts"])

@@ -101,6 +101,8 @@ _KNOWN_REQUEST_KEYS = {"contents", "systemInstruction", "tools", "toolConfig", "
 _HOSTED_TOOLS = {"googleSearch", "googleSearchRetrieval", "codeExecution", "urlContext", "fileSearch",
                  "computerUse", "googleMaps", "enterpriseWebSearch", "retrieval", "mcpServers"}
 _ALWAYS_THINKS = re.compile(r"gemini-(3|2\.5-pro)")
+# Model families that do not validate thought signatures: no placeholder for them.
+_NO_SIGNATURE_CHECK = re.compile(r"gemini-(1\.|2\.)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -686,6 +688,11 @@ def _render_contents(req: Request, ctx: Context) -> tuple[list[str], list[dict]]
         for p in m.parts:
             if isinstance(p, ToolCall):
                 names[p.id] = p.name
+    # Gemini 3 validates the signatures of the current turn: the model steps after the last user
+    # message that is more than function results.
+    turn_start = max((i for i, m in enumerate(req.messages) if m.role == "user"
+                      and any(not isinstance(p, ToolResult) for p in m.parts)), default=-1)
+    placeholder = not _NO_SIGNATURE_CHECK.search(req.model)
     out: list[dict] = []
     for i, m in enumerate(req.messages):
         where = f"messages[{i}]"
@@ -712,7 +719,7 @@ def _render_contents(req: Request, ctx: Context) -> tuple[list[str], list[dict]]
                 if signature:
                     part["thoughtSignature"] = signature
                     signed_first = True
-                elif not signed_first and m.role == "assistant":
+                elif not signed_first and m.role == "assistant" and i > turn_start and placeholder:
                     # Only the first call of a turn carries a signature; a turn from another model has none.
                     part["thoughtSignature"] = DUMMY_SIGNATURE
                     signed_first = True
