@@ -87,6 +87,11 @@ class Llmitm:
 
     async def _run_upkeep(self) -> None:
         probes: set[asyncio.Task] = set()
+        for pool in list(self.pools.pools.values()):
+            try:
+                await pool.load()  # persisted cooldowns and disabled keys, before any request (probes)
+            except Exception:
+                log.exception("llmitm: reading pool state failed")
         while True:
             await asyncio.sleep(upkeep.TICK_SECONDS)
             try:
@@ -168,14 +173,17 @@ class Llmitm:
         record.route, record.provider = decision.position, decision.provider_name
         record.upstream_protocol, record.upstream_model = upstream_protocol, decision.upstream_model
         try:
-            if protocol is None or protocol == upstream_protocol:
+            # A local model's text conventions (<think>, <tool_call>) are mapped even for an app
+            # that speaks the server's own protocol, so that case is translated too.
+            local = provider.local_model is not None and bool(endpoint and endpoint.translatable)
+            if protocol is None or (protocol == upstream_protocol and not local):
                 self._rewrite_model(flow, endpoint, decision.upstream_model, model)
                 exchange.retarget(flow, flow.request.path)
             elif endpoint and endpoint.counts_tokens:
                 self._estimate_token_count(flow, record, upstream_protocol)
                 return None
             elif endpoint and endpoint.translatable:
-                exchange.start_translation(flow, body or {}, provider.max_tokens_default, sideflows.views_enabled())
+                exchange.start_translation(flow, body or {}, sideflows.views_enabled())
             else:
                 raise Refused(404, f"llmitm cannot translate {flow.request.path} from {protocol} to {upstream_protocol}")
         except Refused as e:

@@ -79,13 +79,15 @@ class Exchange:
         self.upstream_path = path
         flow.request.url = upstream_url(self.decision.provider.base_url, path)
 
-    def start_translation(self, flow: http.HTTPFlow, body: dict, max_tokens_default: int, keep_client_request: bool) -> None:
+    def start_translation(self, flow: http.HTTPFlow, body: dict, keep_client_request: bool) -> None:
         from .protocols import Translation, TranslationError
 
         assert self.client_protocol is not None
         if keep_client_request:
             self.client_request = flow.request.copy()
-        self.translation = Translation(self.client_protocol, self.upstream_protocol, max_tokens_default=max_tokens_default)
+        provider = self.decision.provider
+        self.translation = Translation(self.client_protocol, self.upstream_protocol,
+                                       max_tokens_default=provider.max_tokens_default, local_model=provider.local_model)
         try:
             upstream = self.translation.request(body, upstream_model=self.decision.upstream_model, client_path=flow.request.path)
         except TranslationError as e:

@@ -450,8 +450,10 @@ def render_request(req: Request, ctx: Context) -> dict:
             out["parallel_tool_calls"] = req.parallel_tool_calls
     if req.reasoning is not None and req.reasoning.enabled:
         r = req.reasoning
+        # Compatible servers widely accept only low/medium/high: the levels around them fold in.
+        folded = {"minimal": "low", "xhigh": "high", "max": "high"}
         out["reasoning_effort"] = r.effort if r.effort in ("low", "medium", "high") else (
-            effort_for_budget(r.budget_tokens) if r.effort is None else "high")
+            effort_for_budget(r.budget_tokens) if r.effort is None else folded.get(r.effort, "high"))
     fmt = req.response_format
     if fmt is not None and fmt.kind == "json_schema":
         js: dict = {"name": fmt.name or "response", "schema": fmt.schema or {}}
