@@ -180,3 +180,27 @@ def test_count_tokens_on_an_openai_upstream_is_estimated_not_refused(proxy, upst
     count = client.messages.count_tokens(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "x" * 400}])
     assert 90 <= count.input_tokens <= 130
     assert upstream.received == []
+
+
+def test_responses_app_on_anthropic_upstream_streams(proxy, upstream):
+    upstream.script = lambda req: Reply.fixture("anthropic-messages/prism/stream-text-then-tool-use.sse")
+    client = openai_client(proxy)
+    tools = [{"type": "function", "name": "search", "parameters": {"type": "object", "properties": {"query": {"type": "string"}}}}]
+    with client.responses.stream(model="gpt-4o", input="news?", tools=tools) as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_response()
+    calls = [item for item in final.output if item.type == "function_call"]
+    assert calls and calls[0].name == "search" and isinstance(json.loads(calls[0].arguments), dict)
+    assert final.usage.input_tokens == 465
+    sent = upstream.received[0].json
+    assert upstream.received[0].path == "/v1/messages" and sent["tools"][0]["name"] == "search"
+
+
+def test_responses_stateful_field_is_refused(proxy, upstream):
+    import openai
+
+    with pytest.raises(openai.BadRequestError) as info:
+        openai_client(proxy).responses.create(model="gpt-4o", input="x", previous_response_id="resp_123")
+    assert "previous_response_id" in str(info.value)
+    assert upstream.received == []
