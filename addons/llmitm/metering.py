@@ -31,12 +31,13 @@ class UsageMeter:
 
     def read_body(self, body: bytes) -> None:
         """A whole (non-stream) response body."""
-        if self.spoke is None or b'"usage"' not in body:
+        field = getattr(self.spoke, "USAGE_FIELD", "usage")
+        if self.spoke is None or f'"{field}"'.encode() not in body:
             return
         try:
             payload = json.loads(body)
-            if isinstance(payload, dict) and isinstance(payload.get("usage"), dict):
-                self.usage = self.spoke.parse_usage(payload["usage"])
+            if isinstance(payload, dict) and isinstance(payload.get(field), dict):
+                self.usage = self.spoke.parse_usage(payload[field])
         except (ValueError, KeyError, TypeError) as e:
             log.debug("llmitm: no usage in response body: %s", e)
 

@@ -41,6 +41,9 @@ routes:
   - match: {{host: api.anthropic.com}}
     provider: gpt
     model: gpt-4o
+  - match: {{host: generativelanguage.googleapis.com}}
+    provider: claude
+    model: claude-sonnet-4-5
 """
 
 
@@ -204,3 +207,27 @@ def test_responses_stateful_field_is_refused(proxy, upstream):
         openai_client(proxy).responses.create(model="gpt-4o", input="x", previous_response_id="resp_123")
     assert "previous_response_id" in str(info.value)
     assert upstream.received == []
+
+
+def test_gemini_app_on_anthropic_upstream(proxy, upstream, client_env):
+    from google import genai
+    from google.genai import types
+
+    client_env(proxy)
+    upstream.script = lambda req: Reply.fixture("anthropic-messages/prism/tool-use-parallel-2.json")
+    client = genai.Client(api_key="AIza-app-placeholder")
+    weather = types.FunctionDeclaration(name="weather", parameters_json_schema={"type": "object", "properties": {"city": {"type": "string"}}})
+    search = types.FunctionDeclaration(name="search", parameters_json_schema={"type": "object", "properties": {"query": {"type": "string"}}})
+    reply = client.models.generate_content(
+        model="gemini-2.5-flash", contents="weather and news?",
+        config=types.GenerateContentConfig(tools=[types.Tool(function_declarations=[weather, search])],
+                                           automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True)))
+    calls = {c.name: c.args for c in reply.function_calls}
+    assert calls == {"weather": {"city": "New York"}, "search": {"query": "current top news"}}
+    assert reply.usage_metadata.prompt_token_count == 458
+    (req,) = upstream.received
+    assert req.path == "/v1/messages" and req.key == "sk-ant-pool-translate-1" and req.json["model"] == "claude-sonnet-4-5"
+
+    upstream.script = lambda req: Reply.fixture("anthropic-messages/prism/stream-text-basic.sse", delay=0.02)
+    text = "".join(chunk.text or "" for chunk in client.models.generate_content_stream(model="gemini-2.5-flash", contents="hi"))
+    assert len(text) > 20

@@ -226,6 +226,9 @@ def openapi_to_json_schema(schema):
 # Usage and errors
 
 
+USAGE_FIELD = "usageMetadata"  # where a response body carries usage (the other spokes: "usage")
+
+
 def parse_usage(u: dict) -> Usage | None:
     """usageMetadata → Usage; None when it carries no counts (Vertex's `{"trafficType": …}` chunks)."""
     prompt = _g(u, "promptTokenCount")
