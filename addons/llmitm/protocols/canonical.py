@@ -326,6 +326,17 @@ def effort_for_budget(budget: int | None) -> str:
     return "high"
 
 
+def parse_data_url(url: str) -> tuple[str | None, str] | None:
+    """(media type, base64 data) of a base64 `data:` URL (OpenAI's image and file carrier); None
+    for any other URL."""
+    if not url.startswith("data:"):
+        return None
+    header, _, data = url[len("data:"):].partition(",")
+    if not header.endswith(";base64"):
+        return None
+    return header[: -len(";base64")] or None, data
+
+
 def derive_stop_reason(reason: str | None, emitted_tool_call: bool) -> str:
     """The stop reason to report given what was actually emitted (PROTOCOLS.md §2.5): a tool block
     means tool_use even if upstream said "stop"; no tool block means it was not a tool turn; a cut-off

@@ -52,6 +52,7 @@ from .canonical import (
     as_dict,
     effort_for_budget,
     new_id,
+    parse_data_url,
 )
 from .think_tags import ThinkSplitter, split_think
 
@@ -79,7 +80,6 @@ _KNOWN_REQUEST_KEYS = {
 }
 # Fields that would change the answer's form or content and cannot be honoured: refuse when set.
 _REJECTED = {"audio", "web_search_options"}
-_DATA_URL_PREFIX = "data:"
 
 
 def request_path(req: Request) -> str:
@@ -162,15 +162,6 @@ def render_stream_error(err: ApiError) -> bytes:
 # Requests
 
 
-def _parse_data_url(url: str) -> tuple[str | None, str] | None:
-    if not url.startswith(_DATA_URL_PREFIX):
-        return None
-    header, _, data = url[len(_DATA_URL_PREFIX):].partition(",")
-    if not header.endswith(";base64"):
-        return None
-    return header[: -len(";base64")] or None, data
-
-
 def _parse_content(content, where: str) -> list:
     if content is None:
         return []
@@ -190,7 +181,7 @@ def _parse_content(content, where: str) -> list:
         elif kind == "image_url":
             image = as_dict(part.get("image_url"))
             url = str(image.get("url") or "")
-            inline = _parse_data_url(url)
+            inline = parse_data_url(url)
             if inline:
                 parts.append(Image(media_type=inline[0], data=inline[1], detail=image.get("detail")))
             elif url.startswith(("http://", "https://")):
@@ -199,7 +190,7 @@ def _parse_content(content, where: str) -> list:
                 raise TranslationError(f"{here}: image_url must be an http(s) or base64 data URL", param=here)
         elif kind == "file":
             file = as_dict(part.get("file"))
-            inline = _parse_data_url(str(file.get("file_data") or ""))
+            inline = parse_data_url(str(file.get("file_data") or ""))
             if not inline:
                 raise TranslationError(f"{here}: only inline file_data can be translated (not file_id)", param=here)
             parts.append(Document(media_type=inline[0], data=inline[1], title=file.get("filename")))

@@ -57,6 +57,7 @@ from .canonical import (
     as_dict,
     effort_for_budget,
     new_id,
+    parse_data_url,
 )
 
 NAME = "openai-responses"
@@ -86,7 +87,6 @@ _KNOWN_REQUEST_KEYS = {
     "tool_choice", "parallel_tool_calls", "reasoning", "text", "include", "stream", "user", "safety_identifier",
     "store", "background", "previous_response_id", "conversation", "prompt", "truncation", "stream_options",
 }
-_DATA_URL_PREFIX = "data:"
 _INCOMPLETE_IN = {"max_output_tokens": MAX_TOKENS, "content_filter": CONTENT_FILTER}
 _OUTPUT_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 MIN_OUTPUT_TOKENS = 16  # OpenAI rejects a smaller max_output_tokens
@@ -182,15 +182,6 @@ def _sse(name: str, payload: dict) -> bytes:
 # Requests (Responses client → canonical)
 
 
-def _parse_data_url(url: str) -> tuple[str | None, str] | None:
-    if not url.startswith(_DATA_URL_PREFIX):
-        return None
-    header, _, data = url[len(_DATA_URL_PREFIX):].partition(",")
-    if not header.endswith(";base64"):
-        return None
-    return header[: -len(";base64")] or None, data
-
-
 def _parse_content(content, where: str) -> list:
     if content is None:
         return []
@@ -214,7 +205,7 @@ def _parse_content(content, where: str) -> list:
             url = str(part.get("image_url") or "")
             detail = part.get("detail")
             detail = None if detail in (None, "auto") else detail
-            inline = _parse_data_url(url)
+            inline = parse_data_url(url)
             if inline:
                 parts.append(Image(media_type=inline[0], data=inline[1], detail=detail))
             elif url.startswith(("http://", "https://")):
@@ -224,7 +215,7 @@ def _parse_content(content, where: str) -> list:
         elif kind == "input_file":
             if part.get("file_id"):
                 raise TranslationError(f"{here}: files by file_id cannot be translated (send file_data)", param=here)
-            inline = _parse_data_url(str(part.get("file_data") or ""))
+            inline = parse_data_url(str(part.get("file_data") or ""))
             if inline:
                 parts.append(Document(media_type=inline[0], data=inline[1], title=part.get("filename")))
             elif isinstance(part.get("file_url"), str):
