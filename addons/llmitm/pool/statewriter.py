@@ -13,6 +13,13 @@ from .livekey import LiveKey
 from .store import Store
 
 _WRITE_RETRY_SECONDS = 1.0
+# Routine changes (usage counters, last use, remaining quota, in-flight counts) are gathered for this
+# long and written in one transaction: at hundreds of requests a second a write per request costs more
+# CPU than the proxying. Health changes (a key cooling down, disabled, its breaker tripping) are
+# written at once, so a restart or another instance sees them immediately.
+BATCH_SECONDS = 0.25
+_URGENT_FIELDS = frozenset({"cooldown_until", "cooldown_reason", "disabled", "disabled_reason",
+                            "next_probe_at", "failures", "breaker_until"})
 
 
 class StateWriter:
@@ -26,12 +33,15 @@ class StateWriter:
         self._pending_versions: dict[str, tuple[LiveKey, int]] = {}
         self._slot_releases: Counter[str] = Counter()  # shared stores: in-flight slots to give back
         self._slot_releases_sending: Counter[str] = Counter()  # the part of them a flush is sending now
+        self._urgent = False  # a queued change that must not wait for the batch window
+        self._urgent_waiter: asyncio.Event | None = None
         self._write_lock: asyncio.Lock | None = None
         self._wake_event: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
     def release_slot(self, key_id: str) -> None:
         self._slot_releases[key_id] += 1
+        self._urgent = True  # other instances are waiting for that slot
         self._wake()
 
     def take_slot_releases(self, key_id: str) -> int:
@@ -62,9 +72,19 @@ class StateWriter:
         else:
             self._pending[key.spec.id] = update
         self._pending_versions[key.spec.id] = (key, key.version)
+        self._urgent = self._urgent or not _URGENT_FIELDS.isdisjoint(changed)
         self._wake()
 
+    def _urgent_event(self) -> asyncio.Event:
+        event = asyncio.Event()
+        self._urgent_waiter = event
+        if self._urgent:
+            event.set()
+        return event
+
     def _wake(self) -> None:
+        if self._urgent and self._urgent_waiter is not None:
+            self._urgent_waiter.set()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -80,6 +100,11 @@ class StateWriter:
         while True:
             await self._wake_event.wait()
             self._wake_event.clear()
+            if not self._urgent:
+                # Gather routine changes; an urgent one arriving meanwhile cuts the wait short.
+                with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
+                    await asyncio.wait_for(self._urgent_event().wait(), BATCH_SECONDS)
+            self._urgent = False
             try:
                 await self.flush()
             except Exception as e:  # the store is down: keep the state in memory and try again
