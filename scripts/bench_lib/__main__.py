@@ -726,7 +726,6 @@ def main() -> int:
     ap.add_argument("--only", help="comma-separated workload keys: direct,bare,keyswap,reroute,xlate,litellm,"
                                    "direct-s,bare-s,keyswap-s,xlate-s,litellm-s")
     ap.add_argument("--json", help="write the full results here")
-    ap.add_argument("--keep", action="store_true", help="keep the run directory (logs, configs)")
     args = ap.parse_args()
     quick = args.quick
     args.rounds = args.rounds or (2 if quick else 5)
