@@ -68,9 +68,15 @@ FINISH_IN = {"stop": END, "length": MAX_TOKENS, "tool_calls": TOOL_USE, "functio
              "content_filter": CONTENT_FILTER}
 # Error type/code → HTTP status, for errors that arrive inside a stream.
 STATUS_FOR_TYPE = {
-    "invalid_request_error": 400, "authentication_error": 401, "invalid_api_key": 401, "permission_error": 403,
-    "not_found_error": 404, "model_not_found": 404, "rate_limit_exceeded": 429, "rate_limit_error": 429,
-    "insufficient_quota": 429, "server_error": 500, "api_error": 500, "overloaded_error": 529,
+    "invalid_request_error": 400, "invalid_prompt": 400, "invalid_image": 400, "invalid_image_format": 400,
+    "invalid_base64_image": 400, "invalid_image_url": 400, "image_too_large": 400, "image_too_small": 400,
+    "image_parse_error": 400, "image_content_policy_violation": 400, "invalid_image_mode": 400,
+    "image_file_too_large": 400, "unsupported_image_media_type": 400, "empty_image_file": 400,
+    "failed_to_download_image": 400, "image_file_not_found": 400, "context_length_exceeded": 400,
+    "authentication_error": 401, "invalid_api_key": 401, "permission_error": 403, "not_found_error": 404,
+    "model_not_found": 404, "rate_limit_exceeded": 429, "rate_limit_error": 429, "insufficient_quota": 429,
+    "tokens": 429, "requests": 429, "server_error": 500, "api_error": 500, "vector_store_timeout": 500,
+    "overloaded_error": 529,
 }
 _KNOWN_REQUEST_KEYS = {
     "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "n", "stop",
@@ -121,7 +127,8 @@ def render_usage(u: Usage | None) -> dict:
     return out
 
 
-def _error_from_payload(err, status: int | None) -> ApiError:
+def error_from_payload(err, status: int | None) -> ApiError:
+    """`{"message","type","code","param"}`: HTTP errors, in-stream errors, and (Responses) failed responses."""
     if isinstance(err, str):
         return ApiError(status or 500, err)
     err = as_dict(err)
@@ -142,7 +149,7 @@ def parse_error(status: int | None, body: bytes) -> ApiError:
         return ApiError(status or 502, body.decode("utf-8", "replace")[:1000] or f"upstream returned HTTP {status}")
     payload = as_dict(payload)
     if "error" in payload:
-        return _error_from_payload(payload["error"], status)
+        return error_from_payload(payload["error"], status)
     # FastAPI-style servers ({"detail": …}) and others ({"message": …}).
     message = payload.get("message") or payload.get("detail") or json.dumps(payload)[:1000]
     return ApiError(status or 502, message if isinstance(message, str) else json.dumps(message)[:1000])
@@ -591,7 +598,7 @@ class StreamParser:
         chunk = json.loads(data)
         out: list = []
         if chunk.get("error"):
-            return [StreamError(_error_from_payload(chunk["error"], None))]
+            return [StreamError(error_from_payload(chunk["error"], None))]
         choices = chunk.get("choices") or []
         if not self._started and (choices or chunk.get("usage")):
             # Azure opens with an id-less prompt_filter_results chunk: start on the first real one.

@@ -59,23 +59,12 @@ from .canonical import (
     new_id,
     parse_data_url,
 )
+from .openai_chat import error_from_payload as openai_error  # OpenAI's error object is the same in both protocols
 
 NAME = "openai-responses"
 PATH = "/v1/responses"
 REQUEST_HEADERS = {"content-type": "application/json"}
 
-# Error type/code → HTTP status, for errors that arrive inside a stream or a failed response.
-STATUS_FOR_TYPE = {
-    "invalid_request_error": 400, "invalid_prompt": 400, "invalid_image": 400, "invalid_image_format": 400,
-    "invalid_base64_image": 400, "invalid_image_url": 400, "image_too_large": 400, "image_too_small": 400,
-    "image_parse_error": 400, "image_content_policy_violation": 400, "invalid_image_mode": 400,
-    "image_file_too_large": 400, "unsupported_image_media_type": 400, "empty_image_file": 400,
-    "failed_to_download_image": 400, "image_file_not_found": 400, "context_length_exceeded": 400,
-    "authentication_error": 401, "invalid_api_key": 401, "permission_error": 403, "not_found_error": 404,
-    "model_not_found": 404, "rate_limit_exceeded": 429, "rate_limit_error": 429, "insufficient_quota": 429,
-    "tokens": 429, "requests": 429, "server_error": 500, "api_error": 500, "vector_store_timeout": 500,
-    "overloaded_error": 529,
-}
 # Prefixes of reasoning items' `encrypted_content` that carry a foreign reasoning signature (Anthropic's)
 # or Anthropic's redacted thinking, so that they are recognised when the client sends the item back.
 SIGNATURE_PREFIX = "llmitm.signature:"
@@ -127,20 +116,6 @@ def render_usage(u: Usage | None) -> dict:
     }
 
 
-def _error_from_payload(err, status: int | None) -> ApiError:
-    """`{"message","type","code","param"}` (HTTP errors, nested stream errors, failed responses)."""
-    if isinstance(err, str):
-        return ApiError(status or 500, err)
-    err = as_dict(err)
-    etype = err.get("type") if isinstance(err.get("type"), str) else None
-    code = err.get("code")
-    if status is None:
-        status = (code if isinstance(code, int) and 400 <= code < 600
-                  else STATUS_FOR_TYPE.get(str(code), STATUS_FOR_TYPE.get(etype or "", 500)))
-    message = err.get("message") if isinstance(err.get("message"), str) else json.dumps(err)[:1000]
-    return ApiError(status, message, etype, err.get("param"), str(code) if code is not None else None)
-
-
 def parse_error(status: int | None, body: bytes) -> ApiError:
     """An error body (`{"error": {...}}`), or a response object with status `failed`; with `status`
     None (inside a 200) the status follows the error code."""
@@ -150,9 +125,9 @@ def parse_error(status: int | None, body: bytes) -> ApiError:
         return ApiError(status or 502, body.decode("utf-8", "replace")[:1000] or f"upstream returned HTTP {status}")
     payload = as_dict(payload)
     if payload.get("error"):
-        return _error_from_payload(payload["error"], status)
+        return openai_error(payload["error"], status)
     if isinstance(payload.get("response"), dict) and payload["response"].get("error"):  # a response.failed event
-        return _error_from_payload(payload["response"]["error"], status)
+        return openai_error(payload["response"]["error"], status)
     message = payload.get("message") or payload.get("detail") or json.dumps(payload)[:1000]
     return ApiError(status or 502, message if isinstance(message, str) else json.dumps(message)[:1000])
 
@@ -905,10 +880,10 @@ class StreamParser:
             err = payload.get("error")
             if not isinstance(err, dict):
                 err = {k: payload[k] for k in ("code", "message", "param") if k in payload}
-            return [StreamError(_error_from_payload(err, None))]
+            return [StreamError(openai_error(err, None))]
         if kind == "response.failed":
             resp = as_dict(payload.get("response"))
-            return [StreamError(_error_from_payload(resp.get("error") or "the upstream response failed", None))]
+            return [StreamError(openai_error(resp.get("error") or "the upstream response failed", None))]
         if kind in ("response.created", "response.in_progress", "response.queued"):
             self._start(payload, out)
             return out
