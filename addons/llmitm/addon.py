@@ -358,7 +358,7 @@ def _streams(flow: http.HTTPFlow, incoming: Incoming, exchange: Exchange) -> boo
         return bool(exchange.translation.canonical_request.stream)
     if incoming.endpoint is not None and incoming.endpoint.stream_in_path:
         return True
-    return bool(incoming.body and incoming.body.get("stream") is True) or endpoints.query_has(flow.request.path, "alt")
+    return bool(incoming.body and incoming.body.get("stream") is True) or endpoints.asks_for_sse(flow.request.path)
 
 
 def _aims_at_web_ui(flow: http.HTTPFlow) -> bool:

@@ -52,5 +52,6 @@ def gemini_path_with_model(path: str, model: str) -> str:
     return f"{m.group('prefix')}/models/{model}:{m.group('method')}{sep}{query}"
 
 
-def query_has(path: str, name: str) -> bool:
-    return any(k == name for k, _ in parse_qsl(path.partition("?")[2], keep_blank_values=True))
+def asks_for_sse(path: str) -> bool:
+    """`?alt=sse`: how Gemini asks for a server-sent-event stream."""
+    return ("alt", "sse") in parse_qsl(path.partition("?")[2], keep_blank_values=True)

@@ -44,8 +44,8 @@ class Router:
         bare = path.split("?", 1)[0]
         host = host.lower()
         for i, route in enumerate(self.config.routes):
-            if route.match.host is None and host not in self._known_or_named(host):
-                continue
+            if route.match.host is None and not self.intercepts(host):
+                continue  # a route without a host matcher applies to every intercepted host
             if not route.match.matches(host, bare, model):
                 continue
             upstream_model = route.upstream_model(model)
@@ -53,10 +53,6 @@ class Router:
                 raise UnknownModel(model, i, route)
             return RouteDecision(i, route, route.provider, self.config.providers[route.provider], upstream_model)
         return None
-
-    def _known_or_named(self, host: str) -> set[str]:
-        # A route without a host matcher applies to every intercepted host.
-        return {host} if self.intercepts(host) else set()
 
     def allow_hosts_patterns(self) -> list[str]:
         """Regexes for mitmproxy's allow_hosts option (host, optional :port)."""
