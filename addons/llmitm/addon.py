@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -169,7 +168,7 @@ class Llmitm:
             return None
         provider = decision.provider
         upstream_protocol = protocol if protocol in provider.protocol else provider.protocol[0]
-        exchange = Exchange(flow.id, record, protocol, upstream_protocol, decision)
+        exchange = Exchange(record, protocol, upstream_protocol, decision)
         record.route, record.provider = decision.position, decision.provider_name
         record.upstream_protocol, record.upstream_model = upstream_protocol, decision.upstream_model
         try:
@@ -198,13 +197,11 @@ class Llmitm:
         client_secret = credentials.take_client_credential(flow.request)
         for name, value in provider.headers.items():
             flow.request.headers[name] = value
-        exchange.started = time.monotonic()
         self.exchanges[flow.id] = exchange
         if provider.pooled:
             # The relay draws the key and retries on another; the flow never holds the pooled key.
             exchange.record.credential = "pooled"
             exchange.job = RelayJob(self._candidates(exchange, flow.request.url), pin=pin)
-            exchange.upstream_url = flow.request.url
             if _streams(flow, incoming, exchange):
                 flow.request.url = await self.relay.submit(exchange.job)
             else:

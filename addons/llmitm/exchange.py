@@ -38,18 +38,15 @@ def upstream_url(base_url: str, path: str) -> str:
 
 @dataclass
 class Exchange:
-    flow_id: str
     record: FlowRecord
     client_protocol: str | None
     upstream_protocol: str
     decision: RouteDecision
     translation: Any = None  # protocols.Translation when client and upstream protocols differ
     job: Any = None  # relay.RelayJob when the provider has a pool
-    upstream_url: str = ""  # where the main provider is called (shown instead of the relay's URL)
     upstream_path: str = ""  # that URL's path relative to the provider's base_url (for fallbacks)
     client_request: Any = None  # the app's own request, kept for mitmweb when it is translated
     upstream_response: Any = None  # the upstream's status and headers before translation (mitmweb)
-    started: float = 0.0
     usage: tuple[int, int] = (0, 0)  # (input, output) tokens, when known
     finished: bool = field(default=False)
     meter: UsageMeter = field(init=False)
@@ -70,8 +67,8 @@ class Exchange:
         if job.served is not None:
             self.record.provider = job.served.provider
             flow.request.url = job.served.url
-        elif self.upstream_url:
-            flow.request.url = self.upstream_url
+        elif self.upstream_path:  # nothing served: show where the main provider was to be called
+            flow.request.url = upstream_url(self.decision.provider.base_url, self.upstream_path)
         if job.lease is not None:
             self.record.key_id, self.record.key_masked = job.lease.key_id, job.lease.masked
 

@@ -429,7 +429,8 @@ def _parse_contents(contents, ctx: Context) -> list[Message]:
             text = part.get("text")
             if isinstance(fc, dict):
                 name = str(fc.get("name") or "")
-                call_id = fc.get("id") if isinstance(fc.get("id"), str) and fc.get("id") else f"call_{i}_{j}"
+                raw_id = fc.get("id")
+                call_id = raw_id if isinstance(raw_id, str) and raw_id else f"call_{i}_{j}"
                 pending.setdefault(name, []).append(call_id)
                 args = fc.get("args")
                 parts.append(ToolCall(call_id, name, json.dumps(args if args is not None else {})))
@@ -641,7 +642,7 @@ def _function_response(result: ToolResult, name: str, gemini_id: str | None, ctx
     texts = [p.text for p in result.content if isinstance(p, (Text, Refusal))]
     media = []
     for p in result.content:
-        if isinstance(p, (Image, Document)) and (p.data is not None or p.url or p.text is not None):
+        if isinstance(p, (Image, Document)) and (p.data is not None or p.url or getattr(p, "text", None) is not None):
             if isinstance(p, Document) and p.text is not None:
                 texts.append(p.text)
             else:
