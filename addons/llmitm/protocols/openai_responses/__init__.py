@@ -14,8 +14,8 @@ import hashlib
 import json
 import time
 
-from . import errors
-from .canonical import (
+from .. import errors
+from ..canonical import (
     CONTENT_FILTER,
     CONTEXT_WINDOW,
     END,
@@ -59,7 +59,7 @@ from .canonical import (
     new_id,
     parse_data_url,
 )
-from .openai_chat import error_from_payload as openai_error  # OpenAI's error object is the same in both protocols
+from ..openai_chat import error_from_payload as openai_error  # OpenAI's error object is the same in both protocols
 
 NAME = "openai-responses"
 PATH = "/v1/responses"

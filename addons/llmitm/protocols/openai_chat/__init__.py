@@ -8,8 +8,8 @@ import hashlib
 import json
 import time
 
-from . import errors
-from .canonical import (
+from .. import errors
+from ..canonical import (
     CONTENT_FILTER,
     CONTEXT_WINDOW,
     END,
@@ -54,7 +54,7 @@ from .canonical import (
     new_id,
     parse_data_url,
 )
-from .think_tags import ThinkSplitter, split_think
+from ..think_tags import ThinkSplitter, split_think
 
 NAME = "openai-chat"
 PATH = "/v1/chat/completions"

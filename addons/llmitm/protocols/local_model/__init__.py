@@ -25,8 +25,8 @@ import re
 import time
 from typing import Any
 
-from . import openai_chat
-from .canonical import (
+from .. import openai_chat
+from ..canonical import (
     TEXT,
     TOOL_CALL,
     ApiError,

@@ -24,8 +24,8 @@ import json
 import mimetypes
 import re
 
-from . import errors
-from .canonical import (
+from .. import errors
+from ..canonical import (
     CONTENT_FILTER,
     CONTEXT_WINDOW,
     END,

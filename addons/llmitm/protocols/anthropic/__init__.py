@@ -7,8 +7,8 @@ import base64
 import json
 import re
 
-from . import errors
-from .canonical import (
+from .. import errors
+from ..canonical import (
     CONTENT_FILTER,
     CONTEXT_WINDOW,
     END,
