@@ -20,6 +20,7 @@ from . import credentials, endpoints, flowinfo, jsonbytes, relay, sideflows, upk
 from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_default, load_config
 from .exchange import Exchange, Refused, upstream_url
 from .pools import PoolRegistry
+from .protocols import REGISTRY
 from .protocols.errors import render_error
 from .relay import Candidate, Relay, RelayJob
 from .routing import Router, UnknownModel
@@ -114,7 +115,7 @@ class Llmitm:
         length = flow.request.headers.get("content-length", "")
         if length.isdigit() and int(length) > self.config.max_body_bytes:
             endpoint = endpoints.classify(flow.request.method, flow.request.path)
-            protocol = endpoint.protocol if endpoint else "openai-chat"
+            protocol = endpoint.protocol if endpoint else endpoints.FALLBACK_PROTOCOL
             message = f"request body of {length} bytes exceeds llmitm's max_body_bytes ({self.config.max_body_bytes})"
             self._reply_error(flow, protocol, 413, message)
 
@@ -160,7 +161,7 @@ class Llmitm:
         try:
             decision = self.router.select(flow.request.pretty_host, flow.request.path, model)
         except UnknownModel as e:
-            self._reply_error(flow, protocol or "openai-chat", 404, str(e), code="model_not_found")
+            self._reply_error(flow, protocol or endpoints.FALLBACK_PROTOCOL, 404, str(e), code="model_not_found")
             return None
         record = flowinfo.FlowRecord(client_protocol=protocol, model=model)
         if decision is None:
@@ -186,7 +187,7 @@ class Llmitm:
             else:
                 raise Refused(404, f"llmitm cannot translate {flow.request.path} from {protocol} to {upstream_protocol}")
         except Refused as e:
-            self._reply_error(flow, protocol or "openai-chat", e.status, str(e), param=e.param)
+            self._reply_error(flow, protocol or endpoints.FALLBACK_PROTOCOL, e.status, str(e), param=e.param)
             return None
         return exchange
 
@@ -256,10 +257,11 @@ class Llmitm:
     def _rewrite_model(flow: http.HTTPFlow, endpoint: endpoints.Endpoint | None, target: str | None, model: str | None) -> None:
         if target is None or target == model or endpoint is None:
             return
-        if endpoint.protocol == "gemini":
-            flow.request.path = endpoints.gemini_path_with_model(flow.request.path, target)
+        wire = REGISTRY.wire(endpoint.protocol)
+        if wire.MODEL_FIELD is None:  # the model is in the path (Gemini)
+            flow.request.path = wire.path_with_model(flow.request.path, target)
         else:
-            flow.request.content = jsonbytes.replace_top_level_string(flow.request.get_content() or b"", "model", target)
+            flow.request.content = jsonbytes.replace_top_level_string(flow.request.get_content() or b"", wire.MODEL_FIELD, target)
 
     # -- response ----------------------------------------------------------------------------
 
@@ -353,9 +355,7 @@ def _streams(flow: http.HTTPFlow, incoming: Incoming, exchange: Exchange) -> boo
     """Whether the app asked for a streamed answer (then the relay streams it back)."""
     if exchange.translation is not None and exchange.translation.canonical_request is not None:
         return bool(exchange.translation.canonical_request.stream)
-    if incoming.endpoint is not None and incoming.endpoint.stream_in_path:
-        return True
-    return bool(incoming.body and incoming.body.get("stream") is True) or endpoints.asks_for_sse(flow.request.path)
+    return endpoints.asks_to_stream(incoming.endpoint, flow.request.path, incoming.body)
 
 
 def _aims_at_web_ui(flow: http.HTTPFlow) -> bool:

@@ -14,21 +14,27 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-Protocol = Literal["openai-chat", "openai-responses", "anthropic", "gemini"]
-PROTOCOLS: tuple[str, ...] = ("openai-chat", "openai-responses", "anthropic", "gemini")
+from .protocols.registry import REGISTRY
+
+
+def _known_protocol(name: str) -> str:
+    if name not in REGISTRY:
+        *others, last = (repr(n) for n in REGISTRY.names)
+        raise ValueError(f"Input should be {', '.join(others)} or {last} (got {name!r})")
+    return name
+
+
+# A protocol name as the registry spells it (protocols/registry.py: one entry per protocol package).
+Protocol = Annotated[str, AfterValidator(_known_protocol)]
 Strategy = Literal["most-remaining", "round-robin", "weighted", "least-busy"]
 
 DEFAULT_CONFIG_PATH = Path("config/llmitm.yaml")
 
-# The hosts llmitm knows without being told, and the protocols they speak. Used for the zero-config
-# default and for routes that match on path or model only.
-KNOWN_AI_HOSTS: dict[str, list[str]] = {
-    "api.openai.com": ["openai-chat", "openai-responses"],
-    "api.anthropic.com": ["anthropic"],
-    "generativelanguage.googleapis.com": ["gemini"],
-}
+# The hosts llmitm knows without being told, and the protocols they speak (each protocol's wire.py
+# HOSTS). Used for the zero-config default and for routes that match on path or model only.
+KNOWN_AI_HOSTS: dict[str, list[str]] = REGISTRY.known_hosts()
 
 
 class ConfigError(ValueError):
@@ -206,17 +212,11 @@ class LlmitmConfig(_Strict):
 
 
 def builtin_default() -> LlmitmConfig:
-    """Zero configuration: intercept the known AI hosts and pass their traffic through untouched."""
-    providers = {
-        "openai": ProviderConfig(protocol=["openai-chat", "openai-responses"], base_url="https://api.openai.com"),
-        "anthropic": ProviderConfig(protocol=["anthropic"], base_url="https://api.anthropic.com"),
-        "gemini": ProviderConfig(protocol=["gemini"], base_url="https://generativelanguage.googleapis.com"),
-    }
-    routes = [
-        RouteConfig(match=MatchConfig(host="api.openai.com"), provider="openai"),
-        RouteConfig(match=MatchConfig(host="api.anthropic.com"), provider="anthropic"),
-        RouteConfig(match=MatchConfig(host="generativelanguage.googleapis.com"), provider="gemini"),
-    ]
+    """Zero configuration: intercept the known AI hosts and pass their traffic through untouched
+    (one provider per host, named after it, speaking the protocols that host speaks)."""
+    providers = {host: ProviderConfig(protocol=protocols, base_url=f"https://{host}")
+                 for host, protocols in KNOWN_AI_HOSTS.items()}
+    routes = [RouteConfig(match=MatchConfig(host=host), provider=host) for host in KNOWN_AI_HOSTS]
     return LlmitmConfig(providers=providers, routes=routes, state="memory")
 
 

@@ -1,4 +1,6 @@
-"""Where each protocol carries the API key, and how llmitm swaps and redacts it.
+"""Taking, writing and masking API keys on a mitmproxy request. Where each protocol carries a key
+is its wire facts (`CARRIERS` in protocols/<name>/wire.py), read through `protocols.REGISTRY`,
+which also says which headers carry a key to an upstream (mitmproxy-free, for the relay).
 
 The app's own credential may sit in any carrier (`Authorization: Bearer`, `x-api-key`,
 `x-goog-api-key`, `?key=`): the Anthropic SDK 2.x sends Bearer, older ones x-api-key. When a pooled
@@ -13,53 +15,51 @@ from urllib.parse import parse_qsl, urlencode
 from mitmproxy import http
 
 from .config import mask_secret
+from .protocols.registry import REGISTRY
 
-AUTH_HEADERS = ("authorization", "x-api-key", "x-goog-api-key")
-ANTHROPIC_VERSION = "2023-06-01"
+_HEADERS = [c for c in REGISTRY.carriers if not c.in_query]
+_QUERY_PARAMS = frozenset(c.name for c in REGISTRY.carriers if c.in_query)
+
+
+def _strip_prefix(value: str) -> tuple[str, str]:
+    """(prefix, key) of a carrier's value; the prefix ("Bearer ") is recognised in any case."""
+    for carrier in _HEADERS:
+        if carrier.prefix and value.lower().startswith(carrier.prefix.lower()):
+            return value[: len(carrier.prefix)], value[len(carrier.prefix):]
+    return "", value
 
 
 def take_client_credential(request: http.Request) -> str | None:
     """Remove the app's credential from every carrier and return it (Bearer prefix stripped)."""
     found: str | None = None
-    for name in AUTH_HEADERS:
-        value = request.headers.pop(name, None)
+    for carrier in _HEADERS:
+        value = request.headers.pop(carrier.name, None)
         if value and found is None:
-            found = value[7:] if value.lower().startswith("bearer ") else value
+            found = _strip_prefix(value)[1]
     path, sep, query = request.path.partition("?")
     if sep:
         pairs = parse_qsl(query, keep_blank_values=True)
-        kept = [(k, v) for k, v in pairs if k != "key"]
+        kept = [(k, v) for k, v in pairs if k not in _QUERY_PARAMS]
         if len(kept) != len(pairs):
-            found = found or next(v for k, v in pairs if k == "key")
+            found = found or next(v for k, v in pairs if k in _QUERY_PARAMS)
             request.path = path + ("?" + urlencode(kept) if kept else "")
     return found
 
 
-def credential_headers(protocol: str, secret: str, has_version: bool = True) -> list[tuple[str, str]]:
-    """The headers that carry `secret` to an upstream speaking `protocol`."""
-    if protocol == "anthropic":
-        out = [("x-api-key", secret)]
-        return out if has_version else out + [("anthropic-version", ANTHROPIC_VERSION)]
-    if protocol == "gemini":
-        return [("x-goog-api-key", secret)]
-    return [("authorization", f"Bearer {secret}")]
-
-
 def put_credential(request: http.Request, protocol: str, secret: str) -> None:
     """Write `secret` where an upstream speaking `protocol` expects it."""
-    for name, value in credential_headers(protocol, secret, "anthropic-version" in request.headers):
+    for name, value in REGISTRY.credential_headers(protocol, secret, request.headers.keys()):
         request.headers[name] = value
 
 
 def redact(request: http.Request) -> None:
     """Mask every credential left on a request that has already been sent (mitmweb, saved flows)."""
-    for name in AUTH_HEADERS:
-        value = request.headers.get(name)
+    for carrier in _HEADERS:
+        value = request.headers.get(carrier.name)
         if value:
-            bearer = value.lower().startswith("bearer ")
-            secret = value[7:] if bearer else value
-            request.headers[name] = ("Bearer " if bearer else "") + mask_secret(secret)
+            prefix, secret = _strip_prefix(value)
+            request.headers[carrier.name] = prefix + mask_secret(secret)
     path, sep, query = request.path.partition("?")
-    if sep and "key=" in query:
-        pairs = [(k, mask_secret(v) if k == "key" else v) for k, v in parse_qsl(query, keep_blank_values=True)]
+    if sep and any(f"{name}=" in query for name in _QUERY_PARAMS):
+        pairs = [(k, mask_secret(v) if k in _QUERY_PARAMS else v) for k, v in parse_qsl(query, keep_blank_values=True)]
         request.path = path + "?" + urlencode(pairs)

@@ -1,4 +1,5 @@
-"""Which wire protocol an app is speaking, told from the request's method and path.
+"""Which wire protocol an app is speaking, told from the request's method and path: the addon's
+view of `protocols.REGISTRY.classify` (the endpoints themselves are each protocol's wire.py).
 
 The protocol of the endpoint the app called is the *client protocol*; the provider's configured
 protocol is the *upstream protocol*. Only the generation endpoints are translated; every other
@@ -7,51 +8,52 @@ endpoint (model lists, embeddings, count_tokens, ...) is forwarded as it is.
 
 from __future__ import annotations
 
-import re
-from typing import NamedTuple
-from urllib.parse import parse_qsl
+from dataclasses import dataclass
+
+from .protocols.registry import REGISTRY, EndpointMatch
+from .protocols.spoke import GENERATE
+
+# The protocol of llmitm's own errors for a request whose protocol is unknown (an unclassified path):
+# the first registered, OpenAI Chat, whose error shape is the most widely understood.
+FALLBACK_PROTOCOL = REGISTRY.names[0]
 
 
-class Endpoint(NamedTuple):
-    protocol: str  # openai-chat | openai-responses | anthropic | gemini
-    translatable: bool  # a generation endpoint llmitm can translate to another protocol
-    model_in_path: str | None = None  # Gemini carries the model in the path
-    stream_in_path: bool = False  # Gemini :streamGenerateContent
-    counts_tokens: bool = False  # Anthropic's /v1/messages/count_tokens
+@dataclass(frozen=True)
+class Endpoint:
+    match: EndpointMatch
 
+    @property
+    def protocol(self) -> str:
+        return self.match.protocol
 
-_GEMINI = re.compile(r"^(?P<prefix>.*/v1(?:beta|alpha)?)/models/(?P<model>[^/:]+):(?P<method>[A-Za-z]+)$")
+    @property
+    def translatable(self) -> bool:
+        """A generation endpoint llmitm can translate to another protocol."""
+        return self.match.endpoint.kind == GENERATE
+
+    @property
+    def model_in_path(self) -> str | None:
+        """The model the path names (Gemini), which routes the request like a body's model."""
+        return self.match.model
+
+    @property
+    def stream_in_path(self) -> bool:
+        """Calling this endpoint asks for a stream by itself (Gemini :streamGenerateContent)."""
+        return self.match.endpoint.streams
+
+    @property
+    def counts_tokens(self) -> bool:
+        """A token count llmitm estimates itself when the upstream speaks another protocol."""
+        return self.match.endpoint.estimated_when_foreign
 
 
 def classify(method: str, path: str) -> Endpoint | None:
-    """The endpoint an app called, or None for a path llmitm does not know."""
-    bare = path.split("?", 1)[0]
-    if method == "POST":
-        if bare.endswith("/chat/completions"):
-            return Endpoint("openai-chat", True)
-        if bare.endswith("/responses"):
-            return Endpoint("openai-responses", True)
-        if bare.endswith("/v1/messages"):
-            return Endpoint("anthropic", True)
-        if bare.endswith("/v1/messages/count_tokens"):
-            return Endpoint("anthropic", False, counts_tokens=True)
-    m = _GEMINI.match(bare)
-    if m:
-        verb = m.group("method")
-        generate = verb in ("generateContent", "streamGenerateContent")
-        return Endpoint("gemini", generate and method == "POST", m.group("model"), verb == "streamGenerateContent")
-    return None
+    """The endpoint an app called, or None for a path llmitm does not know (or that several
+    protocols share, such as `GET /v1/models`)."""
+    match = REGISTRY.classify(method, path)
+    return Endpoint(match) if match is not None else None
 
 
-def gemini_path_with_model(path: str, model: str) -> str:
-    """Rewrite the model segment of a Gemini path, keeping the method and the query."""
-    bare, sep, query = path.partition("?")
-    m = _GEMINI.match(bare)
-    if not m:
-        return path
-    return f"{m.group('prefix')}/models/{model}:{m.group('method')}{sep}{query}"
-
-
-def asks_for_sse(path: str) -> bool:
-    """`?alt=sse`: how Gemini asks for a server-sent-event stream."""
-    return ("alt", "sse") in parse_qsl(path.partition("?")[2], keep_blank_values=True)
+def asks_to_stream(endpoint: Endpoint | None, path: str, body: dict | None) -> bool:
+    """Whether the app asked for a streamed answer: by the endpoint, its body's flag or the query."""
+    return REGISTRY.asks_to_stream(endpoint.match if endpoint is not None else None, path, body)

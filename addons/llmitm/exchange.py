@@ -9,9 +9,11 @@ from urllib.parse import urlsplit
 
 from mitmproxy import http
 
+from .endpoints import FALLBACK_PROTOCOL
 from .flowinfo import FlowRecord
 from .metering import UsageMeter
 from .protocols.errors import render_error
+from .protocols.registry import REGISTRY
 from .routing import RouteDecision
 
 log = logging.getLogger(__name__)
@@ -93,11 +95,8 @@ class Exchange:
         self.record.warnings.extend(self.translation.warnings)
         self.retarget(flow, upstream.path)
         # Headers of the app's protocol mean nothing (or something else) to the upstream's.
-        family = self.upstream_protocol.split("-")[0]
-        for name in list(flow.request.headers):
-            vendor = name.lower().split("-")[0]
-            if vendor in ("anthropic", "openai") and vendor != family:
-                del flow.request.headers[name]
+        for name in REGISTRY.foreign_vendor_headers(self.upstream_protocol, list(flow.request.headers)):
+            flow.request.headers.pop(name, None)
         for name, value in upstream.headers.items():
             flow.request.headers[name] = value
         # The stream translator reads plain bytes; compressed SSE would need a decoder per chunk.
@@ -118,7 +117,7 @@ class Exchange:
             log.exception("llmitm: translating the response of %s failed", flow.request.pretty_url)
             as_stream = False
             message = f"llmitm could not translate the upstream response: {e}"
-            status, body = 502, render_error(self.client_protocol or "openai-chat", 502, message)
+            status, body = 502, render_error(self.client_protocol or FALLBACK_PROTOCOL, 502, message)
         response.status_code = status
         response.headers.pop("content-encoding", None)
         response.headers["content-type"] = "text/event-stream" if as_stream and 200 <= status < 300 else "application/json"

@@ -12,7 +12,7 @@ import json
 import logging
 from typing import Any
 
-from .protocols import SPOKES, Usage
+from .protocols import REGISTRY, Usage
 from .protocols.canonical import Context, StreamStart, UsageUpdate
 from .protocols.content_encoding import decompressor
 from .protocols.sse import SSEDecoder
@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 
 class UsageMeter:
     def __init__(self, protocol: str | None):
-        self.spoke = SPOKES.get(protocol or "")
+        record = REGISTRY[protocol] if protocol in REGISTRY else None
+        self.spoke = record.codec if record is not None else None
+        self.field = record.wire.USAGE_FIELD if record is not None else ""  # where an answer carries usage
         self.usage: Usage | None = None
         self._decoder: SSEDecoder | None = None
         self._parser: Any = None  # the spoke's StreamParser
@@ -31,13 +33,12 @@ class UsageMeter:
 
     def read_body(self, body: bytes) -> None:
         """A whole (non-stream) response body."""
-        field = getattr(self.spoke, "USAGE_FIELD", "usage")
-        if self.spoke is None or f'"{field}"'.encode() not in body:
+        if self.spoke is None or f'"{self.field}"'.encode() not in body:
             return
         try:
             payload = json.loads(body)
-            if isinstance(payload, dict) and isinstance(payload.get(field), dict):
-                self.usage = self.spoke.parse_usage(payload[field])
+            if isinstance(payload, dict) and isinstance(payload.get(self.field), dict):
+                self.usage = self.spoke.parse_usage(payload[self.field])
         except (ValueError, KeyError, TypeError) as e:
             log.debug("llmitm: no usage in response body: %s", e)
 
@@ -56,7 +57,7 @@ class UsageMeter:
                 self.spoke = None
                 return
         for event in self._decoder.feed(chunk):
-            if event.data is None or "usage" not in event.data:
+            if event.data is None or self.field not in event.data:
                 continue
             try:
                 for ev in self._parser.feed(event.event, event.data):

@@ -30,8 +30,8 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 
-from . import credentials
-from .protocols.errors import render_error
+from .protocols.errors import render_error, render_stream_error
+from .protocols.registry import REGISTRY
 
 log = logging.getLogger(__name__)
 
@@ -206,9 +206,8 @@ class Relay:
         """One upstream call: the response to keep, or the failed answer to remember (None when
         the connection failed)."""
         assert self._session is not None
-        send_headers = [(k, v) for k, v in headers if k.lower() not in credentials.AUTH_HEADERS]
-        has_version = any(k.lower() == "anthropic-version" for k, _ in send_headers)
-        send_headers += credentials.credential_headers(candidate.protocol, lease.secret, has_version)
+        send_headers = [(k, v) for k, v in headers if k.lower() not in REGISTRY.credential_header_names]
+        send_headers += REGISTRY.credential_headers(candidate.protocol, lease.secret, (k for k, _ in send_headers))
         started = time.monotonic()
         label = f"{candidate.provider}/{lease.key_id}"
         try:
@@ -292,7 +291,7 @@ class Relay:
         await self.start()
         assert self._session is not None
         try:
-            async with self._session.get(url, headers=credentials.credential_headers(protocol, secret, False),
+            async with self._session.get(url, headers=REGISTRY.credential_headers(protocol, secret),
                                          timeout=aiohttp.ClientTimeout(total=15)) as resp:
                 await resp.read()
                 return resp.status
@@ -308,12 +307,6 @@ def _json_or_none(data: bytes) -> Any:
 
 
 def in_band_error(protocol: str, message: str) -> bytes:
-    """An error event in the upstream protocol's own stream format (PROTOCOLS.md §2.11)."""
-    payload: dict[str, Any]
-    if protocol == "anthropic":
-        payload = {"type": "error", "error": {"type": "api_error", "message": message}}
-        return b"event: error\ndata: " + json.dumps(payload).encode() + b"\n\n"
-    if protocol == "openai-responses":
-        payload = {"type": "error", "code": "server_error", "message": message, "param": None}
-        return b"event: error\ndata: " + json.dumps(payload).encode() + b"\n\n"
-    return b"data: " + render_error(protocol, 502, message) + b"\n\n"
+    """An error event in the upstream protocol's own stream format (PROTOCOLS.md §2.11), as its spoke
+    renders one at the end of a translated stream."""
+    return render_stream_error(protocol, 502, message)

@@ -16,15 +16,10 @@ from typing import Any
 
 from .config import ConfigError, LlmitmConfig, load_config
 from .exchange import upstream_url
+from .protocols.registry import REGISTRY
 
 log = logging.getLogger(__name__)
 
-PROBE_PATHS = {
-    "openai-chat": "/v1/models",
-    "openai-responses": "/v1/models",
-    "anthropic": "/v1/models",
-    "gemini": "/v1beta/models",
-}
 TICK_SECONDS = 0.5
 
 
@@ -66,7 +61,7 @@ async def probe_due_keys(config: LlmitmConfig, pools: dict[str, Any], relay: Any
         if provider is None:
             continue
         protocol = provider.protocol[0]
-        url = upstream_url(provider.base_url, PROBE_PATHS[protocol])
+        url = upstream_url(provider.base_url, REGISTRY.wire(protocol).PROBE_PATH)
         for target in pool.keys_due_for_probe():
             task_name = f"probe:{name}:{target.key_id}"
             if task_name in busy:

@@ -1,9 +1,13 @@
-"""Wire-protocol translation (hub and spoke): see README.md in this directory.
+"""Wire-protocol translation (hub and spoke) and every wire fact of each protocol: see README.md here.
 
-The addon uses only the names exported here."""
+One package per protocol (openai_chat, openai_responses, anthropic, gemini), each a spoke whose
+contract `spoke.py` states; `REGISTRY` lists them and answers every question the rest of llmitm
+asks about protocols. The addon uses only the names exported here."""
 
-from . import anthropic, canonical, openai_chat, sse
+from . import anthropic, canonical, gemini, openai_chat, openai_responses, sse
 from .canonical import TranslationError, Usage
+from .registry import REGISTRY, EndpointMatch, Registry, UnknownProtocol
+from .spoke import Carrier, Codec, Endpoint, SpokeRecord, Wire
 from .translate import (
     JSON_CONTENT_TYPE,
     SPOKES,
@@ -16,16 +20,27 @@ from .translate import (
 
 __all__ = [
     "JSON_CONTENT_TYPE",
+    "REGISTRY",
     "SPOKES",
     "STREAM_CONTENT_TYPE",
+    "Carrier",
+    "Codec",
+    "Endpoint",
+    "EndpointMatch",
+    "Registry",
+    "SpokeRecord",
     "StreamTranslator",
     "Translation",
     "TranslationError",
+    "UnknownProtocol",
     "UpstreamRequest",
     "Usage",
+    "Wire",
     "anthropic",
     "canonical",
     "client_content_type",
+    "gemini",
     "openai_chat",
+    "openai_responses",
     "sse",
 ]

@@ -1,56 +1,29 @@
 """Error bodies in each wire protocol, for errors llmitm itself raises (bad JSON, unknown model,
 no key free) and for upstream errors rendered in the client's protocol.
 
-The status code is the same family everywhere; only the body shape and the error type differ.
+The status code is the same family everywhere; the body shape and the error type for a status are
+each protocol's wire facts (`error_body` and `ERROR_TYPES` in its wire.py), the in-stream error
+event its codec's `render_stream_error`.
 """
 
 from __future__ import annotations
 
 import json
 
-# Anthropic error types by status (PROTOCOLS.md §1.3 / §2.11).
-_ANTHROPIC_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    402: "billing_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    503: "overloaded_error",
-    504: "timeout_error",
-    529: "overloaded_error",
-}
-# OpenAI error types by status.
-_OPENAI_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    403: "permission_error",
-    404: "not_found_error",
-    413: "invalid_request_error",
-    429: "rate_limit_error",
-}
-# google.rpc status names by HTTP status.
-_GOOGLE_STATUS = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    413: "INVALID_ARGUMENT",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    503: "UNAVAILABLE",
-    504: "DEADLINE_EXCEEDED",
-}
+from .canonical import ApiError
+from .spoke import SpokeRecord
+
+
+def _spoke(protocol: str) -> SpokeRecord:
+    # Looked up at call time: every spoke imports this module, and the registry imports every spoke.
+    from .registry import REGISTRY
+
+    return REGISTRY[protocol]
 
 
 def error_type_for(protocol: str, status: int) -> str:
-    if protocol == "anthropic":
-        return _ANTHROPIC_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
-    if protocol == "gemini":
-        return _GOOGLE_STATUS.get(status, "INTERNAL" if status >= 500 else "INVALID_ARGUMENT")
-    return _OPENAI_TYPES.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    """The error type (Gemini: the google.rpc status) a client of `protocol` expects for `status`."""
+    return _spoke(protocol).wire.ERROR_TYPES.for_status(status)
 
 
 def error_body(
@@ -63,12 +36,8 @@ def error_body(
     code: str | None = None,
 ) -> dict:
     """The JSON error object a client of `protocol` expects for an HTTP `status`."""
-    etype = error_type or error_type_for(protocol, status)
-    if protocol == "anthropic":
-        return {"type": "error", "error": {"type": etype, "message": message}}
-    if protocol == "gemini":
-        return {"error": {"code": status, "message": message, "status": etype}}
-    return {"error": {"message": message, "type": etype, "param": param, "code": code}}
+    wire = _spoke(protocol).wire
+    return wire.error_body(status, message, error_type or wire.ERROR_TYPES.for_status(status), param, code)
 
 
 def render_error(
@@ -82,3 +51,9 @@ def render_error(
 ) -> bytes:
     body = error_body(protocol, status, message, error_type=error_type, param=param, code=code)
     return json.dumps(body).encode()
+
+
+def render_stream_error(protocol: str, status: int, message: str) -> bytes:
+    """One in-stream error event for a client of `protocol`, exactly as a translated stream would end
+    (the codec's own `render_stream_error`: one source for both paths)."""
+    return _spoke(protocol).codec.render_stream_error(ApiError(status, message))

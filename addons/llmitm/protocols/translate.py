@@ -14,7 +14,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import anthropic, gemini, openai_chat, openai_responses
 from .canonical import (
     REASONING,
     REDACTED,
@@ -45,11 +44,10 @@ from .canonical import (
 from .content_encoding import decode_body, decompressor, looks_gzipped
 from .errors import render_error
 from .local_model import wrap as _local_model
+from .registry import REGISTRY
 from .sse import SSEDecoder
 
-SPOKES = {openai_chat.NAME: openai_chat, anthropic.NAME: anthropic}
-SPOKES[gemini.NAME] = gemini
-SPOKES[openai_responses.NAME] = openai_responses
+SPOKES = {spoke.name: spoke.codec for spoke in REGISTRY}  # protocol name → its codec (the spoke package)
 STREAM_CONTENT_TYPE = "text/event-stream"
 JSON_CONTENT_TYPE = "application/json"
 

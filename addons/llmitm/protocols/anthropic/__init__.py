@@ -705,3 +705,15 @@ class StreamRenderer:
             out.append(render_stream_error(ev.error))
         elif isinstance(ev, KeepAlive) and self._started:  # the SDK rejects any event before message_start
             out.append(b'event: ping\ndata: {"type": "ping"}\n\n')
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry record (spoke.py states the contract; registry.py lists every record). Imported
+# here, at the end, because the record holds this module: the package itself, named so that
+# mypy checks it against spoke.Codec, and its wire facts.
+
+from .. import anthropic as _codec  # noqa: E402  (this package, complete by now)
+from ..spoke import SpokeRecord  # noqa: E402
+from . import wire  # noqa: E402
+
+SPOKE = SpokeRecord(codec=_codec, wire=wire)

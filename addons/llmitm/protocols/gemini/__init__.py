@@ -1292,3 +1292,15 @@ class StreamRenderer:
         self._done = True
         if self._array:
             out.append(b"]" if self._sent else b"[]")
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry record (spoke.py states the contract; registry.py lists every record). Imported
+# here, at the end, because the record holds this module: the package itself, named so that
+# mypy checks it against spoke.Codec, and its wire facts.
+
+from .. import gemini as _codec  # noqa: E402  (this package, complete by now)
+from ..spoke import SpokeRecord  # noqa: E402
+from . import wire  # noqa: E402
+
+SPOKE = SpokeRecord(codec=_codec, wire=wire)

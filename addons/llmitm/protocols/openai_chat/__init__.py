@@ -750,3 +750,15 @@ class StreamRenderer:
         elif isinstance(ev, KeepAlive):
             out.append(b": keep-alive\n\n")
         # SignatureDelta: an Anthropic signature has no place in a Chat Completions stream.
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry record (spoke.py states the contract; registry.py lists every record). Imported
+# here, at the end, because the record holds this module: the package itself, named so that
+# mypy checks it against spoke.Codec, and its wire facts.
+
+from .. import openai_chat as _codec  # noqa: E402  (this package, complete by now)
+from ..spoke import SpokeRecord  # noqa: E402
+from . import wire  # noqa: E402
+
+SPOKE = SpokeRecord(codec=_codec, wire=wire)

@@ -1217,3 +1217,15 @@ class StreamRenderer:
                 "failed", error=body, output=output, usage=render_usage(self._usage) if self._usage else None))
         elif cls is KeepAlive:
             out.append(b": keep-alive\n\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry record (spoke.py states the contract; registry.py lists every record). Imported
+# here, at the end, because the record holds this module: the package itself, named so that
+# mypy checks it against spoke.Codec, and its wire facts.
+
+from .. import openai_responses as _codec  # noqa: E402  (this package, complete by now)
+from ..spoke import SpokeRecord  # noqa: E402
+from . import wire  # noqa: E402
+
+SPOKE = SpokeRecord(codec=_codec, wire=wire)

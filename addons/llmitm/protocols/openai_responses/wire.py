@@ -1,0 +1,34 @@
+"""OpenAI Responses on the wire (PROTOCOLS.md §1.2). The key, the model list, embeddings and the
+error object are the OpenAI API's, shared with Chat Completions (openai_chat/wire.py)."""
+
+from __future__ import annotations
+
+import re
+
+from ..openai_chat.wire import (  # the same API as Chat Completions
+    CARRIERS,
+    ERROR_TYPES,
+    HOSTS,
+    MODEL_FIELD,
+    OPENAI_API_ENDPOINTS,
+    PROBE_PATH,
+    REQUIRED_HEADERS,
+    STREAM_FLAG,
+    STREAM_QUERY,
+    USAGE_FIELD,
+    VENDOR_HEADER_PREFIXES,
+    error_body,
+    path_with_model,
+)
+from ..spoke import GENERATE, Endpoint
+
+NAME = "openai-responses"
+ENDPOINTS = (
+    Endpoint(GENERATE, "POST", re.compile(r"/responses$")),
+    *OPENAI_API_ENDPOINTS,
+)
+
+__all__ = [
+    "CARRIERS", "ENDPOINTS", "ERROR_TYPES", "HOSTS", "MODEL_FIELD", "NAME", "PROBE_PATH", "REQUIRED_HEADERS",
+    "STREAM_FLAG", "STREAM_QUERY", "USAGE_FIELD", "VENDOR_HEADER_PREFIXES", "error_body", "path_with_model",
+]
