@@ -67,3 +67,13 @@ def test_example_config_is_valid():
     cfg = parse_config(text, "llmitm.example.yaml", env={"OPENAI_KEY_1": "sk-example-1"})
     assert cfg.providers["openai"].keys[1].id == "team-b"
     assert cfg.routes[2].upstream_model("gpt-3.5-turbo") == "smollm3"
+
+
+def test_an_unknown_protocol_is_named_with_the_valid_ones():
+    from llmitm.protocols import REGISTRY
+
+    with pytest.raises(ConfigError) as e:
+        parse_config("providers: {p: {protocol: [anthropic, openai-chatt], base_url: 'http://x'}}", "f.yaml")
+    message = str(e.value)
+    assert message.startswith("f.yaml: providers.p.protocol.1: ") and "'openai-chatt'" in message
+    assert all(repr(name) in message for name in REGISTRY.names)
