@@ -1,6 +1,7 @@
 import pytest
 
 from llmitm.config import ConfigError, builtin_default, parse_config
+from llmitm.protocols import REGISTRY
 
 GOOD = """
 providers:
@@ -70,8 +71,6 @@ def test_example_config_is_valid():
 
 
 def test_an_unknown_protocol_is_named_with_the_valid_ones():
-    from llmitm.protocols import REGISTRY
-
     with pytest.raises(ConfigError) as e:
         parse_config("providers: {p: {protocol: [anthropic, openai-chatt], base_url: 'http://x'}}", "f.yaml")
     message = str(e.value)
