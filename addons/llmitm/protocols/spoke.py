@@ -12,6 +12,10 @@ states a view's contract:
 `SpokeRecord` pairs the two; `registry.REGISTRY` holds one record per protocol and answers every
 question the rest of llmitm asks about protocols, so no module outside this package names one.
 Field reference for every fact: ../shared/PROTOCOLS.md.
+
+Both halves are modules, which mypy checks against these protocols where each record is built. The
+constants are declared as read-only properties so that a module's `dict` or fixed-length tuple
+satisfies a `Mapping` or `tuple[X, ...]` member.
 """
 
 from __future__ import annotations
