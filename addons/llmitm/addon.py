@@ -148,7 +148,8 @@ class Llmitm:
             except ValueError as e:
                 self._reply_error(flow, endpoint.protocol, 400, f"malformed JSON in request body: {e}")
                 return None
-            model = body.get("model") if isinstance(body.get("model"), str) else None
+            field = REGISTRY.wire(endpoint.protocol).MODEL_FIELD  # None: the model is in the path
+            model = body.get(field) if field and isinstance(body.get(field), str) else None
         if endpoint and endpoint.model_in_path:
             model = endpoint.model_in_path
         return Incoming(endpoint, body, model)

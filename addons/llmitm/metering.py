@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 class UsageMeter:
     def __init__(self, protocol: str | None):
-        record = REGISTRY[protocol] if protocol in REGISTRY else None
+        record = REGISTRY[protocol] if protocol is not None and protocol in REGISTRY else None
         self.spoke = record.codec if record is not None else None
         self.field = record.wire.USAGE_FIELD if record is not None else ""  # where an answer carries usage
         self.usage: Usage | None = None
