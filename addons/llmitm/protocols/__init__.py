@@ -3,7 +3,7 @@
 The addon uses only the names exported here."""
 
 from . import anthropic, canonical, openai_chat, sse
-from .canonical import TranslationError, Usage
+from .canonical import MalformedUpstream, TranslationError, Usage
 from .translate import (
     JSON_CONTENT_TYPE,
     SPOKES,
@@ -16,6 +16,7 @@ from .translate import (
 
 __all__ = [
     "JSON_CONTENT_TYPE",
+    "MalformedUpstream",
     "SPOKES",
     "STREAM_CONTENT_TYPE",
     "StreamTranslator",
