@@ -21,7 +21,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from . import endpoints, jsonbytes
 from .config import LlmitmConfig
@@ -48,6 +48,17 @@ def protocol_of(method: str, path: str) -> str:
     """The app's protocol as far as the endpoint tells it (for error bodies); OpenAI's otherwise."""
     endpoint = endpoints.classify(method, path)
     return endpoint.protocol if endpoint else DEFAULT_PROTOCOL
+
+
+def without_query_key(path: str) -> str:
+    """`path` without a `?key=` query parameter (Gemini's credential carrier): the app's key never
+    becomes part of an upstream URL; llmitm sends credentials in headers (credentials.py)."""
+    bare, sep, query = path.partition("?")
+    if not sep or "key=" not in query:
+        return path
+    pairs = parse_qsl(query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if k != "key"]
+    return bare + ("?" + urlencode(kept) if kept else "") if len(kept) != len(pairs) else path
 
 
 @dataclass(frozen=True)
@@ -213,10 +224,10 @@ class Planner:
                        decision: RouteDecision, record: FlowRecord, upstream_protocol: str) -> Plan:
         """Byte for byte, except the model when the route rewrites it (in place: field order,
         whitespace and number formats stay as the app wrote them)."""
-        target, path, new_body = decision.upstream_model, req.path, None
+        target, path, new_body = decision.upstream_model, without_query_key(req.path), None
         if target is not None and target != model and endpoint is not None:
             if endpoint.model_in_path:
-                path = endpoints.gemini_path_with_model(req.path, target)
+                path = endpoints.gemini_path_with_model(path, target)
             else:
                 try:
                     new_body = jsonbytes.replace_top_level_string(req.body, "model", target)

@@ -123,3 +123,16 @@ def test_strict_json_reader():
         parse_json_object(b"[1]")
     with pytest.raises(ValueError, match="duplicate key 'a'"):
         parse_json_object(b'{"x": {"a": 1, "a": 2}}')
+
+
+def test_the_apps_query_key_never_becomes_part_of_the_upstream_url():
+    config = parse_config("""
+providers:
+  g: {protocol: gemini, base_url: "http://127.0.0.1:9", keys: ["AIza-pool-1"]}
+routes:
+  - {match: {host: generativelanguage.googleapis.com}, provider: g, model: gemini-2.5-flash}
+""", "<plan test>")
+    path = "/v1beta/models/gemini-x:streamGenerateContent?alt=sse&key=AIza-app-own"
+    plan = Planner(config).plan(AppRequest("POST", "generativelanguage.googleapis.com", path, {}, b'{"contents": []}'))
+    assert isinstance(plan, Forward) and plan.streams
+    assert plan.url == "http://127.0.0.1:9/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
