@@ -15,6 +15,7 @@ from llmitm.addon import Llmitm
 from llmitm.exchange import release_aborted
 from llmitm.streaming import StreamTap
 from tests.glue.conftest import KEYS, config_text
+from tests.harness.upstream import Reply
 
 APP_KEY = "sk-app-own-key-123456789"
 HELICONE = "sk-helicone-secret-1"
@@ -151,3 +152,26 @@ def addon_view() -> View:
     from mitmproxy import ctx
 
     return ctx.master.addons.get("view")
+
+
+async def test_a_429_on_one_key_is_retried_on_the_next_through_the_hooks(addon, upstream):
+    upstream.script = lambda req: (Reply.json(429, {"error": {"message": "slow down", "type": "requests"}})
+                                   if req.key == KEYS[0] else Reply.fixture("openai-chat/vercel-ai/openai-text.json"))
+    flow = app_flow({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})
+    await addon.request(flow)
+    addon.responseheaders(flow)
+    addon.response(flow)
+    assert flow.response.status_code == 200 and [r.key for r in upstream.received] == KEYS
+    assert "429, retried" in flow.comment and flow.request.host == "127.0.0.1" and "llmitm-relay" not in flow.request.path
+
+
+async def test_nothing_free_on_a_translated_route_is_a_429_with_retry_after_in_the_apps_protocol(addon, upstream):
+    upstream.script = lambda req: Reply.json(429, {"type": "error", "error": {"type": "rate_limit_error", "message": "slow"}},
+                                             headers={"retry-after": "60"})
+    flow = app_flow({"model": "claude-x", "messages": [{"role": "user", "content": "hi"}]})
+    await addon.request(flow)
+    addon.responseheaders(flow)
+    addon.response(flow)
+    assert flow.response.status_code == 429 and int(flow.response.headers["retry-after"]) >= 30
+    body = json.loads(flow.response.content)
+    assert "type" not in body and body["error"]["type"] == "rate_limit_error"  # OpenAI's shape (the app's), not Anthropic's
