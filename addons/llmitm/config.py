@@ -98,6 +98,7 @@ class ProviderConfig(_Strict):
     strategy: Strategy = "most-remaining"
     max_tokens_default: int = Field(default=4096, ge=1)  # Anthropic requires max_tokens
     timeout_seconds: float = Field(default=600.0, gt=0)
+    idle_timeout_seconds: float = Field(default=120.0, gt=0)  # a pooled stream's silence before an in-stream error
     max_wait_seconds: float = Field(default=10.0, ge=0)  # queueing for a busy key before a 429
     cooldown: CooldownConfig = CooldownConfig()
     headers: dict[str, str] = {}  # extra headers sent upstream (e.g. OpenAI-Organization)
@@ -183,6 +184,7 @@ class LlmitmConfig(_Strict):
     state: str | None = None
     # Largest request body llmitm parses for routing or translation.
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
+    max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)  # a whole (non-streamed) upstream answer
     source: Annotated[str, Field(exclude=True)] = "<built-in default>"
 
     @model_validator(mode="after")

@@ -1,64 +1,209 @@
-"""Per-flow state between hooks: where the request went, with which key, through which translation."""
+"""Per-flow state between hooks, and the flow edits that carry out a plan (plan.py).
+
+One `Exchange` per flow the planner forwards: created in `request`, consulted in `responseheaders`,
+finished (key lease returned, flow annotated) in `response` or `error`.
+"""
 
 from __future__ import annotations
 
+import inspect
 import logging
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from mitmproxy import http
 
+from . import credentials, flowinfo, sideflows
 from .endpoints import FALLBACK_PROTOCOL
-from .flowinfo import FlowRecord
 from .metering import UsageMeter
+from .plan import Forward, LocalAnswer, PassThrough, Refuse, upstream_url
+from .protocols import Translation
+from .protocols.canonical import MalformedUpstream
 from .protocols.errors import render_error
-from .protocols.registry import REGISTRY
-from .routing import RouteDecision
+from .relay import HOP_BY_HOP, Relay, RelayJob, upstreams_for
+from .streaming import StreamTap, sse_headers
 
 log = logging.getLogger(__name__)
 
+PIN_HEADER = "x-llmitm-key"
+ERROR_HEADERS = {"content-type": "application/json", "x-llmitm-error": "1"}
 
-class Refused(Exception):
-    """A request llmitm answers itself with an error in the client's protocol."""
-
-    def __init__(self, status: int, message: str, param: str | None = None):
-        super().__init__(message)
-        self.status, self.param = status, param
+__all__ = ["Bodies", "Exchange", "PIN_HEADER", "answer", "upstream_url"]
 
 
-def upstream_url(base_url: str, path: str) -> str:
-    """base_url + the app's path; a base_url ending in /v1 (as SDK base URLs do) is not doubled."""
-    parts = urlsplit(base_url)
-    prefix = parts.path.rstrip("/")
-    for version in ("/v1", "/v1beta", "/v1alpha"):
-        if prefix.endswith(version) and (path == version or path.startswith(version + "/")):
-            prefix = prefix[: -len(version)]
-            break
-    return f"{parts.scheme}://{parts.netloc}{prefix}{path}"
+def answer(flow: http.HTTPFlow, plan: Refuse | LocalAnswer | PassThrough) -> None:
+    """Carry out a plan that sends nothing upstream (or passes the request on untouched)."""
+    if isinstance(plan, PassThrough):
+        flowinfo.publish(flow, plan.record)
+        return
+    credentials.redact(flow.request)  # answered here, but the app's key is still not for display
+    if isinstance(plan, LocalAnswer):
+        flow.response = http.Response.make(plan.status, plan.body, {"content-type": "application/json"})
+        flowinfo.publish(flow, plan.record)
+        return
+    flow.response = http.Response.make(plan.status, plan.body(), ERROR_HEADERS)
+    flow.comment = f"llmitm: {plan.status}: {plan.message}"
+
+
+@dataclass
+class Bodies:
+    """The four bodies of one AI exchange, kept for mitmweb (not shown yet; a later view reads them).
+
+    `app_request`: what the app sent (content-encoding undone); `upstream_request`: what went upstream
+    (the translation, or the app's bytes with the model rewritten); `upstream_response`: the upstream's
+    answer as received (for a stream, only when kept for a view); `app_response`: what the app got.
+    All are references to bytes the flow holds anyway: keeping them costs no copy."""
+
+    app_request: bytes | None = None
+    upstream_request: bytes | None = None
+    upstream_response: bytes | None = None
+    app_response: bytes | None = None
 
 
 @dataclass
 class Exchange:
-    record: FlowRecord
-    client_protocol: str | None
-    upstream_protocol: str
-    decision: RouteDecision
-    translation: Any = None  # protocols.Translation when client and upstream protocols differ
-    job: Any = None  # relay.RelayJob when the provider has a pool
-    upstream_path: str = ""  # that URL's path relative to the provider's base_url (for fallbacks)
-    client_request: Any = None  # the app's own request, kept for mitmweb when it is translated
-    upstream_response: Any = None  # the upstream's status and headers before translation (mitmweb)
+    plan: Forward
+    job: RelayJob | None = None  # when the provider has a pool
+    client_request: http.Request | None = None  # the app's own request, kept for mitmweb when translated
+    upstream_response: http.Response | None = None  # the upstream's status and headers before translation
+    bodies: Bodies = field(default_factory=Bodies)
     usage: tuple[int, int] = (0, 0)  # (input, output) tokens, when known
-    finished: bool = field(default=False)
+    finished: bool = False
+    provider_headers_on_flow: bool = False  # configured headers mitmproxy sends (masked once sent)
     meter: UsageMeter = field(init=False)
 
     def __post_init__(self) -> None:
-        self.meter = UsageMeter(self.client_protocol if self.client_protocol == self.upstream_protocol else None)
+        same = self.plan.client_protocol == self.plan.upstream_protocol
+        self.meter = UsageMeter(self.plan.client_protocol if same else None)
+
+    @property
+    def record(self) -> flowinfo.FlowRecord:
+        return self.plan.record
+
+    @property
+    def client_protocol(self) -> str | None:
+        return self.plan.client_protocol
+
+    @property
+    def translation(self) -> Translation | None:
+        return self.plan.translation
 
     @property
     def lease(self) -> Any:
         return self.job.lease if self.job is not None else None
+
+    # -- request ------------------------------------------------------------------------------
+
+    async def send(self, flow: http.HTTPFlow, relay: Relay, pools: Any, config: Any, keep_client_request: bool) -> None:
+        """Rewrite the flow as planned, then the credential: pooled calls go through the relay (which
+        adds the key and the provider's configured headers), others keep the app's own credential."""
+        plan, request = self.plan, flow.request
+        self.bodies.app_request = request.get_content(strict=False)
+        if keep_client_request and plan.translation is not None:
+            self.client_request = request.copy()
+        for name in plan.drop_headers:
+            request.headers.pop(name, None)
+        for name, value in plan.set_headers.items():
+            request.headers[name] = value
+        request.url = plan.url
+        if plan.body is not None:
+            request.content = plan.body
+        self.bodies.upstream_request = plan.body if plan.body is not None else self.bodies.app_request
+        pin = request.headers.pop(PIN_HEADER, None)
+        client_secret = credentials.take_client_credential(request)
+        if plan.pooled:
+            # The relay draws the key and retries on another; the flow never holds the pooled key.
+            self.record.credential = "pooled"
+            candidates, warnings = upstreams_for(plan, config, pools)
+            self.record.warnings.extend(warnings)
+            self.job = RelayJob(candidates, pin=pin, max_response_bytes=config.max_response_bytes)
+            if plan.streams:
+                request.url = await relay.submit(self.job)
+            else:
+                await self._fetch(flow, relay)
+        else:
+            # No relay: mitmproxy sends these itself, so they go on the flow and are masked once sent.
+            for name, value in plan.decision.provider.headers.items():
+                request.headers[name] = value
+            self.provider_headers_on_flow = bool(plan.decision.provider.headers)
+            if client_secret:
+                credentials.put_credential(request, plan.upstream_protocol, client_secret)
+        flowinfo.publish(flow, self.record)
+
+    async def _fetch(self, flow: http.HTTPFlow, relay: Relay) -> None:
+        """A request that does not stream: llmitm calls upstream itself and answers the flow whole."""
+        assert self.job is not None
+        headers = [(k, v) for k, v in flow.request.headers.items(multi=True) if k.lower() not in HOP_BY_HOP]
+        reply = await relay.fetch(self.job, flow.request.method, headers, flow.request.raw_content or b"")
+        response = http.Response.make(reply.status, b"", http.Headers([(k.encode(), v.encode()) for k, v in reply.headers]))
+        response.raw_content = reply.body  # as the upstream sent it (content-encoding kept)
+        response.headers["content-length"] = str(len(reply.body))
+        flow.response = response
+        self.relayed(flow)
+
+    def redact(self, flow: http.HTTPFlow) -> None:
+        """The request is on the wire: no credential or configured header may remain readable."""
+        credentials.redact(flow.request)
+        if self.provider_headers_on_flow:
+            for name in self.plan.decision.provider.headers:
+                if name in flow.request.headers:
+                    flow.request.headers[name] = credentials.mask_secret(flow.request.headers[name])
+
+    # -- response -----------------------------------------------------------------------------
+
+    def on_response_headers(self, flow: http.HTTPFlow) -> None:
+        """Choose how the body travels: passed through or translated, streamed or buffered."""
+        self.redact(flow)
+        self.relayed(flow)
+        response = flow.response
+        assert response is not None
+        is_sse = response.headers.get("content-type", "").startswith("text/event-stream")
+        if self.translation is not None:
+            if self.client_request is not None:
+                self.upstream_response = response.copy()
+            if is_sse and 200 <= response.status_code < 300:
+                keep_raw = self.upstream_response is not None
+                encoding = response.headers.get("content-encoding")
+                sse_headers(flow)  # drops content-encoding: the translated stream goes out plain
+                translator = self.translation.stream(content_encoding=encoding)
+                response.stream = StreamTap(flow, self, translator, keep_raw)
+            else:
+                response.stream = False  # translated whole in `on_response`
+        elif is_sse:
+            self.meter.content_encoding = response.headers.get("content-encoding")
+            response.stream = StreamTap(flow, self, None)
+
+    def on_response(self, flow: http.HTTPFlow) -> None:
+        response = flow.response
+        assert response is not None
+        tap = response.stream if isinstance(response.stream, StreamTap) else None
+        upstream_body = b""
+        if tap is not None:
+            upstream_body = b"".join(tap.raw) if tap.raw is not None else b""
+            self.bodies.upstream_response = upstream_body if tap.raw is not None else None
+            self.bodies.app_response = b"".join(tap.sent)
+        elif self.translation is not None:
+            upstream_body = response.raw_content or b""
+            self.translate_whole(flow, upstream_body)
+        else:
+            self.bodies.upstream_response = response.raw_content
+            try:
+                self.meter.read_body(response.get_content() or b"")
+            except ValueError:  # undecodable content-encoding: passed on as it came
+                pass
+        self.finish(flow)
+        flowinfo.publish(flow, self.record)
+        if self.upstream_response is not None and self.client_request is not None:
+            sideflows.publish_upstream_side(flow, self.client_request, self.upstream_response, upstream_body)
+
+    def on_error(self, flow: http.HTTPFlow, relay: Relay) -> None:
+        self.redact(flow)
+        if self.job is not None:
+            relay.forget(flow.request.url)
+            self.relayed(flow)
+        self.record.error = flow.error.msg if flow.error else "unknown error"
+        self.finish(flow)
+        flowinfo.publish(flow, self.record)
 
     def relayed(self, flow: http.HTTPFlow) -> None:
         """Copy what the relay did onto the flow: which key served, what was retried, the real URL."""
@@ -69,55 +214,25 @@ class Exchange:
         if job.served is not None:
             self.record.provider = job.served.provider
             flow.request.url = job.served.url
-        elif self.upstream_path:  # nothing served: show where the main provider was to be called
-            flow.request.url = upstream_url(self.decision.provider.base_url, self.upstream_path)
+        elif self.plan.upstream_path:  # nothing served: show where the main provider was to be called
+            flow.request.url = upstream_url(self.plan.decision.provider.base_url, self.plan.upstream_path)
         if job.lease is not None:
             self.record.key_id, self.record.key_masked = job.lease.key_id, job.lease.masked
-
-    def retarget(self, flow: http.HTTPFlow, path: str) -> None:
-        self.upstream_path = path
-        flow.request.url = upstream_url(self.decision.provider.base_url, path)
-
-    def start_translation(self, flow: http.HTTPFlow, body: dict, keep_client_request: bool) -> None:
-        from .protocols import Translation, TranslationError
-
-        assert self.client_protocol is not None
-        if keep_client_request:
-            self.client_request = flow.request.copy()
-        provider = self.decision.provider
-        self.translation = Translation(self.client_protocol, self.upstream_protocol,
-                                       max_tokens_default=provider.max_tokens_default, local_model=provider.local_model)
-        try:
-            upstream = self.translation.request(body, upstream_model=self.decision.upstream_model, client_path=flow.request.path)
-        except TranslationError as e:
-            raise Refused(e.status, e.message, e.param) from None
-        self.record.translated = True
-        self.record.warnings.extend(self.translation.warnings)
-        self.retarget(flow, upstream.path)
-        # Headers of the app's protocol mean nothing (or something else) to the upstream's.
-        for name in REGISTRY.foreign_vendor_headers(self.upstream_protocol, list(flow.request.headers)):
-            flow.request.headers.pop(name, None)
-        for name, value in upstream.headers.items():
-            flow.request.headers[name] = value
-        # The stream translator reads plain bytes; compressed SSE would need a decoder per chunk.
-        flow.request.headers["accept-encoding"] = "identity"
-        flow.request.headers.pop("content-encoding", None)  # the translated body goes out plain
-        flow.request.content = upstream.body
 
     def translate_whole(self, flow: http.HTTPFlow, raw: bytes) -> None:
         """A buffered upstream answer (any status) into the client's protocol."""
         response = flow.response
         assert response is not None and self.translation is not None
+        self.bodies.upstream_response = raw
         # A client that asked for a stream gets one even when the upstream answered in one piece.
         as_stream = bool(self.translation.canonical_request and self.translation.canonical_request.stream)
+        client = self.client_protocol or FALLBACK_PROTOCOL
         try:
             status, body = self.translation.response(
                 response.status_code, raw, as_stream=as_stream, content_encoding=response.headers.get("content-encoding"))
-        except Exception as e:  # never let a translation bug pass the untranslated body through
-            log.exception("llmitm: translating the response of %s failed", flow.request.pretty_url)
+        except MalformedUpstream as e:  # the provider's fault: say what it sent
             as_stream = False
-            message = f"llmitm could not translate the upstream response: {e}"
-            status, body = 502, render_error(self.client_protocol or FALLBACK_PROTOCOL, 502, message)
+            status, body = e.status, render_error(client, e.status, str(e))
         response.status_code = status
         response.headers.pop("content-encoding", None)
         response.headers["content-type"] = "text/event-stream" if as_stream and 200 <= status < 300 else "application/json"
@@ -134,12 +249,34 @@ class Exchange:
         if usage is not None:
             self.usage = (usage.input_total, usage.output_total)
             self.record.usage = {"input": usage.input_total, "cached": usage.cached_read, "output": usage.output_total}
+        response = flow.response
+        if response is not None and self.bodies.app_response is None and not response.stream:
+            self.bodies.app_response = response.raw_content
         lease = self.lease
         if lease is None or lease.released:
             return
-        response = flow.response
         if flow.error is not None or response is None:
-            lease.release(status=None, error=flow.error.msg if flow.error else "no response")
+            # Between the relay and the app only the app can go away (the relay ends a broken upstream
+            # stream cleanly itself): not the key's fault, so its health is not judged.
+            release_aborted(lease)
         else:
             lease.release(status=response.status_code, headers=dict(response.headers),
                           input_tokens=self.usage[0], output_tokens=self.usage[1])
+
+    def abandon(self, relay: Relay, flow: http.HTTPFlow) -> None:
+        """After a bug in llmitm: forget the relay job and free the key without judging it."""
+        self.finished = True
+        if self.job is not None:
+            relay.forget(flow.request.url)
+        lease = self.lease
+        if lease is not None and not lease.released:
+            release_aborted(lease)
+
+
+def release_aborted(lease: Any) -> None:
+    """Free a lease whose attempt the app abandoned. The pool's `aborted=True` says so where the pool
+    knows it; otherwise status and error both None free the slot without judging the key."""
+    if "aborted" in inspect.signature(lease.release).parameters:
+        lease.release(status=None, error=None, aborted=True)
+    else:
+        lease.release(status=None, error=None)

@@ -8,8 +8,10 @@ translation) go to both. Keys appear only masked.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from mitmproxy import http
+if TYPE_CHECKING:  # this module stays importable without mitmproxy (plan.py uses FlowRecord)
+    from mitmproxy import http
 
 
 @dataclass

@@ -20,7 +20,7 @@ def top_level_string_span(body: bytes, key: str) -> tuple[int, int] | None:
         c = text[i]
         if c == 0x22:  # '"'
             j = _string_end(text, i)
-            if depth == 1 and text[i:j] == want:
+            if depth == 1 and _is_key(text[i:j], want, key):
                 k = j
                 while k < n and text[k] in b" \t\r\n":
                     k += 1
@@ -39,6 +39,14 @@ def top_level_string_span(body: bytes, key: str) -> tuple[int, int] | None:
             depth -= 1
         i += 1
     return None
+
+
+def _is_key(raw: bytes, want: bytes, key: str) -> bool:
+    """Whether the JSON string `raw` (quotes included) spells `key`, escapes decoded: `"mod\\u0065l"`
+    is the key routing read as "model", so the rewrite must find it too."""
+    if raw == want:
+        return True
+    return b"\\" in raw and len(raw) <= 8 * len(want) and json.loads(raw) == key
 
 
 def _string_end(text: bytes, start: int) -> int:

@@ -1,13 +1,24 @@
 """The one stream callable per response (MITMPROXY.md §5, trap 3): passthrough or translation,
 plus capture so mitmweb can show the streamed body afterwards.
+
+A stream callable that raises would leave mitmproxy to abort the response half-sent, so `StreamTap`
+contains its own failures: llmitm's bug is logged once with its traceback, the app gets an in-stream
+error event in its protocol that says so, and the rest of the upstream stream is dropped.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import Any
 
 from mitmproxy import http
+
+from .endpoints import FALLBACK_PROTOCOL
+from .guard import bug_message
+from .relay import in_band_error
+
+log = logging.getLogger(__name__)
 
 
 def sse_headers(flow: http.HTTPFlow) -> None:
@@ -30,8 +41,27 @@ class StreamTap:
         self.translator = translator
         self.sent: list[bytes] = []
         self.raw: list[bytes] | None = [] if keep_raw else None  # upstream bytes, for the side flow
+        self.failed = False  # after a bug: the rest of the upstream stream is dropped
 
     def __call__(self, data: bytes) -> bytes | Iterable[bytes]:
+        if self.failed:
+            if not data:
+                self._keep_body()
+            return []
+        try:
+            return self._pass(data)
+        except Exception as e:
+            self.failed = True
+            protocol = self.exchange.client_protocol or FALLBACK_PROTOCOL
+            log.exception("llmitm: bug while streaming the response of %s", self.flow.request.pretty_url)
+            self.flow.metadata["llmitm_bug"] = f"stream: {type(e).__name__}"
+            out = [in_band_error(protocol, bug_message("while streaming", e))]
+            self.sent.extend(out)
+            if not data:
+                self._keep_body()
+            return out
+
+    def _pass(self, data: bytes) -> bytes | Iterable[bytes]:
         if not data:
             out = self.translator.finish() if self.translator is not None else []
             self.sent.extend(out)

@@ -12,15 +12,42 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .config import ConfigError, LlmitmConfig, load_config
-from .exchange import upstream_url
+from .plan import upstream_url
 from .protocols.registry import REGISTRY
 
 log = logging.getLogger(__name__)
 
 TICK_SECONDS = 0.5
+
+
+class Upkept(Protocol):
+    """What the upkeep reads from the addon on every tick (both change on a hot reload)."""
+
+    config: LlmitmConfig
+    watcher: ConfigWatcher | None
+    pools: Any  # pools.PoolRegistry
+    relay: Any  # relay.Relay
+
+
+async def run(addon: Upkept) -> None:
+    """Load the pools' persisted state (cooldowns, disabled keys) before any probe, then tick forever."""
+    probes: set[asyncio.Task] = set()
+    for pool in list(addon.pools.pools.values()):
+        try:
+            await pool.load()
+        except Exception:
+            log.exception("llmitm: reading pool state failed")
+    while True:
+        await asyncio.sleep(TICK_SECONDS)
+        try:
+            if addon.watcher is not None:
+                addon.watcher.check()
+            await probe_due_keys(addon.config, addon.pools.pools, addon.relay, probes)
+        except Exception:  # upkeep must outlive any one failure
+            log.exception("llmitm: upkeep failed")
 
 
 class ConfigWatcher:
@@ -66,13 +93,14 @@ async def probe_due_keys(config: LlmitmConfig, pools: dict[str, Any], relay: Any
             task_name = f"probe:{name}:{target.key_id}"
             if task_name in busy:
                 continue
-            task = asyncio.get_running_loop().create_task(_probe(pool, relay, url, protocol, target), name=task_name)
+            probe = _probe(pool, relay, url, protocol, target, provider.headers)
+            task = asyncio.get_running_loop().create_task(probe, name=task_name)
             running.add(task)
             task.add_done_callback(running.discard)
 
 
-async def _probe(pool: Any, relay: Any, url: str, protocol: str, target: Any) -> None:
-    status = await relay.probe(url, protocol, target.secret)
+async def _probe(pool: Any, relay: Any, url: str, protocol: str, target: Any, headers: dict[str, str]) -> None:
+    status = await relay.probe(url, protocol, target.secret, headers)
     # 401/402/403 mean the key is still refused; a 429 or a 2xx means the upstream accepted it.
     ok = status is not None and status < 500 and status not in (401, 402, 403)
     log.info("llmitm: probe of %s %s: %s", target.key_id, target.masked, status if status is not None else "no answer")

@@ -4,13 +4,9 @@ something else, to another vendor's API) but keeps the app's key for the credent
 import json
 
 import pytest
-from mitmproxy.test import tflow, tutils
-
 from llmitm.config import parse_config
-from llmitm.exchange import Exchange
-from llmitm.flowinfo import FlowRecord
+from llmitm.plan import AppRequest, Forward, Planner
 from llmitm.protocols import REGISTRY
-from llmitm.routing import Router
 
 CONFIG = parse_config(
     """
@@ -18,7 +14,9 @@ providers:
   claude: {protocol: anthropic, base_url: "https://api.anthropic.com"}
   openai: {protocol: [openai-chat, openai-responses], base_url: "https://api.openai.com"}
   gemini: {protocol: gemini, base_url: "https://generativelanguage.googleapis.com"}
+  responses_only: {protocol: openai-responses, base_url: "https://api.openai.com"}
 routes:
+  - {match: {model: "gpt-5-responses"}, provider: responses_only}
   - {match: {model: "claude-*"}, provider: claude}
   - {match: {model: "gpt-*"}, provider: openai}
   - {match: {model: "gemini-*"}, provider: gemini}
@@ -29,14 +27,15 @@ GEMINI_BODY = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
 CHAT_BODY = {"messages": [{"role": "user", "content": "hi"}]}
 
 
-def _translate(path: str, body: dict, headers: dict, model: str, client: str, upstream: str):
-    req = tutils.treq(host="example.invalid", path=path.encode(), content=json.dumps(body).encode())
-    for name, value in headers.items():
-        req.headers[name] = value
-    flow = tflow.tflow(req=req)
-    decision = Router(CONFIG).select("generativelanguage.googleapis.com", path, model)
-    Exchange(FlowRecord(), client, upstream, decision).start_translation(flow, body, keep_client_request=False)
-    return flow.request.headers
+def _translate(path: str, body: dict, headers: dict, model: str, client: str, upstream: str) -> dict[str, str]:
+    """The headers the translated request goes upstream with (before the credential step)."""
+    request = AppRequest("POST", "generativelanguage.googleapis.com", path, {k.lower(): v for k, v in headers.items()},
+                         json.dumps(body).encode())
+    plan = Planner(CONFIG).plan(request)
+    assert isinstance(plan, Forward) and plan.translation is not None, plan
+    assert (plan.client_protocol, plan.upstream_protocol) == (client, upstream)
+    sent = {k: v for k, v in request.headers.items() if k not in {d.lower() for d in plan.drop_headers}}
+    return {**sent, **{k.lower(): v for k, v in plan.set_headers.items()}}
 
 
 def test_a_gemini_apps_goog_headers_are_stripped_toward_anthropic():
@@ -59,8 +58,9 @@ def test_an_anthropic_header_is_stripped_toward_another_vendor(upstream):
 
 
 def test_openai_headers_stay_between_the_two_openai_protocols():
-    headers = _translate("/v1/chat/completions", {"model": "gpt-4o", **CHAT_BODY},
-                         {"openai-organization": "org-1", "x-goog-user-project": "p"}, "gpt-4o", "openai-chat", "openai-responses")
+    headers = _translate("/v1/chat/completions", {"model": "gpt-5-responses", **CHAT_BODY},
+                         {"openai-organization": "org-1", "x-goog-user-project": "p"}, "gpt-5-responses", "openai-chat",
+                         "openai-responses")
     assert headers["openai-organization"] == "org-1"
     assert "x-goog-user-project" not in headers
 

@@ -5,7 +5,7 @@ contract `spoke.py` states; `REGISTRY` lists them and answers every question the
 asks about protocols. The addon uses only the names exported here."""
 
 from . import anthropic, canonical, gemini, openai_chat, openai_responses, sse
-from .canonical import TranslationError, Usage
+from .canonical import MalformedUpstream, TranslationError, Usage
 from .registry import REGISTRY, EndpointMatch, Registry, UnknownProtocol
 from .spoke import Carrier, Codec, Endpoint, SpokeRecord, Wire
 from .translate import (
@@ -20,6 +20,7 @@ from .translate import (
 
 __all__ = [
     "JSON_CONTENT_TYPE",
+    "MalformedUpstream",
     "REGISTRY",
     "SPOKES",
     "STREAM_CONTENT_TYPE",

@@ -272,6 +272,21 @@ StreamEvent = (
 )
 
 
+class MalformedUpstream(Exception):
+    """The provider sent data its own protocol does not allow (not JSON, a wrong shape): the
+    provider's fault, answered as a 502 whose message says what it sent. Raised only where the
+    upstream's data is being read; any other exception while translating is llmitm's own bug."""
+
+    status = 502
+    SAMPLE_CHARS = 200
+
+    def __init__(self, what: str, sent: bytes | str = b""):
+        text = sent.decode("utf-8", "replace") if isinstance(sent, bytes) else sent
+        sample = text[: self.SAMPLE_CHARS] + ("…" if len(text) > self.SAMPLE_CHARS else "")
+        super().__init__(f"malformed upstream data: {what}; the provider sent: {sample!r}")
+        self.what, self.sample = what, sample
+
+
 class TranslationError(Exception):
     """A request the target protocol cannot express, or a malformed one. The addon renders it as a
     4xx in the client's protocol (`errors.render_error(client, e.status, e.message, param=e.param)`)."""

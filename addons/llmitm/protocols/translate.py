@@ -26,6 +26,7 @@ from .canonical import (
     Context,
     Delta,
     KeepAlive,
+    MalformedUpstream,
     Reasoning,
     Refusal,
     Request,
@@ -105,25 +106,38 @@ class Translation:
         rendered as the client protocol's complete SSE stream (errors stay JSON, as providers do).
         `content_encoding`: the upstream's Content-Encoding, if it compressed the body anyway."""
         try:
+            return self._response(status, body, as_stream, content_encoding)
+        except MalformedUpstream as e:
+            return e.status, self.client.render_error(ApiError(e.status, str(e)))
+
+    def _response(self, status: int, body: bytes, as_stream: bool, content_encoding: str | None) -> tuple[int, bytes]:
+        """`response` without the blame: raises MalformedUpstream where the provider's data is wrong;
+        any other exception (rendering for the client, canonical bookkeeping) is llmitm's bug and
+        propagates to the caller, which answers it as a 500."""
+        try:
             body = decode_body(body, content_encoding)
         except ValueError as e:  # corrupt data or an unknown encoding
-            return 502, self.client.render_error(ApiError(502, f"undecodable upstream body: {e}"))
+            raise MalformedUpstream(f"undecodable upstream body ({e})", body[:64]) from None
         if not 200 <= status < 300:
             return status, self.client.render_error(self.upstream.parse_error(status, body))
         try:
             payload = json.loads(body)
         except ValueError:
-            return 502, self.client.render_error(ApiError(502, "upstream returned a body that is not JSON"))
+            raise MalformedUpstream("a body that is not JSON", body) from None
         if not isinstance(payload, dict):
-            return 502, self.client.render_error(ApiError(502, "upstream returned unexpected JSON"))
+            raise MalformedUpstream("JSON that is not an object", body)
         if "error" in payload and payload["error"] is not None and not payload.get("choices") and not payload.get("content"):
             # An error inside a 200 (some OpenAI-compatible servers do this).
             err = self.upstream.parse_error(None, body)
             return err.status, self.client.render_error(err)
         try:
             resp = self.upstream.parse_response(payload, self.ctx)
-        except (KeyError, TypeError, AttributeError, ValueError) as e:
-            return 502, self.client.render_error(ApiError(502, f"malformed upstream response: {e!r}"))
+        except MalformedUpstream:
+            raise
+        except (KeyError, TypeError, AttributeError, ValueError, IndexError) as e:
+            # Reading the provider's answer failed on a field its protocol documents: blame its data,
+            # quoted, so a reader can tell a provider quirk from a spoke bug.
+            raise MalformedUpstream(f"a response that does not fit {self.upstream.NAME} ({e!r})", body) from None
         resp.stop_reason = derive_stop_reason(resp.stop_reason, any(isinstance(p, ToolCall) for p in resp.parts))
         self.usage = resp.usage
         if as_stream:
@@ -198,7 +212,8 @@ class StreamTranslator:
             try:
                 data = self._decompressor.decompress(data)
             except ValueError as e:
-                self._emit(StreamError(ApiError(502, f"undecodable upstream stream: {e}", "api_error")), out)
+                what = MalformedUpstream(f"undecodable upstream stream ({e})", data[:64])
+                self._emit(StreamError(ApiError(502, str(what), "api_error")), out)
                 return out
         for sse in self._decoder.feed(data):
             self._handle(sse, out)
@@ -239,8 +254,13 @@ class StreamTranslator:
         else:
             try:
                 events = self._parser.feed(sse.event, sse.data)
-            except (ValueError, KeyError, TypeError, AttributeError) as e:
-                events = [StreamError(ApiError(502, f"malformed upstream stream event: {e!r}", "api_error"))]
+            except MalformedUpstream as e:
+                events = [StreamError(ApiError(502, str(e), "api_error"))]
+            except (ValueError, KeyError, TypeError, AttributeError, IndexError) as e:
+                # Reading the provider's event failed (see Translation._response); rendering for the
+                # client is not caught here: a failure there is llmitm's bug, for the caller to report.
+                what = MalformedUpstream(f"malformed upstream stream event ({e!r})", sse.data)
+                events = [StreamError(ApiError(502, str(what), "api_error"))]
         for ev in events:
             self._emit(ev, out)
 

@@ -1,0 +1,281 @@
+"""What happens to one request the app sent, decided without mitmproxy.
+
+The planner reads what the app sent (method, host, path, headers, body bytes) and the active config,
+and answers with a plan, one of:
+
+- `Refuse`: answer here with an error in the app's own protocol (bad JSON, unknown model, a request
+  the upstream protocol cannot express, a body over `max_body_bytes`); nothing goes upstream;
+- `LocalAnswer`: answer here with a made-up success (Anthropic's count_tokens on a non-Anthropic route);
+- `PassThrough`: an intercepted host no route serves: the request goes where the app sent it, untouched;
+- `Forward`: send it to the route's provider — the same bytes with only the model rewritten in place, or
+  translated through the canonical model — either by mitmproxy (the app's own credential) or by the
+  relay with a pooled key (`Forward.pooled`), streamed or whole (`Forward.streams`).
+
+The addon turns a plan into flow edits (exchange.py); everything here is plain data and unit-tested
+like routing.py. This module imports nothing from mitmproxy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from . import endpoints, jsonbytes
+from .config import LlmitmConfig
+from .flowinfo import FlowRecord
+from .protocols import Translation, TranslationError
+from .protocols.errors import render_error
+from .protocols.registry import REGISTRY
+from .routing import RouteDecision, Router, UnknownModel
+
+DEFAULT_PROTOCOL = endpoints.FALLBACK_PROTOCOL  # for errors on a path whose protocol is unknown
+
+
+def upstream_url(base_url: str, path: str) -> str:
+    """base_url + the app's path; a base_url ending in /v1 (as SDK base URLs do) is not doubled."""
+    parts = urlsplit(base_url)
+    prefix = parts.path.rstrip("/")
+    for version in ("/v1", "/v1beta", "/v1alpha"):
+        if prefix.endswith(version) and (path == version or path.startswith(version + "/")):
+            prefix = prefix[: -len(version)]
+            break
+    return f"{parts.scheme}://{parts.netloc}{prefix}{path}"
+
+
+def protocol_of(method: str, path: str) -> str:
+    """The app's protocol as far as the endpoint tells it (for error bodies); OpenAI's otherwise."""
+    endpoint = endpoints.classify(method, path)
+    return endpoint.protocol if endpoint else DEFAULT_PROTOCOL
+
+
+def without_query_key(path: str) -> str:
+    """`path` without a `?key=` query parameter (Gemini's credential carrier): the app's key never
+    becomes part of an upstream URL; llmitm sends credentials in headers (credentials.py)."""
+    bare, sep, query = path.partition("?")
+    if not sep or "key=" not in query:
+        return path
+    pairs = parse_qsl(query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if k != "key"]
+    return bare + ("?" + urlencode(kept) if kept else "") if len(kept) != len(pairs) else path
+
+
+@dataclass(frozen=True)
+class AppRequest:
+    """What the app sent, as the planner needs it. `headers`: names lower-cased; `body`: decoded
+    (content-encoding undone) bytes."""
+
+    method: str
+    host: str
+    path: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class Refuse:
+    """Answer here with an error in the app's protocol; nothing goes upstream."""
+
+    protocol: str
+    status: int
+    message: str
+    param: str | None = None
+    code: str | None = None
+
+    def body(self) -> bytes:
+        return render_error(self.protocol, self.status, self.message, param=self.param, code=self.code)
+
+
+@dataclass(frozen=True)
+class LocalAnswer:
+    """Answer here with a JSON success body llmitm computed itself."""
+
+    status: int
+    body: bytes
+    record: FlowRecord
+
+
+@dataclass(frozen=True)
+class PassThrough:
+    """No route serves this intercepted request: it goes where the app sent it, untouched."""
+
+    record: FlowRecord
+
+
+@dataclass
+class Forward:
+    """Send the request to the route's provider.
+
+    The addon applies, in this order: delete `drop_headers`, set `set_headers`, point the request at
+    `url`, and replace the body with `body` unless it is None (the app's bytes go out unchanged)."""
+
+    record: FlowRecord
+    decision: RouteDecision
+    client_protocol: str | None  # None: an endpoint llmitm does not know (forwarded as it is)
+    upstream_protocol: str
+    upstream_path: str  # `url`'s path relative to the provider's base_url (fallbacks use it too)
+    url: str
+    body: bytes | None = None
+    drop_headers: tuple[str, ...] = ()
+    set_headers: dict[str, str] = field(default_factory=dict)
+    translation: Translation | None = None  # set when the app's and the upstream's protocols differ
+    streams: bool = False  # the app asked for a streamed answer
+
+    @property
+    def pooled(self) -> bool:
+        """The relay makes the call with a pooled key (else mitmproxy does, with the app's key)."""
+        return self.decision.provider.pooled
+
+
+Plan = Refuse | LocalAnswer | PassThrough | Forward
+
+
+class BadJson(ValueError):
+    """The app's body is not a JSON object llmitm can read unambiguously."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        # Parsers disagree on which copy wins (Python's json takes the last; the in-place model
+        # rewrite edits the first), so an ambiguous body is refused instead of guessed at.
+        raise BadJson(f"duplicate key {twice!r}")
+    return out
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """The app's body as a dict. UTF-8 only (RFC 8259 §8.1; `json.loads` would also guess UTF-16/32,
+    which the byte-exact model rewrite cannot edit), no duplicate keys, bounded nesting."""
+    try:
+        text = (body or b"{}").decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise BadJson(f"the body is not UTF-8: {e.reason} at byte {e.start}") from None
+    try:
+        value = json.loads(text, object_pairs_hook=_unique_keys)
+    except RecursionError:
+        raise BadJson("JSON nested too deeply") from None
+    except BadJson:
+        raise
+    except ValueError as e:
+        raise BadJson(str(e)) from None
+    if not isinstance(value, dict):
+        raise BadJson("the body must be a JSON object")
+    return value
+
+
+class Planner:
+    """Plans requests against one config; rebuilt on every (re)load."""
+
+    def __init__(self, config: LlmitmConfig):
+        self.config = config
+        self.router = Router(config)
+
+    def intercepts(self, host: str) -> bool:
+        return self.router.intercepts(host)
+
+    def screen_length(self, method: str, path: str, content_length: str | None) -> Refuse | None:
+        """Refuse a body declared larger than max_body_bytes before mitmproxy reads it."""
+        length = content_length or ""
+        if length.isdigit() and int(length) > self.config.max_body_bytes:
+            message = f"request body of {length} bytes exceeds llmitm's max_body_bytes ({self.config.max_body_bytes})"
+            return Refuse(protocol_of(method, path), 413, message)
+        return None
+
+    def plan(self, req: AppRequest) -> Plan:
+        endpoint = endpoints.classify(req.method, req.path)
+        protocol = endpoint.protocol if endpoint else None
+        body: dict[str, Any] | None = None
+        model: str | None = None
+        if endpoint and (endpoint.translatable or endpoint.counts_tokens):
+            try:
+                body = parse_json_object(req.body)
+            except BadJson as e:
+                return Refuse(endpoint.protocol, 400, f"malformed JSON in request body: {e}")
+            field = REGISTRY.wire(endpoint.protocol).MODEL_FIELD  # None: the model is in the path
+            model = body.get(field) if field and isinstance(body.get(field), str) else None
+        if endpoint and endpoint.model_in_path:
+            model = endpoint.model_in_path
+        try:
+            decision = self.router.select(req.host, req.path, model)
+        except UnknownModel as e:
+            return Refuse(protocol or DEFAULT_PROTOCOL, 404, str(e), code="model_not_found")
+        record = FlowRecord(client_protocol=protocol, model=model)
+        if decision is None:
+            return PassThrough(record)
+        provider = decision.provider
+        upstream_protocol = protocol if protocol in provider.protocol else provider.protocol[0]
+        record.route, record.provider = decision.position, decision.provider_name
+        record.upstream_protocol, record.upstream_model = upstream_protocol, decision.upstream_model
+        # A local model's text conventions (<think>, <tool_call>) are mapped even for an app that
+        # speaks the server's own protocol, so that case is translated too.
+        local = provider.local_model is not None and bool(endpoint and endpoint.translatable)
+        if endpoint is None or (protocol == upstream_protocol and not local):
+            return self._same_protocol(req, endpoint, body, model, decision, record, upstream_protocol)
+        if endpoint.counts_tokens:
+            return _estimate_token_count(body or {}, record, upstream_protocol)
+        if not endpoint.translatable:
+            return Refuse(endpoint.protocol, 404, f"llmitm cannot translate {req.path} from {protocol} to {upstream_protocol}")
+        return self._translated(req, endpoint, body or {}, decision, record, upstream_protocol)
+
+    @staticmethod
+    def _same_protocol(req: AppRequest, endpoint: endpoints.Endpoint | None, body: dict | None, model: str | None,
+                       decision: RouteDecision, record: FlowRecord, upstream_protocol: str) -> Plan:
+        """Byte for byte, except the model when the route rewrites it (in place: field order,
+        whitespace and number formats stay as the app wrote them)."""
+        target, path, new_body = decision.upstream_model, without_query_key(req.path), None
+        if target is not None and target != model and endpoint is not None:
+            if endpoint.model_in_path:
+                path = REGISTRY.wire(endpoint.protocol).path_with_model(path, target)
+            else:
+                try:
+                    field = REGISTRY.wire(endpoint.protocol).MODEL_FIELD or "model"
+                    new_body = jsonbytes.replace_top_level_string(req.body, field, target)
+                except ValueError:
+                    return Refuse(endpoint.protocol, 400, "llmitm cannot set the model: the body has no top-level string "
+                                  "\"model\"", param="model")
+        streams = _asks_to_stream(endpoint, body, path)
+        return Forward(record, decision, endpoint.protocol if endpoint else None, upstream_protocol, path,
+                       upstream_url(decision.provider.base_url, path), body=new_body, streams=streams)
+
+    @staticmethod
+    def _translated(req: AppRequest, endpoint: endpoints.Endpoint, body: dict, decision: RouteDecision,
+                    record: FlowRecord, upstream_protocol: str) -> Plan:
+        provider = decision.provider
+        translation = Translation(endpoint.protocol, upstream_protocol,
+                                  max_tokens_default=provider.max_tokens_default, local_model=provider.local_model)
+        try:
+            upstream = translation.request(body, upstream_model=decision.upstream_model, client_path=req.path)
+        except TranslationError as e:
+            return Refuse(endpoint.protocol, e.status, e.message, param=e.param)
+        record.translated = True
+        record.warnings.extend(translation.warnings)
+        # Headers of the app's protocol mean nothing (or something else) to the upstream's.
+        drop = REGISTRY.foreign_vendor_headers(upstream_protocol, list(req.headers))
+        # The translated body goes out plain.
+        drop.append("content-encoding")
+        set_headers = dict(upstream.headers)
+        # The stream translator reads plain bytes; compressed SSE would need a decoder per chunk.
+        set_headers["accept-encoding"] = "identity"
+        streams = bool(translation.canonical_request is not None and translation.canonical_request.stream)
+        return Forward(record, decision, endpoint.protocol, upstream_protocol, upstream.path,
+                       upstream_url(provider.base_url, upstream.path), body=upstream.body, drop_headers=tuple(drop),
+                       set_headers=set_headers, translation=translation, streams=streams)
+
+
+def _asks_to_stream(endpoint: endpoints.Endpoint | None, body: dict | None, path: str) -> bool:
+    """Whether the app asked for a streamed answer (then the relay streams it back)."""
+    return endpoints.asks_to_stream(endpoint, path, body)
+
+
+def _estimate_token_count(body: dict, record: FlowRecord, upstream_protocol: str) -> LocalAnswer:
+    """Anthropic's count_tokens has no twin elsewhere; Claude Code calls it, so answer with an
+    estimate (about 4 characters per token of the prompt's JSON) rather than fail the app."""
+    prompt = json.dumps([body.get("system"), body.get("messages"), body.get("tools")], ensure_ascii=False)
+    estimate = max(1, len(prompt) // 4)
+    record.warnings.append(
+        f"count_tokens estimated locally ({estimate}, ~4 characters per token): {upstream_protocol} has no such endpoint")
+    return LocalAnswer(200, json.dumps({"input_tokens": estimate}).encode(), record)
