@@ -54,8 +54,42 @@ def _proxy_args(ns: argparse.Namespace) -> list[str]:
     return args + ns.extra
 
 
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _unsafe_start(ns: argparse.Namespace, web: bool) -> str | None:
+    """Why starting as asked would expose the keys or the prompts, or None when it is safe."""
+    if not _is_loopback(ns.listen_host) and not ns.allow_open_proxy and not any("proxyauth=" in a for a in ns.extra):
+        return (f"--listen-host {ns.listen_host} lets anyone who reaches this port spend every pooled key and read "
+                "every prompt. Require client authentication (-- --set proxyauth=@HTPASSWD_FILE) or pass "
+                "--allow-open-proxy if this network is yours alone.")
+    if web and _mitmweb_lacks_auth() and not ns.allow_unauthenticated_web:
+        return ("mitmproxy 11.0.2 (the Python 3.11 install) has a web UI without authentication and without the "
+                "CVE-2025-23217 fix: any local process or web page can read every prompt and run code in the proxy. "
+                "Use Python 3.12+ (mitmproxy 12, token-protected UI), `llmitm run` without the UI, or pass "
+                "--allow-unauthenticated-web if this machine has no other users and you browse nothing else.")
+    return None
+
+
+def _mitmweb_lacks_auth() -> bool:
+    from mitmproxy.version import VERSION
+
+    return tuple(int(p) for p in VERSION.split(".")[:2]) < (11, 1)
+
+
 def cmd_run(ns: argparse.Namespace, web: bool = False) -> int:
     if _load_or_explain(ns.config) is None:  # refuse to start on a broken config, naming the field
+        return 2
+    if (reason := _unsafe_start(ns, web)) is not None:
+        print(f"llmitm: refusing to start: {reason}", file=sys.stderr)
         return 2
     from mitmproxy.tools import main
 
@@ -114,6 +148,7 @@ def cmd_env(ns: argparse.Namespace) -> int:
         "NO_PROXY": "localhost,127.0.0.1,::1",
         "SSL_CERT_FILE": str(bundle),
         "REQUESTS_CA_BUNDLE": str(bundle),
+        "CURL_CA_BUNDLE": str(bundle),  # Debian's curl ignores SSL_CERT_FILE
         "NODE_EXTRA_CA_CERTS": str(ca),
         "NODE_USE_ENV_PROXY": "1",
     }
@@ -147,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_ in (("run", "run the proxy (mitmdump)"), ("web", "run the proxy with mitmweb's UI")):
         p = sub.add_parser(name, help=help_)
         common(p)
+        p.add_argument("--allow-open-proxy", action="store_true",
+                       help="listen on a non-loopback address without client authentication")
+        if name == "web":
+            p.add_argument("--allow-unauthenticated-web", action="store_true",
+                           help="start mitmweb 11.0.2's UI, which has no authentication (Python 3.11 only)")
+        else:
+            p.set_defaults(allow_unauthenticated_web=False)
         p.add_argument("extra", nargs="*", help="extra mitmdump/mitmweb arguments, after --")
     p = sub.add_parser("check", help="validate a config and print a summary")
     p.add_argument("-c", "--config")

@@ -15,6 +15,13 @@ from .fixtures import REPO
 LISTENING = re.compile(rb"listening at (?:http://)?\*?[\[\]0-9a-fA-F.:]*?:(\d+)")
 
 
+def mitmweb_lacks_auth() -> bool:
+    """mitmproxy 11.0.2 (Python 3.11): mitmweb has no authentication at all."""
+    from mitmproxy.version import VERSION
+
+    return tuple(int(p) for p in VERSION.split(".")[:2]) < (11, 1)
+
+
 class ProxyProcess:
     """`llmitm run` as the README starts it; stop() sends SIGTERM as a user's Ctrl-C would."""
 
@@ -44,6 +51,8 @@ class ProxyProcess:
         cmd = [sys.executable, "-m", "llmitm.cli", self.mode, "--listen-port", "0", "--confdir", str(self.confdir)]
         if self.config_path:
             cmd += ["-c", str(self.config_path)]
+        if self.mode == "web" and mitmweb_lacks_auth():
+            cmd += ["--allow-unauthenticated-web"]  # tests run on loopback in a sandbox
         return cmd + ["--", *self.extra]
 
     def start(self, timeout: float = 30.0) -> ProxyProcess:
