@@ -116,6 +116,15 @@ class ProviderConfig(_Strict):
             return [{"key": k} if isinstance(k, str) else k for k in value]
         return value
 
+    @field_validator("keys")
+    @classmethod
+    def _unique_key_ids(cls, keys: list[KeyConfig]) -> list[KeyConfig]:
+        ids = [k.id for k in keys if k.id is not None]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"key ids must be unique within a provider: {', '.join(duplicates)} used more than once")
+        return keys
+
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -198,6 +207,10 @@ class LlmitmConfig(_Strict):
     def _state_url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^(memory|sqlite://.+|rediss?://.+)$", value):
             raise ValueError("must be 'memory', 'sqlite:///path' or 'redis://host:port/db'")
+        if value is not None and value.startswith("sqlite:///"):
+            folder = Path(value.removeprefix("sqlite:///")).expanduser().parent
+            if not folder.is_dir():
+                raise ValueError(f"the folder {str(folder)!r} of the SQLite state file does not exist")
         return value
 
     def intercepted_hosts(self) -> list[str]:
@@ -247,12 +260,43 @@ def expand_env(value: Any, env: dict[str, str] | os._Environ[str], path: str = "
     return _VAR.sub(substitute, value)
 
 
-def _format_validation_error(source: str, err: ValidationError) -> str:
+# Fields whose values are credentials: an error about them never shows the value, only its type.
+_SECRET_FIELDS = re.compile(r"^providers\.[^.]+\.(keys|headers)(\.|$)")
+
+
+def _raw_value(raw: Any, loc: tuple) -> Any:
+    """The value at `loc` as written in the file, before ${VAR} expansion (None if absent)."""
+    for part in loc:
+        if isinstance(raw, dict) and part in raw:
+            raw = raw[part]
+        elif isinstance(raw, list) and isinstance(part, int) and 0 <= part < len(raw):
+            raw = raw[part]
+        elif isinstance(raw, str) and isinstance(part, int):
+            return raw  # a scalar the model wraps into a list (`protocol: x`)
+        else:
+            return None
+    return raw
+
+
+def _shown_input(loc: str, written: Any, value: Any) -> str:
+    """How an error shows the offending value: as written (so `${VAR}` stays a name, never its
+    expansion), and never at all for a credential field."""
+    if _SECRET_FIELDS.match(loc):
+        return f" (got a {type(value).__name__}; value not shown: it may be a secret)"
+    if written is None:  # not found as written: the expanded value might carry a secret
+        return f" (got a {type(value).__name__})"
+    text = repr(written)
+    return f" (got {text[:80] + '…' if len(text) > 80 else text})"
+
+
+def _format_validation_error(source: str, err: ValidationError, raw: Any = None) -> str:
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        parts = tuple(p for p in e["loc"] if not str(p).startswith("function-"))
+        loc = ".".join(str(p) for p in parts)
         msg = e["msg"].removeprefix("Value error, ")
-        got = f" (got {e['input']!r})" if e["type"] not in ("missing", "value_error") and not isinstance(e["input"], dict) else ""
+        shows_input = e["type"] not in ("missing", "value_error") and not isinstance(e["input"], dict)
+        got = _shown_input(loc, _raw_value(raw, parts), e["input"]) if shows_input else ""
         lines.append(f"{source}: {loc + ': ' if loc else ''}{msg}{got}")
     return "\n".join(lines)
 
@@ -273,7 +317,7 @@ def parse_config(text: str, source: str, env: dict[str, str] | os._Environ[str] 
     try:
         config = LlmitmConfig.model_validate(expanded)
     except ValidationError as e:
-        raise ConfigError(_format_validation_error(source, e)) from None
+        raise ConfigError(_format_validation_error(source, e, raw)) from None
     return config.model_copy(update={"source": source})
 
 
