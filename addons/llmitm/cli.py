@@ -65,12 +65,13 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _unsafe_start(ns: argparse.Namespace, web: bool) -> str | None:
+def _unsafe_start(ns: argparse.Namespace, web: bool, config: LlmitmConfig | None = None) -> str | None:
     """Why starting as asked would expose the keys or the prompts, or None when it is safe."""
-    if not _is_loopback(ns.listen_host) and not ns.allow_open_proxy and not any("proxyauth=" in a for a in ns.extra):
+    authenticates = bool(config and config.clients) or any("proxyauth=" in a for a in ns.extra)
+    if not _is_loopback(ns.listen_host) and not ns.allow_open_proxy and not authenticates:
         return (f"--listen-host {ns.listen_host} lets anyone who reaches this port spend every pooled key and read "
-                "every prompt. Require client authentication (-- --set proxyauth=@HTPASSWD_FILE) or pass "
-                "--allow-open-proxy if this network is yours alone.")
+                "every prompt. Configure clients (the `clients:` section), or proxy credentials "
+                "(-- --set proxyauth=@HTPASSWD_FILE), or pass --allow-open-proxy if this network is yours alone.")
     if web and _mitmweb_lacks_auth() and not ns.allow_unauthenticated_web:
         return ("mitmproxy 11.0.2 (the Python 3.11 install) has a web UI without authentication and without the "
                 "CVE-2025-23217 fix: any local process or web page can read every prompt and run code in the proxy. "
@@ -86,9 +87,10 @@ def _mitmweb_lacks_auth() -> bool:
 
 
 def cmd_run(ns: argparse.Namespace, web: bool = False) -> int:
-    if _load_or_explain(ns.config) is None:  # refuse to start on a broken config, naming the field
+    config = _load_or_explain(ns.config)
+    if config is None:  # refuse to start on a broken config, naming the field
         return 2
-    if (reason := _unsafe_start(ns, web)) is not None:
+    if (reason := _unsafe_start(ns, web, config)) is not None:
         print(f"llmitm: refusing to start: {reason}", file=sys.stderr)
         return 2
     from mitmproxy.tools import main

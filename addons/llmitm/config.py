@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .clients import ClientSpec, fingerprint
+
 Protocol = Literal["openai-chat", "openai-responses", "anthropic", "gemini"]
 PROTOCOLS: tuple[str, ...] = ("openai-chat", "openai-responses", "anthropic", "gemini")
 Strategy = Literal["most-remaining", "round-robin", "weighted", "least-busy"]
@@ -178,9 +180,37 @@ class RouteConfig(_Strict):
         return None
 
 
+class ClientConfig(_Strict):
+    """An app (or team) allowed to use this proxy, told apart by the key it sends (see clients.py)."""
+
+    name: str = Field(min_length=1)
+    key: str | None = Field(default=None, min_length=8)  # as the app sends it; usually "${VAR}"
+    key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")  # or only its hash
+    proxy_user: str | None = None  # or the user name of mitmproxy's proxyauth
+    models: list[str] = ["*"]  # globs of the models it may ask for
+    providers: list[str] = ["*"]  # globs of the providers its routes may reach
+    pins: list[str] = []  # key ids it may pick with x-llmitm-key ("*": any)
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> ClientConfig:
+        if sum(x is not None for x in (self.key, self.key_sha256, self.proxy_user)) != 1:
+            raise ValueError("give exactly one of key, key_sha256 or proxy_user")
+        return self
+
+    def spec(self) -> ClientSpec:
+        digest = self.key_sha256 or (fingerprint(self.key) if self.key else None)
+        return ClientSpec(self.name, digest, self.proxy_user, tuple(self.models), tuple(self.providers),
+                          tuple(self.pins), self.rpm, self.tpm)
+
+
 class LlmitmConfig(_Strict):
     providers: dict[str, ProviderConfig] = {}
     routes: list[RouteConfig] = []
+    # Who may use the proxy. Empty: anyone who reaches the port (fine on 127.0.0.1 only; `llmitm run`
+    # refuses a non-loopback listen address without client authentication).
+    clients: list[ClientConfig] = []
     # Where pool state (cooldowns, disabled keys, usage) lives: "sqlite:///path" (default, beside
     # the config as .llmitm-state.db), "memory" or "redis://host:port/db" to share one pool.
     state: str | None = None
@@ -201,6 +231,18 @@ class LlmitmConfig(_Strict):
                     known = ", ".join(sorted(self.providers)) or "none defined"
                     raise ValueError(f"{field}: unknown provider {name!r} (providers: {known})")
         return self
+
+    @field_validator("clients")
+    @classmethod
+    def _unique_client_names(cls, clients: list[ClientConfig]) -> list[ClientConfig]:
+        names = [c.name for c in clients]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"client names must be unique: {', '.join(duplicates)}")
+        keys = [c.spec().key_sha256 for c in clients if c.spec().key_sha256]
+        if len(keys) != len(set(keys)):
+            raise ValueError("two clients have the same key")
+        return clients
 
     @field_validator("state")
     @classmethod
@@ -261,7 +303,7 @@ def expand_env(value: Any, env: dict[str, str] | os._Environ[str], path: str = "
 
 
 # Fields whose values are credentials: an error about them never shows the value, only its type.
-_SECRET_FIELDS = re.compile(r"^providers\.[^.]+\.(keys|headers)(\.|$)")
+_SECRET_FIELDS = re.compile(r"^(providers\.[^.]+\.(keys|headers)|clients\.\d+\.key)(\.|$)")
 
 
 def _raw_value(raw: Any, loc: tuple) -> Any:

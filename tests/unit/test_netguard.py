@@ -56,3 +56,10 @@ def test_mitmweb_without_authentication_needs_an_explicit_override():
         assert cli._unsafe_start(_ns("web", "--allow-unauthenticated-web"), web=True) is None
     else:
         assert reason is None
+
+
+def test_configured_clients_count_as_client_authentication():
+    from llmitm.config import parse_config
+
+    config = parse_config("clients: [{name: ci, key: '${CI_KEY}'}]\n", "llmitm.yaml", env={"CI_KEY": "ci-client-key-0001"})
+    assert cli._unsafe_start(_ns("run", "--listen-host", "0.0.0.0"), web=False, config=config) is None
