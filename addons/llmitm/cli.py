@@ -48,10 +48,35 @@ def _proxy_args(ns: argparse.Namespace) -> list[str]:
         "--set", f"confdir={Path(ns.confdir).expanduser()}",
         "--set", "connection_strategy=lazy",
     ]
+    if ns.reverse:
+        # The regular proxy first (its port is --listen-port), then one base-URL listener per --reverse.
+        args += ["--mode", "regular"] + [a for mode in ns.reverse for a in ("--mode", mode)]
     path = _config_path(ns.config)
     if path:
         args += ["--set", f"llmitm_config={path.resolve()}"]
     return args + ns.extra
+
+
+def reverse_aliases() -> dict[str, str]:
+    """Short names for the known AI hosts (`openai`, `anthropic`, `gemini`): each host's protocol family."""
+    from .config import KNOWN_AI_HOSTS
+
+    return {protocols[0].split("-")[0]: host for host, protocols in KNOWN_AI_HOSTS.items()}
+
+
+def reverse_mode(spec: str) -> str:
+    """`NAME=PORT` (NAME: an alias, a host, or an https:// URL) → mitmproxy's `reverse:URL@PORT`.
+
+    An app whose base URL points at that port needs no proxy settings and no CA: the listener speaks
+    plain HTTP on loopback and stands for the host it names, so routes match as if the app had called
+    that host."""
+    name, sep, port = spec.rpartition("=")
+    if not sep or not port.isdigit() or not name:
+        raise argparse.ArgumentTypeError(f"--reverse {spec!r}: expected NAME=PORT, e.g. openai=4000")
+    target = reverse_aliases().get(name.lower(), name)
+    if "://" not in target:
+        target = f"https://{target}"
+    return f"reverse:{target}@{port}"
 
 
 def _is_loopback(host: str) -> bool:
@@ -184,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, help_ in (("run", "run the proxy (mitmdump)"), ("web", "run the proxy with mitmweb's UI")):
         p = sub.add_parser(name, help=help_)
         common(p)
+        p.add_argument("--reverse", action="append", default=[], metavar="NAME=PORT", type=reverse_mode,
+                       help="a base-URL listener for apps that cannot use a proxy: NAME is openai, anthropic, gemini, "
+                            "a host or an https:// URL (repeatable), e.g. --reverse openai=4000")
         p.add_argument("--allow-open-proxy", action="store_true",
                        help="listen on a non-loopback address without client authentication")
         if name == "web":

@@ -25,8 +25,10 @@ def mitmweb_lacks_auth() -> bool:
 class ProxyProcess:
     """`llmitm run` as the README starts it; stop() sends SIGTERM as a user's Ctrl-C would."""
 
-    def __init__(self, workdir: Path, config: str | None, extra: list[str] = (), env: dict[str, str] | None = None, mode: str = "run"):
+    def __init__(self, workdir: Path, config: str | None, extra: list[str] = (), env: dict[str, str] | None = None, mode: str = "run",
+                 options: list[str] = ()):
         self.mode = mode  # "run" (mitmdump) or "web" (mitmweb)
+        self.options = list(options)  # llmitm's own options, e.g. ["--reverse", "openai=4000"]
         self.workdir = workdir
         self.confdir = workdir / "conf"
         self.config_path: Path | None = None
@@ -51,6 +53,7 @@ class ProxyProcess:
         cmd = [sys.executable, "-m", "llmitm.cli", self.mode, "--listen-port", "0", "--confdir", str(self.confdir)]
         if self.config_path:
             cmd += ["-c", str(self.config_path)]
+        cmd += self.options
         if self.mode == "web" and mitmweb_lacks_auth():
             cmd += ["--allow-unauthenticated-web"]  # tests run on loopback in a sandbox
         return cmd + ["--", *self.extra]
