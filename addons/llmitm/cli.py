@@ -5,11 +5,13 @@
     llmitm check -c CONFIG
     llmitm env   [--listen-port P] [--confdir DIR]
     llmitm keys  [-c CONFIG]
+    llmitm ca    install|uninstall [--target T] [--dry-run] [--root DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -184,6 +186,34 @@ def cmd_env(ns: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ca(ns: argparse.Namespace) -> int:
+    from . import trust
+
+    confdir = Path(ns.confdir).expanduser()
+    bundle = ensure_ca(confdir)
+    ctx = trust.Context(ca=confdir / "mitmproxy-ca-cert.pem", bundle=bundle, root=Path(ns.root), profile=Path(ns.profile),
+                        python=ns.python, java_cacerts=Path(ns.java_cacerts) if ns.java_cacerts else None)
+    targets = ns.target or _default_trust_targets()
+    try:
+        changes = trust.plan(ctx, targets, install=ns.action == "install")
+        trust.carry_out(changes, ns.dry_run)
+    except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
+        print(f"llmitm: ca {ns.action} failed: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _default_trust_targets() -> list[str]:
+    """This machine's system store, plus the environment variables the common runtimes read."""
+    if sys.platform == "darwin":
+        return ["macos", "env"]
+    if Path("/etc/debian_version").exists():
+        return ["debian", "env"]
+    if Path("/etc/fedora-release").exists() or Path("/etc/redhat-release").exists():
+        return ["fedora", "env"]
+    return ["env"]
+
+
 def cmd_keys(ns: argparse.Namespace) -> int:
     config = _load_or_explain(ns.config)
     if config is None:
@@ -224,6 +254,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-c", "--config")
     p = sub.add_parser("env", help="print the shell lines that point a client at the proxy")
     common(p, config=False)
+    p = sub.add_parser("ca", help="make clients trust llmitm's CA (or take that trust back); prints every change")
+    p.add_argument("action", choices=["install", "uninstall"])
+    p.add_argument("--target", action="append", choices=["debian", "fedora", "macos", "python", "env", "java"],
+                   help="repeatable; default: this machine's system store and env")
+    p.add_argument("--dry-run", action="store_true", help="print the changes, change nothing")
+    p.add_argument("--root", default="/", help="apply file changes under this folder (a throw-away root)")
+    p.add_argument("--profile", default="~/.profile", help="shell profile for the env target")
+    p.add_argument("--python", default=sys.executable, help="interpreter whose certifi bundle the python target changes")
+    p.add_argument("--java-cacerts", help="keystore for the java target (default: the JDK of keytool on PATH)")
+    p.add_argument("--confdir", default=str(DEFAULT_CONFDIR), help="mitmproxy's confdir (CA)")
     p = sub.add_parser("keys", help="show every pooled key's state, read from the state store")
     p.add_argument("-c", "--config")
     return parser
@@ -239,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_check(ns)
     if ns.command == "env":
         return cmd_env(ns)
+    if ns.command == "ca":
+        return cmd_ca(ns)
     return cmd_keys(ns)
 
 
