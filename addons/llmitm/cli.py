@@ -50,9 +50,10 @@ def _proxy_args(ns: argparse.Namespace) -> list[str]:
         "--set", f"confdir={Path(ns.confdir).expanduser()}",
         "--set", "connection_strategy=lazy",
     ]
-    if ns.reverse:
-        # The regular proxy first (its port is --listen-port), then one base-URL listener per --reverse.
-        args += ["--mode", "regular"] + [a for mode in ns.reverse for a in ("--mode", mode)]
+    extra_modes = [*ns.reverse, *(f"local:{program}" for program in ns.local)]
+    if extra_modes:
+        # The regular proxy first (its port is --listen-port), then each base-URL listener and capture.
+        args += ["--mode", "regular"] + [a for mode in extra_modes for a in ("--mode", mode)]
     path = _config_path(ns.config)
     if path:
         args += ["--set", f"llmitm_config={path.resolve()}"]
@@ -99,6 +100,9 @@ def _unsafe_start(ns: argparse.Namespace, web: bool, config: LlmitmConfig | None
         return (f"--listen-host {ns.listen_host} lets anyone who reaches this port spend every pooled key and read "
                 "every prompt. Configure clients (the `clients:` section), or proxy credentials "
                 "(-- --set proxyauth=@HTPASSWD_FILE), or pass --allow-open-proxy if this network is yours alone.")
+    if ns.local and _mitmweb_lacks_auth():
+        return ("--local needs mitmproxy 11.1+ on Linux, so Python 3.12+ (this is mitmproxy 11.0.2 on Python 3.11). "
+                "Use HTTPS_PROXY (llmitm env) or a base-URL listener (--reverse) instead.")
     if web and _mitmweb_lacks_auth() and not ns.allow_unauthenticated_web:
         return ("mitmproxy 11.0.2 (the Python 3.11 install) has a web UI without authentication and without the "
                 "CVE-2025-23217 fix: any local process or web page can read every prompt and run code in the proxy. "
@@ -242,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--reverse", action="append", default=[], metavar="NAME=PORT", type=reverse_mode,
                        help="a base-URL listener for apps that cannot use a proxy: NAME is openai, anthropic, gemini, "
                             "a host or an https:// URL (repeatable), e.g. --reverse openai=4000")
+        p.add_argument("--local", action="append", default=[], metavar="PROGRAM",
+                       help="capture one program's traffic with no proxy settings (mitmproxy local mode: Linux "
+                            "needs Python 3.12+, root for its eBPF redirector and a kernel that loads it; repeatable)")
         p.add_argument("--allow-open-proxy", action="store_true",
                        help="listen on a non-loopback address without client authentication")
         if name == "web":

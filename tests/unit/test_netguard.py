@@ -63,3 +63,17 @@ def test_configured_clients_count_as_client_authentication():
 
     config = parse_config("clients: [{name: ci, key: '${CI_KEY}'}]\n", "llmitm.yaml", env={"CI_KEY": "ci-client-key-0001"})
     assert cli._unsafe_start(_ns("run", "--listen-host", "0.0.0.0"), web=False, config=config) is None
+
+
+def test_base_url_listeners_and_local_capture_become_mitmproxy_modes():
+    args = cli._proxy_args(_ns("run", "--reverse", "openai=4000", "--reverse", "https://my.host=4001", "--local", "node"))
+    modes = [args[i + 1] for i, a in enumerate(args) if a == "--mode"]
+    assert modes == ["regular", "reverse:https://api.openai.com@4000", "reverse:https://my.host@4001", "local:node"]
+
+
+def test_local_capture_on_mitmproxy_11_is_refused_with_the_reason():
+    reason = cli._unsafe_start(_ns("run", "--local", "node"), web=False)
+    if cli._mitmweb_lacks_auth():
+        assert reason is not None and "Python 3.12+" in reason
+    else:
+        assert reason is None
