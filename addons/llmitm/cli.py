@@ -6,6 +6,7 @@
     llmitm env   [--listen-port P] [--confdir DIR]
     llmitm keys  [-c CONFIG]
     llmitm ca    install|uninstall [--target T] [--dry-run] [--root DIR]
+    llmitm usage [-c CONFIG] [--since 7d] [--by key,model] [--json|--csv]
 """
 
 from __future__ import annotations
@@ -218,6 +219,59 @@ def _default_trust_targets() -> list[str]:
     return ["env"]
 
 
+def parse_since(text: str, now: float) -> float:
+    """`24h`, `7d`, `30m` (ago) or a date `2026-12-01` (UTC) → unix time."""
+    import calendar
+    import time
+
+    units = {"m": 60, "h": 3600, "d": 86400}
+    if text[:-1].isdigit() and text[-1:] in units:
+        return now - int(text[:-1]) * units[text[-1]]
+    try:
+        return calendar.timegm(time.strptime(text, "%Y-%m-%d"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--since {text!r}: use 24h, 7d, 30m or YYYY-MM-DD") from None
+
+
+def cmd_usage(ns: argparse.Namespace) -> int:
+    import csv
+    import json
+    import time
+
+    from .observe.ledger import DIMENSIONS, TOTALS, open_ledger
+    from .pool.table import state_url_for
+
+    config = _load_or_explain(ns.config)
+    if config is None:
+        return 2
+    by = tuple(d for d in ns.by.split(",") if d) if ns.by else ()
+    unknown = [d for d in by if d not in DIMENSIONS]
+    if unknown:
+        print(f"llmitm: --by {','.join(unknown)}: choose from {', '.join(DIMENSIONS)}", file=sys.stderr)
+        return 2
+    store = open_ledger(state_url_for(config))
+    if store is None:
+        print("llmitm: state: memory keeps no usage ledger", file=sys.stderr)
+        return 2
+    try:
+        rows = store.totals(parse_since(ns.since, time.time()), by)
+    finally:
+        store.close()
+    columns = [*by, *TOTALS]
+    if ns.json:
+        print(json.dumps(rows, indent=1))
+    elif ns.csv:
+        writer = csv.DictWriter(sys.stdout, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        shown = [[str(r[c]) if c != "cost" else f"{r[c]:.6f}" for c in columns] for r in rows]
+        widths = [max(len(c), *(len(v[i]) for v in shown)) for i, c in enumerate(columns)]
+        for line in ([columns] + shown):
+            print("  ".join(v.rjust(w) if i >= len(by) else v.ljust(w) for i, (v, w) in enumerate(zip(line, widths, strict=True))))
+    return 0
+
+
 def cmd_keys(ns: argparse.Namespace) -> int:
     config = _load_or_explain(ns.config)
     if config is None:
@@ -271,6 +325,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--python", default=sys.executable, help="interpreter whose certifi bundle the python target changes")
     p.add_argument("--java-cacerts", help="keystore for the java target (default: the JDK of keytool on PATH)")
     p.add_argument("--confdir", default=str(DEFAULT_CONFDIR), help="mitmproxy's confdir (CA)")
+    p = sub.add_parser("usage", help="usage and cost totals from the ledger (by key, model, client, route, day)")
+    p.add_argument("-c", "--config")
+    p.add_argument("--since", default="30d", help="24h, 7d, 30m or YYYY-MM-DD (default 30d)")
+    p.add_argument("--by", default="", help="comma-separated: day, client, route, provider, model, key")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true")
+    out.add_argument("--csv", action="store_true")
     p = sub.add_parser("keys", help="show every pooled key's state, read from the state store")
     p.add_argument("-c", "--config")
     return parser
@@ -288,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_env(ns)
     if ns.command == "ca":
         return cmd_ca(ns)
+    if ns.command == "usage":
+        return cmd_usage(ns)
     return cmd_keys(ns)
 
 
