@@ -219,56 +219,17 @@ def _default_trust_targets() -> list[str]:
     return ["env"]
 
 
-def parse_since(text: str, now: float) -> float:
-    """`24h`, `7d`, `30m` (ago) or a date `2026-12-01` (UTC) → unix time."""
-    import calendar
-    import time
-
-    units = {"m": 60, "h": 3600, "d": 86400}
-    if text[:-1].isdigit() and text[-1:] in units:
-        return now - int(text[:-1]) * units[text[-1]]
-    try:
-        return calendar.timegm(time.strptime(text, "%Y-%m-%d"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--since {text!r}: use 24h, 7d, 30m or YYYY-MM-DD") from None
-
-
 def cmd_usage(ns: argparse.Namespace) -> int:
-    import csv
-    import json
-    import time
-
-    from .observe.ledger import DIMENSIONS, TOTALS, open_ledger
-    from .pool.table import state_url_for
+    from .observe import report
 
     config = _load_or_explain(ns.config)
     if config is None:
         return 2
-    by = tuple(d for d in ns.by.split(",") if d) if ns.by else ()
-    unknown = [d for d in by if d not in DIMENSIONS]
-    if unknown:
-        print(f"llmitm: --by {','.join(unknown)}: choose from {', '.join(DIMENSIONS)}", file=sys.stderr)
-        return 2
-    store = open_ledger(state_url_for(config))
-    if store is None:
-        print("llmitm: state: memory keeps no usage ledger", file=sys.stderr)
-        return 2
     try:
-        rows = store.totals(parse_since(ns.since, time.time()), by)
-    finally:
-        store.close()
-    columns = [*by, *TOTALS]
-    if ns.json:
-        print(json.dumps(rows, indent=1))
-    elif ns.csv:
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-    else:
-        shown = [[str(r[c]) if c != "cost" else f"{r[c]:.6f}" for c in columns] for r in rows]
-        widths = [max(len(c), *(len(v[i]) for v in shown)) for i, c in enumerate(columns)]
-        for line in ([columns] + shown):
-            print("  ".join(v.rjust(w) if i >= len(by) else v.ljust(w) for i, (v, w) in enumerate(zip(line, widths, strict=True))))
+        print(report.usage(config, since=ns.since, by=ns.by, fmt="json" if ns.json else "csv" if ns.csv else "table"))
+    except report.ReportError as e:
+        print(f"llmitm: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
