@@ -1,9 +1,34 @@
 """Entry point for `mitmdump -s addons/llmitm_addon.py --set llmitm_config=FILE`.
 
 mitmproxy puts this file's folder on sys.path, so the llmitm package beside it imports without an
-install; `llmitm run` loads this same file.
+install; `llmitm run` loads this same file. The network guard comes first so that it judges every
+client-chosen destination before llmitm routes anything.
 """
 
-from llmitm.addon import Llmitm
+from urllib.parse import urlsplit
 
-addons = [Llmitm()]
+from llmitm.addon import Llmitm
+from llmitm.netguard import NetGuard
+
+llmitm = Llmitm()
+
+
+def _llmitm_targets() -> set[tuple[str, int]]:
+    """Where llmitm itself sends traffic: each configured provider, and its own relay."""
+    targets = {("127.0.0.1", llmitm.relay.port)}
+    for provider in llmitm.config.providers.values():
+        url = urlsplit(provider.base_url)
+        if url.hostname:
+            targets.add((url.hostname, url.port or (443 if url.scheme == "https" else 80)))
+    return targets
+
+
+addons = [
+    NetGuard(
+        intercepts=lambda host: llmitm.planner.intercepts(host),
+        llmitm_targets=_llmitm_targets,
+        extra_own_ports=lambda: [llmitm.relay.port],
+        allow_local=lambda: llmitm.config.allow_local_destinations,
+    ),
+    llmitm,
+]

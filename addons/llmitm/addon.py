@@ -102,10 +102,6 @@ class Llmitm:
     async def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
-        if _aims_at_web_ui(flow):
-            # mitmweb 11 has no auth and lacks the CVE-2025-23217 fix: never proxy to its port.
-            flow.response = http.Response.make(403, b"llmitm: requests to the web UI through the proxy are refused")
-            return
         if not self.planner.intercepts(flow.request.pretty_host):
             return
         plan = self.planner.plan(app_request(flow))
@@ -156,11 +152,4 @@ def app_request(flow: http.HTTPFlow) -> AppRequest:
     request = flow.request
     headers = {k.lower(): v for k, v in request.headers.items()}
     return AppRequest(request.method, request.pretty_host, request.path, headers, request.get_content(strict=False) or b"")
-
-
-def _aims_at_web_ui(flow: http.HTTPFlow) -> bool:
-    if "web_port" not in ctx.options:
-        return False
-    local = {"127.0.0.1", "localhost", "::1", ctx.options.web_host}
-    return flow.request.port == ctx.options.web_port and flow.request.host in local
 

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .clients import ClientSpec, fingerprint
 from .protocols.registry import REGISTRY
 
 
@@ -123,6 +124,15 @@ class ProviderConfig(_Strict):
             return [{"key": k} if isinstance(k, str) else k for k in value]
         return value
 
+    @field_validator("keys")
+    @classmethod
+    def _unique_key_ids(cls, keys: list[KeyConfig]) -> list[KeyConfig]:
+        ids = [k.id for k in keys if k.id is not None]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"key ids must be unique within a provider: {', '.join(duplicates)} used more than once")
+        return keys
+
     @field_validator("base_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
@@ -176,15 +186,47 @@ class RouteConfig(_Strict):
         return None
 
 
+class ClientConfig(_Strict):
+    """An app (or team) allowed to use this proxy, told apart by the key it sends (see clients.py)."""
+
+    name: str = Field(min_length=1)
+    key: str | None = Field(default=None, min_length=8)  # as the app sends it; usually "${VAR}"
+    key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")  # or only its hash
+    proxy_user: str | None = None  # or the user name of mitmproxy's proxyauth
+    models: list[str] = ["*"]  # globs of the models it may ask for
+    providers: list[str] = ["*"]  # globs of the providers its routes may reach
+    pins: list[str] = []  # key ids it may pick with x-llmitm-key ("*": any)
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_identity(self) -> ClientConfig:
+        if sum(x is not None for x in (self.key, self.key_sha256, self.proxy_user)) != 1:
+            raise ValueError("give exactly one of key, key_sha256 or proxy_user")
+        return self
+
+    def spec(self) -> ClientSpec:
+        digest = self.key_sha256 or (fingerprint(self.key) if self.key else None)
+        return ClientSpec(self.name, digest, self.proxy_user, tuple(self.models), tuple(self.providers),
+                          tuple(self.pins), self.rpm, self.tpm)
+
+
 class LlmitmConfig(_Strict):
     providers: dict[str, ProviderConfig] = {}
     routes: list[RouteConfig] = []
+    # Who may use the proxy. Empty: anyone who reaches the port (fine on 127.0.0.1 only; `llmitm run`
+    # refuses a non-loopback listen address without client authentication).
+    clients: list[ClientConfig] = []
     # Where pool state (cooldowns, disabled keys, usage) lives: "sqlite:///path" (default, beside
     # the config as .llmitm-state.db), "memory" or "redis://host:port/db" to share one pool.
     state: str | None = None
     # Largest request body llmitm parses for routing or translation.
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)  # a whole (non-streamed) upstream answer
+    # Whether a client may reach local services (loopback, this host's addresses) through the proxy.
+    # Off by default: such services (a Redis state store, the web UI, llmitm's relay) trust local
+    # callers. llmitm's own ports stay unreachable either way (netguard.py).
+    allow_local_destinations: bool = False
     source: Annotated[str, Field(exclude=True)] = "<built-in default>"
 
     @model_validator(mode="after")
@@ -197,11 +239,27 @@ class LlmitmConfig(_Strict):
                     raise ValueError(f"{field}: unknown provider {name!r} (providers: {known})")
         return self
 
+    @field_validator("clients")
+    @classmethod
+    def _unique_client_names(cls, clients: list[ClientConfig]) -> list[ClientConfig]:
+        names = [c.name for c in clients]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"client names must be unique: {', '.join(duplicates)}")
+        keys = [c.spec().key_sha256 for c in clients if c.spec().key_sha256]
+        if len(keys) != len(set(keys)):
+            raise ValueError("two clients have the same key")
+        return clients
+
     @field_validator("state")
     @classmethod
     def _state_url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^(memory|sqlite://.+|rediss?://.+)$", value):
             raise ValueError("must be 'memory', 'sqlite:///path' or 'redis://host:port/db'")
+        if value is not None and value.startswith("sqlite:///"):
+            folder = Path(value.removeprefix("sqlite:///")).expanduser().parent
+            if not folder.is_dir():
+                raise ValueError(f"the folder {str(folder)!r} of the SQLite state file does not exist")
         return value
 
     def intercepted_hosts(self) -> list[str]:
@@ -245,12 +303,43 @@ def expand_env(value: Any, env: dict[str, str] | os._Environ[str], path: str = "
     return _VAR.sub(substitute, value)
 
 
-def _format_validation_error(source: str, err: ValidationError) -> str:
+# Fields whose values are credentials: an error about them never shows the value, only its type.
+_SECRET_FIELDS = re.compile(r"^(providers\.[^.]+\.(keys|headers)|clients\.\d+\.key)(\.|$)")
+
+
+def _raw_value(raw: Any, loc: tuple) -> Any:
+    """The value at `loc` as written in the file, before ${VAR} expansion (None if absent)."""
+    for part in loc:
+        if isinstance(raw, dict) and part in raw:
+            raw = raw[part]
+        elif isinstance(raw, list) and isinstance(part, int) and 0 <= part < len(raw):
+            raw = raw[part]
+        elif isinstance(raw, str) and isinstance(part, int):
+            return raw  # a scalar the model wraps into a list (`protocol: x`)
+        else:
+            return None
+    return raw
+
+
+def _shown_input(loc: str, written: Any, value: Any) -> str:
+    """How an error shows the offending value: as written (so `${VAR}` stays a name, never its
+    expansion), and never at all for a credential field."""
+    if _SECRET_FIELDS.match(loc):
+        return f" (got a {type(value).__name__}; value not shown: it may be a secret)"
+    if written is None:  # not found as written: the expanded value might carry a secret
+        return f" (got a {type(value).__name__})"
+    text = repr(written)
+    return f" (got {text[:80] + '…' if len(text) > 80 else text})"
+
+
+def _format_validation_error(source: str, err: ValidationError, raw: Any = None) -> str:
     lines = []
     for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        parts = tuple(p for p in e["loc"] if not str(p).startswith("function-"))
+        loc = ".".join(str(p) for p in parts)
         msg = e["msg"].removeprefix("Value error, ")
-        got = f" (got {e['input']!r})" if e["type"] not in ("missing", "value_error") and not isinstance(e["input"], dict) else ""
+        shows_input = e["type"] not in ("missing", "value_error") and not isinstance(e["input"], dict)
+        got = _shown_input(loc, _raw_value(raw, parts), e["input"]) if shows_input else ""
         lines.append(f"{source}: {loc + ': ' if loc else ''}{msg}{got}")
     return "\n".join(lines)
 
@@ -271,7 +360,7 @@ def parse_config(text: str, source: str, env: dict[str, str] | os._Environ[str] 
     try:
         config = LlmitmConfig.model_validate(expanded)
     except ValidationError as e:
-        raise ConfigError(_format_validation_error(source, e)) from None
+        raise ConfigError(_format_validation_error(source, e, raw)) from None
     return config.model_copy(update={"source": source})
 
 

@@ -25,8 +25,10 @@ ALL_POOLED = POOL_OPENAI + POOL_ANTHROPIC + POOL_GEMINI
 
 
 def config_for(upstream_url: str) -> str:
+    # allow_local_destinations: the tunneling test's unconfigured host is a loopback TLS server.
     return f"""
 state: memory
+allow_local_destinations: true
 providers:
   openai:
     protocol: openai-chat
@@ -231,6 +233,19 @@ def test_unconfigured_host_is_tunneled(proxy, tls_server):
     assert out.stdout == b"hello", out.stderr
     # An AI host is intercepted: its certificate comes from llmitm's CA.
     assert peer_cert_through_proxy(proxy.port, "api.openai.com", 443) != der
+
+
+def test_local_destinations_are_refused_by_default(tmp_path_factory, upstream, tls_server):
+    port, _cert = tls_server
+    proxy = start_proxy(tmp_path_factory, "state: memory\n", "no-local")
+    try:
+        via_proxy = ("-x", proxy.url, "--noproxy", "")  # NO_PROXY names localhost: go through llmitm anyway
+        out = curl(proxy, *via_proxy, "-k", "-i", f"https://localhost:{port}/")
+        assert b"hello" not in out.stdout and b"403" in out.stdout
+        out = curl(proxy, *via_proxy, "-i", f"http://127.1:{port}/")
+        assert b"HTTP/1.1 403" in out.stdout and b"x-llmitm-refused: local-destination" in out.stdout.lower()
+    finally:
+        proxy.stop()
 
 
 def test_no_pooled_key_in_flow_file_or_log(proxy, upstream):

@@ -15,11 +15,20 @@ from .fixtures import REPO
 LISTENING = re.compile(rb"listening at (?:http://)?\*?[\[\]0-9a-fA-F.:]*?:(\d+)")
 
 
+def mitmweb_lacks_auth() -> bool:
+    """mitmproxy 11.0.2 (Python 3.11): mitmweb has no authentication at all."""
+    from mitmproxy.version import VERSION
+
+    return tuple(int(p) for p in VERSION.split(".")[:2]) < (11, 1)
+
+
 class ProxyProcess:
     """`llmitm run` as the README starts it; stop() sends SIGTERM as a user's Ctrl-C would."""
 
-    def __init__(self, workdir: Path, config: str | None, extra: list[str] = (), env: dict[str, str] | None = None, mode: str = "run"):
+    def __init__(self, workdir: Path, config: str | None, extra: list[str] = (), env: dict[str, str] | None = None, mode: str = "run",
+                 options: list[str] = ()):
         self.mode = mode  # "run" (mitmdump) or "web" (mitmweb)
+        self.options = list(options)  # llmitm's own options, e.g. ["--reverse", "openai=4000"]
         self.workdir = workdir
         self.confdir = workdir / "conf"
         self.config_path: Path | None = None
@@ -44,6 +53,9 @@ class ProxyProcess:
         cmd = [sys.executable, "-m", "llmitm.cli", self.mode, "--listen-port", "0", "--confdir", str(self.confdir)]
         if self.config_path:
             cmd += ["-c", str(self.config_path)]
+        cmd += self.options
+        if self.mode == "web" and mitmweb_lacks_auth():
+            cmd += ["--allow-unauthenticated-web"]  # tests run on loopback in a sandbox
         return cmd + ["--", *self.extra]
 
     def start(self, timeout: float = 30.0) -> ProxyProcess:

@@ -1,0 +1,1 @@
+"""Observing what llmitm serves: cost (prices.py), and later the usage ledger and metrics."""
