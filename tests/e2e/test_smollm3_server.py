@@ -1,0 +1,196 @@
+"""Legacy OpenAI, Anthropic and Gemini apps on a real `transformers serve` running SmolLM3, through a
+real `llmitm run`.
+
+The server runs a tiny SmolLM3 with random weights (tests/harness/smollm3_model.py) and SmolLM3's own
+chat template, so its answers are nonsense: the tests hold shapes, stop reasons and usage, and above
+all the thinking branch the template really rendered. That branch is read off the server's reported
+prompt tokens, compared with a local render of the same template and tokenizer: reasoning on writes
+SmolLM3's long default "Thought / Solution" system prompt (about 600 tokens with this tokenizer),
+reasoning off the short one (about 130), so the two counts never meet. If llmitm stopped sending the
+switch (`chat_template_kwargs.enable_thinking` plus `/think` or `/no_think`), the template would fall
+back to thinking on and every "off" test here would fail.
+
+How the real server differs from the stand-in upstream of test_local_model_e2e.py (SERVING.md):
+it pins its model (served here as the relative folder HuggingFaceTB/SmolLM3-3B, so the real model id
+is valid), answers unknown request fields with a 422, ignores `stream_options` and always puts usage
+on its last streamed chunk, and ends a stream without `data: [DONE]`.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.harness import local_server
+from tests.harness.proxy import ProxyProcess
+
+pytestmark = pytest.mark.e2e
+
+PROMPT = "Say hello."
+MODEL = local_server.MODEL_ID
+THINKING_ON, THINKING_OFF = True, False
+
+
+@pytest.fixture(scope="session")
+def smollm3(tmp_path_factory):
+    """The server venv, the tiny model and a running `transformers serve` (created on first use),
+    with the prompt token counts it must report (see `expected_prompt_tokens`)."""
+    python = local_server.ensure_server_venv()
+    home = local_server.ensure_model(python)
+    server = local_server.LocalServer(python, home, tmp_path_factory.mktemp("smollm3") / "server.log").launch()
+    try:
+        counts = expected_prompt_tokens(python, home)  # while the server loads
+        server.wait_ready()
+        yield server, counts
+    finally:
+        server.stop()
+
+
+def expected_prompt_tokens(python, home) -> dict[bool, int]:
+    """What the server must report as prompt tokens for PROMPT with thinking on and off: the template
+    rendered locally with the served tokenizer. llmitm's system message (only `/think` or
+    `/no_think`) renders no text of its own, so it is the same prompt as the app's one user turn."""
+    cases = [{"messages": [{"role": "user", "content": PROMPT}], "enable_thinking": on} for on in (THINKING_ON, THINKING_OFF)]
+    on, off = local_server.prompt_token_counts(python, home, cases)
+    assert on > off + 300, "the two template branches must be told apart by their length"
+    return {THINKING_ON: on, THINKING_OFF: off}
+
+
+@pytest.fixture
+def prompt_tokens(smollm3) -> dict[bool, int]:
+    return smollm3[1]
+
+
+@pytest.fixture(scope="module")
+def proxy(smollm3, tmp_path_factory):
+    server, _ = smollm3
+    local = f"""{{protocol: openai-chat, base_url: "{server.url}/v1",
+              local_model: {{think_tags: true, tool_call_tags: true, reasoning_switch: smollm3, thinking_default: false}}}}"""
+    config = f"""
+state: memory
+providers:
+  smollm3: {local}
+routes:
+  - {{match: {{host: api.openai.com}}, provider: smollm3, model: {MODEL}}}
+  - {{match: {{host: api.anthropic.com}}, provider: smollm3, model: {MODEL}}}
+  - {{match: {{host: generativelanguage.googleapis.com}}, provider: smollm3, model: {MODEL}}}
+"""
+    with ProxyProcess(tmp_path_factory.mktemp("smollm3-proxy"), config) as p:
+        yield p
+
+
+def openai_client(proxy):
+    import openai
+
+    return openai.OpenAI(api_key="sk-app-placeholder", max_retries=0,
+                         http_client=openai.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), timeout=120))
+
+
+def anthropic_client(proxy):
+    import anthropic
+
+    return anthropic.Anthropic(api_key="sk-ant-app-placeholder", max_retries=0,
+                               http_client=anthropic.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), timeout=120))
+
+
+def gemini_client(proxy, client_env):
+    from google import genai
+
+    client_env(proxy)
+    return genai.Client(api_key="AIza-app-placeholder")
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenAI Chat Completions
+
+
+def test_openai_chat_reasoning_high_renders_the_thinking_branch(proxy, prompt_tokens):
+    reply = openai_client(proxy).chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": PROMPT}], max_tokens=8, reasoning_effort="high")
+    assert reply.usage.prompt_tokens == prompt_tokens[THINKING_ON]
+    assert 0 < reply.usage.completion_tokens <= 8
+    assert reply.choices[0].finish_reason in ("length", "stop")
+    assert reply.choices[0].message.role == "assistant"
+
+
+def test_openai_chat_stream_reasoning_none_renders_the_plain_branch(proxy, prompt_tokens):
+    chunks = list(openai_client(proxy).chat.completions.create(
+        model="gpt-4o", messages=[{"role": "user", "content": PROMPT}], max_tokens=8, reasoning_effort="none",
+        stream=True, stream_options={"include_usage": True}))
+    usage = [c.usage for c in chunks if c.usage]
+    assert len(usage) == 1 and usage[0].prompt_tokens == prompt_tokens[THINKING_OFF]
+    assert 0 < usage[0].completion_tokens <= 8
+    finish = [choice.finish_reason for c in chunks for choice in c.choices if choice.finish_reason]
+    assert finish in (["length"], ["stop"])
+
+
+# ---------------------------------------------------------------------------------------------
+# OpenAI Responses
+
+
+def test_openai_responses_without_reasoning_uses_the_configured_default(proxy, prompt_tokens):
+    response = openai_client(proxy).responses.create(model="gpt-4o", input=PROMPT, max_output_tokens=16)
+    assert response.usage.input_tokens == prompt_tokens[THINKING_OFF]  # thinking_default: false
+    assert 0 < response.usage.output_tokens <= 16
+    assert response.status in ("completed", "incomplete")
+
+
+def test_openai_responses_stream_reasoning_high_renders_the_thinking_branch(proxy, prompt_tokens):
+    events = list(openai_client(proxy).responses.create(model="gpt-4o", input=PROMPT, max_output_tokens=16,
+                                                        reasoning={"effort": "high"}, stream=True))
+    # A cut-off answer ends with response.incomplete (the SDK's stream helper only returns a
+    # response.completed one), carrying the whole response as the completed event would.
+    assert events[0].type == "response.created" and events[-1].type in ("response.completed", "response.incomplete")
+    final = events[-1].response
+    assert final.usage.input_tokens == prompt_tokens[THINKING_ON]
+    assert 0 < final.usage.output_tokens <= 16
+
+
+# ---------------------------------------------------------------------------------------------
+# Anthropic Messages
+
+
+def test_anthropic_stream_thinking_enabled_renders_the_thinking_branch(proxy, prompt_tokens):
+    # The smallest request the real Anthropic API accepts with thinking: budget 1024 < max_tokens.
+    with anthropic_client(proxy).messages.stream(
+            model="claude-sonnet-4-5", max_tokens=1025, thinking={"type": "enabled", "budget_tokens": 1024},
+            messages=[{"role": "user", "content": PROMPT}]) as stream:
+        message = stream.get_final_message()
+    assert message.usage.input_tokens == prompt_tokens[THINKING_ON]
+    assert 0 < message.usage.output_tokens <= 1025
+    assert message.stop_reason in ("max_tokens", "end_turn")
+    assert message.role == "assistant" and message.content
+
+
+def test_anthropic_thinking_disabled_renders_the_plain_branch(proxy, prompt_tokens):
+    message = anthropic_client(proxy).messages.create(
+        model="claude-sonnet-4-5", max_tokens=8, thinking={"type": "disabled"},
+        messages=[{"role": "user", "content": PROMPT}])
+    assert message.usage.input_tokens == prompt_tokens[THINKING_OFF]
+    assert 0 < message.usage.output_tokens <= 8
+    assert message.stop_reason in ("max_tokens", "end_turn")
+
+
+# ---------------------------------------------------------------------------------------------
+# Gemini
+
+
+def test_gemini_thinking_budget_renders_the_thinking_branch(proxy, prompt_tokens, client_env):
+    from google.genai import types
+
+    client = gemini_client(proxy, client_env)  # kept: a dropped genai.Client closes its HTTP client
+    reply = client.models.generate_content(
+        model="gemini-2.5-flash", contents=PROMPT,
+        config=types.GenerateContentConfig(max_output_tokens=8, thinking_config=types.ThinkingConfig(thinking_budget=512)))
+    assert reply.usage_metadata.prompt_token_count == prompt_tokens[THINKING_ON]
+    assert reply.candidates[0].finish_reason in (types.FinishReason.MAX_TOKENS, types.FinishReason.STOP)
+
+
+def test_gemini_stream_budget_zero_renders_the_plain_branch(proxy, prompt_tokens, client_env):
+    from google.genai import types
+
+    client = gemini_client(proxy, client_env)
+    chunks = list(client.models.generate_content_stream(
+        model="gemini-2.5-flash", contents=PROMPT,
+        config=types.GenerateContentConfig(max_output_tokens=8, thinking_config=types.ThinkingConfig(thinking_budget=0))))
+    assert chunks[-1].usage_metadata.prompt_token_count == prompt_tokens[THINKING_OFF]
+    assert chunks[-1].candidates[0].finish_reason in (types.FinishReason.MAX_TOKENS, types.FinishReason.STOP)
