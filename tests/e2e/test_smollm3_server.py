@@ -45,18 +45,47 @@ def smollm3(tmp_path_factory):
         server.stop()
 
 
-def expected_prompt_tokens(python, home) -> dict[bool, int]:
-    """What the server must report as prompt tokens for PROMPT with thinking on and off: the template
-    rendered locally with the served tokenizer. llmitm's system message (only `/think` or
-    `/no_think`) renders no text of its own, so it is the same prompt as the app's one user turn."""
-    cases = [{"messages": [{"role": "user", "content": PROMPT}], "enable_thinking": on} for on in (THINKING_ON, THINKING_OFF)]
-    on, off = local_server.prompt_token_counts(python, home, cases)
-    assert on > off + 300, "the two template branches must be told apart by their length"
-    return {THINKING_ON: on, THINKING_OFF: off}
+# A tool call the app made earlier and its result. SmolLM3's template renders only message text (no
+# `tool_calls`): llmitm writes the call into the assistant's text in the Hermes format the template
+# itself asks the model for, and the server renders a tool result as a user turn.
+WEATHER = {"type": "function", "function": {"name": "weather", "description": "Current weather in a city.",
+                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+HISTORY_APP = [{"role": "user", "content": "Weather in Paris?"},
+               {"role": "assistant", "content": None, "tool_calls": [
+                   {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": '{"city": "Paris"}'}}]},
+               {"role": "tool", "tool_call_id": "call_1", "content": "18 C and sunny"}]
+HISTORY_AS_TEMPLATE_SEES_IT = [HISTORY_APP[0],
+                               {"role": "assistant",
+                                "content": '<tool_call>\n{"name": "weather", "arguments": {"city": "Paris"}}\n</tool_call>'},
+                               HISTORY_APP[2]]
+USER = [{"role": "user", "content": PROMPT}]
+# name: (messages, tools, enable_thinking) as the template must see them.
+RENDERINGS = {
+    "plain, thinking": (USER, None, True),
+    "plain, no thinking": (USER, None, False),
+    "tool history, no thinking": (HISTORY_AS_TEMPLATE_SEES_IT, None, False),
+    "tools, no thinking": (USER, [WEATHER], False),
+}
+
+
+def expected_prompt_tokens(python, home) -> dict[str, int]:
+    """What the server must report as prompt tokens for each of RENDERINGS: the template rendered
+    locally with the served tokenizer. llmitm's system message (only `/think` or `/no_think`)
+    renders no text of its own, so it does not appear here."""
+    cases = [{"messages": m, "tools": t, "enable_thinking": on} for m, t, on in RENDERINGS.values()]
+    counts = dict(zip(RENDERINGS, local_server.prompt_token_counts(python, home, cases), strict=True))
+    assert counts["plain, thinking"] > counts["plain, no thinking"] + 300, "the two branches must differ clearly"
+    return counts
 
 
 @pytest.fixture
 def prompt_tokens(smollm3) -> dict[bool, int]:
+    counts = smollm3[1]
+    return {THINKING_ON: counts["plain, thinking"], THINKING_OFF: counts["plain, no thinking"]}
+
+
+@pytest.fixture
+def rendered(smollm3) -> dict[str, int]:
     return smollm3[1]
 
 
@@ -194,3 +223,22 @@ def test_gemini_stream_budget_zero_renders_the_plain_branch(proxy, prompt_tokens
         config=types.GenerateContentConfig(max_output_tokens=8, thinking_config=types.ThinkingConfig(thinking_budget=0))))
     assert chunks[-1].usage_metadata.prompt_token_count == prompt_tokens[THINKING_OFF]
     assert chunks[-1].candidates[0].finish_reason in (types.FinishReason.MAX_TOKENS, types.FinishReason.STOP)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tools: what SmolLM3's template renders of them
+
+
+def test_tool_call_history_reaches_the_template_as_hermes_markup(proxy, rendered):
+    reply = openai_client(proxy).chat.completions.create(model="gpt-4o", messages=HISTORY_APP, max_tokens=8,
+                                                         reasoning_effort="none")
+    assert reply.usage.prompt_tokens == rendered["tool history, no thinking"]
+    assert reply.choices[0].finish_reason in ("length", "stop")
+
+
+def test_declared_tools_reach_the_template_streamed(proxy, rendered):
+    chunks = list(openai_client(proxy).chat.completions.create(
+        model="gpt-4o", messages=USER, tools=[WEATHER], max_tokens=8, reasoning_effort="none",
+        stream=True, stream_options={"include_usage": True}))
+    usage = [c.usage for c in chunks if c.usage]
+    assert len(usage) == 1 and usage[0].prompt_tokens == rendered["tools, no thinking"]

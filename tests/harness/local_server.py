@@ -120,7 +120,7 @@ def ensure_model(python: Path, timeout: float = BUILD_TIMEOUT) -> Path:
 
 
 def prompt_token_counts(python: Path, home: Path, cases: list[dict]) -> list[int]:
-    """Prompt tokens of each case ({"messages", "enable_thinking"}) rendered with the served model's
+    """Prompt tokens of each case ({"messages", "tools", "enable_thinking"}) rendered with the served model's
     own tokenizer and template: what the server must report as usage for that thinking branch."""
     done = _run([str(python), smollm3_model.__file__, "count", str(home / MODEL_ID)], "rendering the chat template",
                 BUILD_TIMEOUT, input=json.dumps(cases), env={**os.environ, **OFFLINE})

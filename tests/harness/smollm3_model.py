@@ -7,7 +7,7 @@ Runs inside the server venv (torch, transformers, tokenizers), never in the test
         writes a model folder transformers can load: config.json, model.safetensors, tokenizer files
         with SmolLM3's chat template attached unchanged;
     python tests/harness/smollm3_model.py count MODEL_DIR < cases.json
-        for each case {"messages": [...], "enable_thinking": bool}, the number of prompt tokens the
+        for each case {"messages": [...], "tools": [...] or null, "enable_thinking": bool}, the number of prompt tokens the
         template renders with the generation prompt, as a server would feed the model (JSON on stdout).
 
 The recipe is everything in this file plus the template and special-token list it reads, so
@@ -109,8 +109,8 @@ def count(model_dir: Path, cases: list[dict]) -> list[int]:
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    return [len(tokenizer.apply_chat_template(c["messages"], add_generation_prompt=True, tokenize=True,
-                                              enable_thinking=c["enable_thinking"], return_dict=False))
+    return [len(tokenizer.apply_chat_template(c["messages"], tools=c.get("tools"), add_generation_prompt=True,
+                                              tokenize=True, enable_thinking=c["enable_thinking"], return_dict=False))
             for c in cases]
 
 
