@@ -10,10 +10,18 @@ reasoning off the short one (about 130), so the two counts never meet. If llmitm
 switch (`chat_template_kwargs.enable_thinking` plus `/think` or `/no_think`), the template would fall
 back to thinking on and every "off" test here would fail.
 
-How the real server differs from the stand-in upstream of test_local_model_e2e.py (SERVING.md):
-it pins its model (served here as the relative folder HuggingFaceTB/SmolLM3-3B, so the real model id
-is valid), answers unknown request fields with a 422, ignores `stream_options` and always puts usage
-on its last streamed chunk, and ends a stream without `data: [DONE]`.
+How the real server differs from the stand-in upstream of test_local_model_e2e.py (SERVING.md; each
+is met here as it is, not worked around):
+- it serves only the model it was started with and answers any other model name with a 400 (served
+  here as the relative folder HuggingFaceTB/SmolLM3-3B, so the real model id is valid; routes rewrite
+  the app's model to it);
+- it answers fields it does not know with a 422, and its errors are FastAPI's {"detail": ...}, not
+  OpenAI's error object;
+- it ignores `stream_options`, puts usage on the last streamed chunk (the one with finish_reason)
+  whatever the request said, and ends a stream without `data: [DONE]`;
+- an assistant message with `tool_calls` renders empty (the server drops its text when calls are
+  present, and SmolLM3's template renders no calls): llmitm must write them into the text; a tool
+  result renders as a user turn; declared `tools` reach the template as they are.
 """
 
 from __future__ import annotations
@@ -59,12 +67,16 @@ HISTORY_AS_TEMPLATE_SEES_IT = [HISTORY_APP[0],
                                 "content": '<tool_call>\n{"name": "weather", "arguments": {"city": "Paris"}}\n</tool_call>'},
                                HISTORY_APP[2]]
 USER = [{"role": "user", "content": PROMPT}]
+INSTRUCTIONS = "You are terse. Answer in one line."
 # name: (messages, tools, enable_thinking) as the template must see them.
 RENDERINGS = {
     "plain, thinking": (USER, None, True),
     "plain, no thinking": (USER, None, False),
     "tool history, no thinking": (HISTORY_AS_TEMPLATE_SEES_IT, None, False),
     "tools, no thinking": (USER, [WEATHER], False),
+    # The app's own system prompt replaces the template's default one; only the mode line differs.
+    "instructions, thinking": ([{"role": "system", "content": INSTRUCTIONS}, *USER], None, True),
+    "instructions, no thinking": ([{"role": "system", "content": INSTRUCTIONS}, *USER], None, False),
 }
 
 
@@ -75,6 +87,8 @@ def expected_prompt_tokens(python, home) -> dict[str, int]:
     cases = [{"messages": m, "tools": t, "enable_thinking": on} for m, t, on in RENDERINGS.values()]
     counts = dict(zip(RENDERINGS, local_server.prompt_token_counts(python, home, cases), strict=True))
     assert counts["plain, thinking"] > counts["plain, no thinking"] + 300, "the two branches must differ clearly"
+    # Each test tells its rendering from the others it could be confused with.
+    assert len(set(counts.values())) == len(counts), f"two renderings have the same length: {counts}"
     return counts
 
 
@@ -99,6 +113,9 @@ state: memory
 providers:
   smollm3: {local}
 routes:
+  # Without a model rewrite (only for the error tests below): the app's model name reaches the server.
+  - {{match: {{host: api.openai.com, model: "unpinned-*"}}, provider: smollm3}}
+  - {{match: {{host: api.anthropic.com, model: "unpinned-*"}}, provider: smollm3}}
   - {{match: {{host: api.openai.com}}, provider: smollm3, model: {MODEL}}}
   - {{match: {{host: api.anthropic.com}}, provider: smollm3, model: {MODEL}}}
   - {{match: {{host: generativelanguage.googleapis.com}}, provider: smollm3, model: {MODEL}}}
@@ -242,3 +259,51 @@ def test_declared_tools_reach_the_template_streamed(proxy, rendered):
         stream=True, stream_options={"include_usage": True}))
     usage = [c.usage for c in chunks if c.usage]
     assert len(usage) == 1 and usage[0].prompt_tokens == rendered["tools, no thinking"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The server's own errors (FastAPI's {"detail": ...}, not OpenAI's error object) reach each app in
+# its protocol
+
+
+def test_a_model_name_the_server_is_not_pinned_to_is_the_apps_400(proxy):
+    import anthropic
+    import openai
+
+    with pytest.raises(openai.BadRequestError) as openai_error:
+        openai_client(proxy).chat.completions.create(model="unpinned-gpt", messages=USER, max_tokens=8)
+    assert "pinned" in str(openai_error.value)
+    with pytest.raises(anthropic.BadRequestError) as anthropic_error:
+        anthropic_client(proxy).messages.create(model="unpinned-claude", max_tokens=8, messages=USER)
+    assert "pinned" in str(anthropic_error.value)
+    assert anthropic_error.value.body["type"] == "error" and anthropic_error.value.body["error"]["type"] == "invalid_request_error"
+
+
+def test_a_field_the_server_does_not_know_is_the_apps_422(proxy):
+    import openai
+
+    # top_k is vLLM's and llama.cpp's extension; an OpenAI app sending it gets the server's refusal.
+    with pytest.raises(openai.UnprocessableEntityError) as error:
+        openai_client(proxy).chat.completions.create(model="gpt-4o", messages=USER, max_tokens=8, extra_body={"top_k": 5})
+    assert "top_k" in str(error.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# An app's own system prompt arrives with the switch after it (the template strips the switch)
+
+
+def test_responses_instructions_with_reasoning_none(proxy, rendered):
+    response = openai_client(proxy).responses.create(model="gpt-4o", instructions=INSTRUCTIONS, input=PROMPT,
+                                                     max_output_tokens=16, reasoning={"effort": "none"})
+    assert response.usage.input_tokens == rendered["instructions, no thinking"]
+
+
+def test_gemini_system_instruction_with_a_thinking_budget(proxy, rendered, client_env):
+    from google.genai import types
+
+    client = gemini_client(proxy, client_env)
+    reply = client.models.generate_content(
+        model="gemini-2.5-flash", contents=PROMPT,
+        config=types.GenerateContentConfig(system_instruction=INSTRUCTIONS, max_output_tokens=8,
+                                           thinking_config=types.ThinkingConfig(thinking_budget=512)))
+    assert reply.usage_metadata.prompt_token_count == rendered["instructions, thinking"]

@@ -112,8 +112,12 @@ def ensure_model(python: Path, timeout: float = BUILD_TIMEOUT) -> Path:
         return home
     partial = home.with_name(home.name + f".partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
-    _run([str(python), smollm3_model.__file__, "build", str(partial / MODEL_ID)], "building the tiny SmolLM3", timeout,
-         env={**os.environ, **OFFLINE})
+    try:
+        _run([str(python), smollm3_model.__file__, "build", str(partial / MODEL_ID)], "building the tiny SmolLM3",
+             timeout, env={**os.environ, **OFFLINE})
+    except LocalServerError:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     shutil.rmtree(home, ignore_errors=True)
     partial.rename(home)
     return home
