@@ -120,6 +120,9 @@ def ensure_model(python: Path, timeout: float = BUILD_TIMEOUT) -> Path:
         raise
     shutil.rmtree(home, ignore_errors=True)
     partial.rename(home)
+    for stale in CACHE.iterdir():  # models of earlier recipes
+        if stale != home and "." not in stale.name:
+            shutil.rmtree(stale, ignore_errors=True)
     return home
 
 
