@@ -82,8 +82,9 @@ RENDERINGS = {
 
 def expected_prompt_tokens(python, home) -> dict[str, int]:
     """What the server must report as prompt tokens for each of RENDERINGS: the template rendered
-    locally with the served tokenizer. llmitm's system message (only `/think` or `/no_think`)
-    renders no text of its own, so it does not appear here."""
+    locally with the served tokenizer. The `/think` or `/no_think` llmitm appends to the system
+    prompt (or sends as the whole system prompt) is cut out by the template, so it does not appear
+    here. The template also writes today's date: a run across midnight may see a count differ."""
     cases = [{"messages": m, "tools": t, "enable_thinking": on} for m, t, on in RENDERINGS.values()]
     counts = dict(zip(RENDERINGS, local_server.prompt_token_counts(python, home, cases), strict=True))
     assert counts["plain, thinking"] > counts["plain, no thinking"] + 300, "the two branches must differ clearly"
