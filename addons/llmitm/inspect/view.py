@@ -141,6 +141,10 @@ else:
 
 
 def register() -> LlmitmView:
+    """Add the view; on mitmproxy 11, first drop one left by an earlier load (a script reload that
+    skipped `done`), since 11 refuses a second view of the same name."""
+    if not NEW_VIEW_API and (stale := contentviews.get(VIEW_NAME)) is not None:
+        contentviews.remove(stale)
     view = LlmitmView()
     contentviews.add(view)
     return view
