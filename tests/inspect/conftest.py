@@ -12,3 +12,12 @@ def llmitm_view():
         registered = view.register()
         yield registered
         view.unregister(registered)
+
+
+@pytest.fixture
+def upstream():
+    """A fake provider on loopback replaying recorded traffic (tests/harness/upstream.py)."""
+    from tests.harness.upstream import FakeUpstream
+
+    with FakeUpstream() as up:
+        yield up

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import textwrap
 from collections.abc import Iterable
 
 from .adapter import (
@@ -35,6 +36,7 @@ Line = list[Segment]
 INDENT = "    "
 MAX_TIMELINE_RUNS = 40  # a stream of thousands of events keeps its summary readable
 MAX_DESCRIPTION = 100
+WRAP = 76  # columns of prose per line (plus indentation): fits mitmweb's detail pane at 1500 px
 
 
 class Transcript:
@@ -53,6 +55,12 @@ class Transcript:
     def block(self, text: str, depth: int) -> None:
         for row in text.splitlines() or [""]:
             self.line(row, depth=depth)
+
+    def prose(self, text: str, depth: int) -> None:
+        """Model and user text, wrapped so a long paragraph stays readable in a narrow pane."""
+        for row in text.splitlines() or [""]:
+            for piece in textwrap.wrap(row, WRAP, break_long_words=False, break_on_hyphens=False) or [""]:
+                self.line(piece, depth=depth)
 
     def blank(self) -> None:
         self.lines.append([("text", "")])
@@ -77,7 +85,7 @@ def render_request(parsed: ParsedRequest, out: Transcript, side: str = "") -> No
     out.pair("parameters", parameters(req) or "(defaults)")
     if req.system:
         out.heading("system")
-        out.block("\n\n".join(t.text for t in req.system), 1)
+        out.prose("\n\n".join(t.text for t in req.system), 1)
     if req.tools:
         out.heading(f"tools ({len(req.tools)})")
         for tool in req.tools:
@@ -154,9 +162,9 @@ def _parts(parts: Iterable, out: Transcript, depth: int, label_text: bool = Fals
     for part in parts:
         if isinstance(part, Text) and label_text:
             out.line("text:", "key", depth)
-            out.block(part.text, depth + 1)
+            out.prose(part.text, depth + 1)
         elif isinstance(part, Text):
-            out.block(part.text, depth)
+            out.prose(part.text, depth)
         elif isinstance(part, Image):
             out.line(media_placeholder("image", part.media_type, part.data, part.url), "highlight", depth)
         elif isinstance(part, Document):
@@ -218,7 +226,7 @@ def _reasoning(part: Reasoning, out: Transcript, depth: int) -> None:
         return
     signature = f"signature present ({len(part.signature):,} characters)" if part.signature else "signature absent"
     out.line(f"reasoning, {signature}:", "key", depth)
-    out.block(part.text or "(no text)", depth + 1)
+    out.prose(part.text or "(no text)", depth + 1)
 
 
 # -- responses -----------------------------------------------------------------------------------
