@@ -88,3 +88,18 @@ def test_an_unrelated_conversation_does_not_count_as_an_extension():
              {"role": "user", "content": "shorter"}, {"role": "user", "content": "again"}]
     b = snapshot(parse_request("openai-chat", chat(other), CHAT).request)
     assert extends(a, a) and not extends(a, b)
+
+
+def test_tracking_runs_only_where_flows_are_kept_for_viewing():
+    from mitmproxy.addons.view import View
+    from mitmproxy.test import taddons
+
+    dump = ConversationTracker()
+    with taddons.context(dump):
+        dump.running()  # mitmdump: nobody to show it to
+    web = ConversationTracker()
+    with taddons.context(View(), web):
+        web.running()  # mitmweb / console
+    assert (dump.active, web.active) == (False, True)
+    flow = send(dump, chat(conversation()))
+    assert "llmitm_inspect" not in flow.metadata

@@ -87,3 +87,17 @@ def test_other_endpoints_are_left_to_mitmproxys_own_views(llmitm_view):
     flow = flow_for("/v1/models", b'{"data": []}', b'{"data": []}')
     name, _ = render(flow, flow.response, "auto")
     assert "llmitm" not in name.lower()
+
+
+def test_any_one_body_renders_without_a_flow():
+    """What a side-by-side of a flow's four bodies builds on: the renderer needs protocol, body and path
+    (for a request) or status and content type (for a response), no flow."""
+    from llmitm.inspect.view import render_body
+
+    path, body = request_in("gemini")
+    text = render_body("gemini", body, path=path, side="upstream request").text()
+    assert "Gemini generateContent request (upstream request)" in text
+    assert "→ tool call get_weather" in text
+    stream, content_type = fixture_response("anthropic-messages/prism/stream-text-then-tool-use.sse")
+    text = render_body("anthropic", stream, status=200, content_type=content_type, side="upstream response").text()
+    assert "Anthropic Messages response (upstream response)" in text and "→ tool call search" in text

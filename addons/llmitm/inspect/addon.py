@@ -77,9 +77,15 @@ class ConversationTracker:
 
     def __init__(self, size: int = MEMORY_SIZE) -> None:
         self.memory = ConversationMemory(size)
+        self.active = True
+
+    def running(self) -> None:
+        # Only where flows are kept for viewing (mitmweb, the console): mitmdump has nobody to show
+        # it to, and every AI request would pay for a second parse of its body.
+        self.active = ctx.master.addons.get("view") is not None
 
     def request(self, flow: http.HTTPFlow) -> None:
-        if flow.response or flow.error or not flow.live:
+        if not self.active or flow.response or flow.error or not flow.live:
             return
         protocol = adapter.protocol_of(flow.request.method, flow.request.path)
         if protocol is None:

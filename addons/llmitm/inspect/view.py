@@ -42,15 +42,27 @@ def render_flow_message(data: bytes, flow: http.HTTPFlow, message: http.Message)
     protocol = message_protocol(flow, message)
     if protocol is None:
         raise ValueError("not a request or response of a known AI generation endpoint")
-    out = Transcript()
+    side = side_of(flow, protocol)
     if isinstance(message, http.Request):
-        render_request(adapter.parse_request(protocol, data, flow.request.path), out, side_of(flow, protocol))
+        out = render_body(protocol, data, path=flow.request.path, side=side)
         _prefix_section(flow, out)
+        return out
+    assert isinstance(message, http.Response)
+    content_type = message.headers.get("content-type", "").split(";")[0].strip().lower() or None
+    return render_body(protocol, data, status=message.status_code, content_type=content_type, side=side,
+                       timing=timings(flow))
+
+
+def render_body(protocol: str, data: bytes, *, path: str | None = None, status: int | None = None,
+                content_type: str | None = None, side: str = "", timing: list[tuple[str, str]] = ()) -> Transcript:
+    """Any one body, without a flow: a request when `path` is given (the path the body was sent to;
+    Gemini carries model and streaming there), else a response. The entry point for showing a flow's
+    four bodies (app request, upstream request, upstream response, app response) side by side."""
+    out = Transcript()
+    if path is not None:
+        render_request(adapter.parse_request(protocol, data, path), out, side)
     else:
-        assert isinstance(message, http.Response)
-        content_type = message.headers.get("content-type", "").split(";")[0].strip().lower() or None
-        parsed = adapter.parse_response(protocol, message.status_code, data, content_type)
-        render_response(parsed, out, timings(flow), side_of(flow, protocol))
+        render_response(adapter.parse_response(protocol, status, data, content_type), out, timing, side)
     return out
 
 
