@@ -101,3 +101,13 @@ def test_any_one_body_renders_without_a_flow():
     stream, content_type = fixture_response("anthropic-messages/prism/stream-text-then-tool-use.sse")
     text = render_body("anthropic", stream, status=200, content_type=content_type, side="upstream response").text()
     assert "Anthropic Messages response (upstream response)" in text and "→ tool call search" in text
+
+
+def test_a_stream_cut_off_midway_says_so(llmitm_view):
+    from tests.harness import fixtures
+
+    events = fixtures.sse_events("anthropic-messages/prism/stream-text-then-tool-use.sse")
+    flow = flow_for(PATHS["anthropic"], b"{}", b"".join(events[: len(events) // 2]), "text/event-stream")
+    _, text = render(flow, flow.response)
+    assert "no end marker: cut off?" in text
+    assert "stop reason: (not said)" in text

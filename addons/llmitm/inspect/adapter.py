@@ -23,7 +23,9 @@ from ..protocols.canonical import (  # re-exported: the renderer imports the mod
     REFUSAL,
     TOOL_CALL,
     ApiError,
+    BlockStart,
     Context,
+    Delta,
     Document,
     Image,
     Message,
@@ -31,12 +33,18 @@ from ..protocols.canonical import (  # re-exported: the renderer imports the mod
     Refusal,
     Request,
     Response,
+    SignatureDelta,
+    StreamEnd,
+    StreamError,
+    StreamFinish,
+    StreamStart,
     Text,
     Tool,
     ToolCall,
     ToolResult,
     TranslationError,
     Usage,
+    UsageUpdate,
 )
 from ..protocols.sse import SSEDecoder
 from ..protocols.translate import SPOKES
@@ -220,8 +228,9 @@ def _finish(builder: _Assembler, ctx: Context, out: ParsedResponse) -> ParsedRes
 
 
 def _settle_stop_reason(resp: Response) -> None:
-    """The stop reason the hub reports (a tool call means tool use, whatever the wire said)."""
-    if resp.stop_reason is not None or any(isinstance(p, ToolCall) for p in resp.parts):
+    """The stop reason the hub reports (a tool call means tool use, whatever the wire said); a stream
+    cut off before its finish keeps none."""
+    if resp.stop_reason is not None:
         resp.stop_reason = canonical.derive_stop_reason(resp.stop_reason, any(isinstance(p, ToolCall) for p in resp.parts))
 
 
@@ -251,36 +260,49 @@ class _Assembler:
         self.response = Response(id="", model="", stop_reason=None)
         self.error: ApiError | None = None
         self.ended = False
-        self._blocks: dict[int, object] = {}
+        self._blocks: dict[int, Text | Reasoning | Refusal | ToolCall] = {}
+        self._handlers = {
+            StreamStart: self._start, BlockStart: self._block, Delta: self._delta, SignatureDelta: self._signature,
+            UsageUpdate: self._usage, StreamFinish: self._finish, StreamEnd: self._end, StreamError: self._error,
+        }
 
     def take(self, ev) -> None:
-        name = type(ev).__name__
-        resp = self.response
-        if name == "StreamStart":
-            resp.id, resp.model = ev.id, ev.model
-            resp.usage = ev.usage or resp.usage
-        elif name == "BlockStart":
-            part = _part_for(ev)
-            self._blocks[ev.index] = part
-            resp.parts.append(part)
-        elif name == "Delta":
-            part = self._blocks.get(ev.index)
-            if isinstance(part, ToolCall):
-                part.arguments += ev.text
-            elif part is not None:
-                part.text += ev.text
-        elif name == "SignatureDelta":
-            part = self._blocks.get(ev.index)
-            if isinstance(part, Reasoning):
-                part.signature = (part.signature or "") + ev.signature
-        elif name == "UsageUpdate":
-            resp.usage = ev.usage
-        elif name == "StreamFinish":
-            resp.stop_reason, resp.stop_sequence = ev.stop_reason, ev.stop_sequence
-        elif name == "StreamEnd":
-            self.ended = True
-        elif name == "StreamError":
-            self.error = ev.error
+        handler = self._handlers.get(type(ev))  # KeepAlive and BlockStop change nothing here
+        if handler is not None:
+            handler(ev)
+
+    def _start(self, ev: StreamStart) -> None:
+        self.response.id, self.response.model = ev.id, ev.model
+        self.response.usage = ev.usage or self.response.usage
+
+    def _block(self, ev: BlockStart) -> None:
+        part = _part_for(ev)
+        self._blocks[ev.index] = part
+        self.response.parts.append(part)
+
+    def _delta(self, ev: Delta) -> None:
+        part = self._blocks.get(ev.index)
+        if isinstance(part, ToolCall):
+            part.arguments += ev.text
+        elif part is not None:
+            part.text += ev.text
+
+    def _signature(self, ev: SignatureDelta) -> None:
+        part = self._blocks.get(ev.index)
+        if isinstance(part, Reasoning):
+            part.signature = (part.signature or "") + ev.signature
+
+    def _usage(self, ev: UsageUpdate) -> None:
+        self.response.usage = ev.usage
+
+    def _finish(self, ev: StreamFinish) -> None:
+        self.response.stop_reason, self.response.stop_sequence = ev.stop_reason, ev.stop_sequence
+
+    def _end(self, ev: StreamEnd) -> None:
+        self.ended = True
+
+    def _error(self, ev: StreamError) -> None:
+        self.error = ev.error
 
 
 def _part_for(ev):
