@@ -8,6 +8,7 @@ downloads a browser here: it drives /usr/bin/chromium. Set LLMITM_SCREENSHOT_DIR
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -83,6 +84,16 @@ def transcript_text(page) -> str:
     return pre.inner_text()
 
 
+def run_command(page, name: str):
+    """A command as mitmweb's command bar sends it (POST with the page's XSRF token)."""
+    return page.evaluate("""async (name) => {
+        const m = document.cookie.match(/(?:^|; )(?:_mitmproxy_xsrf|_xsrf)=([^;]*)/);
+        const r = await fetch("/commands/" + name, {method: "POST", body: JSON.stringify({arguments: []}),
+            headers: {"Content-Type": "application/json", "X-XSRFToken": m ? decodeURIComponent(m[1]) : ""}});
+        return await r.json();
+    }""", name)
+
+
 def test_a_streamed_tool_call_reads_as_a_transcript_in_mitmweb(web, upstream, tmp_path):
     import openai
 
@@ -127,6 +138,8 @@ def test_a_streamed_tool_call_reads_as_a_transcript_in_mitmweb(web, upstream, tm
             pick_llmitm_view(page)
             prompt = transcript_text(page)
             page.screenshot(path=str(shots / f"mitmweb{line}-request-prefix-change.png"))
+            stats = run_command(page, "llmitm.stats")
+            keys = run_command(page, "llmitm.keys")
         finally:
             browser.close()
 
@@ -140,5 +153,9 @@ def test_a_streamed_tool_call_reads_as_a_transcript_in_mitmweb(web, upstream, tm
     assert "search(query: string*) — Search the web" in prompt
     assert "← tool result for" in prompt and "Tigers vs. Guardians" in prompt
     assert f"prefix differs at: system, character {len('You search. Today is ')}" in prompt
-    page_text = answer + prompt
+    route = next(row for row in stats["value"] if row.startswith("#0 → claude (anthropic)"))
+    assert route.split()[4:6] == ["2", "0"]  # two requests, no error
+    assert any(row.startswith("claude#1") for row in stats["value"])
+    assert "claude" in "\n".join(keys["value"])
+    page_text = answer + prompt + json.dumps([stats, keys])
     assert POOLED not in page_text and "sk-app-browser-own-key" not in page_text
