@@ -1,13 +1,17 @@
 """Entry point for `mitmdump -s addons/llmitm_addon.py --set llmitm_config=FILE`.
 
 mitmproxy puts this file's folder on sys.path, so the llmitm package beside it imports without an
-install; `llmitm run` loads this same file. The network guard comes first so that it judges every
-client-chosen destination before llmitm routes anything.
+install; `llmitm run` loads this same file.
+
+Order matters (hooks run in list order): the network guard judges every client-chosen destination
+before anything else; the conversation tracker reads each request as the app sent it, before llmitm
+rewrites it; the inspector counts what llmitm published once it has.
 """
 
 from urllib.parse import urlsplit
 
 from llmitm.addon import Llmitm
+from llmitm.inspect import ConversationTracker, Inspect
 from llmitm.netguard import NetGuard
 
 llmitm = Llmitm()
@@ -30,5 +34,7 @@ addons = [
         extra_own_ports=lambda: [llmitm.relay.port],
         allow_local=lambda: llmitm.config.allow_local_destinations,
     ),
+    ConversationTracker(),
     llmitm,
+    Inspect(),
 ]

@@ -23,7 +23,7 @@ from .protocols.registry import REGISTRY
 def _known_protocol(name: str) -> str:
     if name not in REGISTRY:
         *others, last = (repr(n) for n in REGISTRY.names)
-        raise ValueError(f"Input should be {', '.join(others)} or {last} (got {name!r})")
+        raise ValueError(f"Input should be {', '.join(others)} or {last}")
     return name
 
 
@@ -338,7 +338,7 @@ def _format_validation_error(source: str, err: ValidationError, raw: Any = None)
         parts = tuple(p for p in e["loc"] if not str(p).startswith("function-"))
         loc = ".".join(str(p) for p in parts)
         msg = e["msg"].removeprefix("Value error, ")
-        shows_input = e["type"] not in ("missing", "value_error") and not isinstance(e["input"], dict)
+        shows_input = e["type"] != "missing" and not isinstance(e["input"], (dict, list))
         got = _shown_input(loc, _raw_value(raw, parts), e["input"]) if shows_input else ""
         lines.append(f"{source}: {loc + ': ' if loc else ''}{msg}{got}")
     return "\n".join(lines)

@@ -4,6 +4,7 @@ something else, to another vendor's API) but keeps the app's key for the credent
 import json
 
 import pytest
+
 from llmitm.config import parse_config
 from llmitm.plan import AppRequest, Forward, Planner
 from llmitm.protocols import REGISTRY
