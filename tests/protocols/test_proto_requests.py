@@ -1,4 +1,4 @@
-"""Request translation, both directions: every item of issue 3's list, including the refusals."""
+"""Request translation, both directions: every field each protocol can send, including the refusals."""
 
 from __future__ import annotations
 
