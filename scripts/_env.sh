@@ -37,23 +37,26 @@ test_lock_for() {
 
 # ensure_venv DIR PYTHON EXTRAS [LOCK]: create DIR with PYTHON and install llmitm[EXTRAS] into it,
 # again only when pyproject.toml or LOCK changed since the last install (a stamp of both).
-# With LOCK (a fully pinned, hashed requirements file from scripts/lock) the venv is rebuilt from
-# scratch with exactly the lock's files, llmitm itself on top without dependencies; a lock that lacks
-# something pyproject.toml now asks for fails (scripts/locks/satisfies.py) with a hint to re-lock.
-# Without LOCK, llmitm's own version ranges are installed (what a user gets).
+# With LOCK (a fully pinned, hashed requirements file from scripts/lock) the venv holds exactly the
+# lock's files, rebuilt from scratch when the lock changes, and llmitm itself on top without
+# dependencies; a lock that lacks something pyproject.toml now asks for fails
+# (scripts/locks/satisfies.py) with a hint to re-lock. Without LOCK, llmitm's own version ranges are
+# installed (what a user gets).
 ensure_venv() {
-  local dir="$1" python="$2" extras="$3" lock="${4:-}" stamp want
+  local dir="$1" python="$2" extras="$3" lock="${4:-}" stamp have="" want lock_sum=""
   stamp="$dir/.llmitm-installed"
-  want="$(cat "$ROOT/pyproject.toml" ${lock:+"$lock"} | sha256sum | cut -c1-16)-$extras${lock:+-locked}"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    return 0
-  fi
+  [ -z "$lock" ] || lock_sum="lock:$(sha256sum < "$lock" | cut -c1-16)"
+  want="$lock_sum pyproject:$(sha256sum < "$ROOT/pyproject.toml" | cut -c1-16) extras:$extras"
+  [ -f "$stamp" ] && have="$(cat "$stamp")"
+  [ "$have" = "$want" ] && return 0
   local pip=(-m pip install -q --disable-pip-version-check)
   if [ -n "$lock" ]; then
-    echo "llmitm: setting up $dir with $("$python" --version 2>&1) from ${lock#"$ROOT"/}…" >&2
-    "$python" -m venv --clear "$dir" || return 1
-    "$dir/bin/python" "${pip[@]}" --upgrade pip >&2 || return 1
-    "$dir/bin/python" "${pip[@]}" --require-hashes -r "$lock" >&2 || return 1
+    if [ "${have%% *}" != "$lock_sum" ] || [ ! -x "$dir/bin/python" ]; then
+      echo "llmitm: setting up $dir with $("$python" --version 2>&1) from ${lock#"$ROOT"/}…" >&2
+      "$python" -m venv --clear "$dir" || return 1
+      "$dir/bin/python" "${pip[@]}" --upgrade pip >&2 || return 1
+      "$dir/bin/python" "${pip[@]}" --require-hashes -r "$lock" >&2 || return 1
+    fi
     "$dir/bin/python" "${pip[@]}" --no-deps --no-build-isolation -e "$ROOT" >&2 || return 1
     if ! { "$dir/bin/python" -m pip check >&2 && "$dir/bin/python" "$ROOT/scripts/locks/satisfies.py" $extras; }; then
       echo "llmitm: ${lock#"$ROOT"/} does not satisfy pyproject.toml: run scripts/lock and commit the locks" >&2
