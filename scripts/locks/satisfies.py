@@ -24,10 +24,10 @@ def unmet(extras: list[str]) -> list[str]:
         try:
             installed = version(req.name)
         except PackageNotFoundError:
-            problems.append(f"{req} (not installed)")
+            problems.append(f"{req.name}{req.specifier} (not installed)")
             continue
         if not req.specifier.contains(installed, prereleases=True):
-            problems.append(f"{req} (installed {installed})")
+            problems.append(f"{req.name}{req.specifier} (installed {installed})")
     return problems
 
 
