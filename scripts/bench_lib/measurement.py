@@ -26,6 +26,8 @@ from .workloads import Workload
 
 
 async def measure(args: argparse.Namespace, upstream: Proc, procs_: dict[str, Proc], workloads: list[Workload]):
+    """Every valid workload at every concurrency, `--rounds` times. Each round starts one workload later
+    and every other round runs backwards, so slow drift on the machine falls on all configurations alike."""
     live = [w for w in workloads if w.na is None]
     concs = [int(c) for c in args.concurrency.split(",")]
     # Re-measuring noisy cells may add at most 25% to the planned time.
@@ -56,6 +58,8 @@ async def measure(args: argparse.Namespace, upstream: Proc, procs_: dict[str, Pr
 
 async def measure_cell(args: argparse.Namespace, upstream: Proc, procs_: dict[str, Proc], w: Workload, c: int,
                        r: int) -> dict:
+    """One workload at concurrency `c` for `--duration` seconds: the load generator's figures plus the CPU
+    of the proxy tree, the upstream, this process and the rest of the machine over the same interval."""
     pid = procs_[w.proxy].popen.pid if w.proxy else None
     cpu0 = procstat.cpu_seconds(pid) if pid else 0.0
     ucpu0 = procstat.cpu_seconds(upstream.popen.pid)
@@ -162,6 +166,7 @@ async def profile(args: argparse.Namespace, procs_: dict[str, Proc], workloads: 
 
 
 def run_micro(args: argparse.Namespace, run_dir: Path) -> dict:
+    """The translation micro-benchmark (micro.py) in a subprocess, or {"skipped": why}."""
     out = run_dir / "micro.json"
     env = child_env(PYTHONPATH=f"{ROOT / 'addons'}:{ROOT / 'scripts'}")
     cmd = [args.python, "-m", "bench_lib.micro", "--json", str(out), "--seconds", str(args.micro_seconds)]

@@ -46,9 +46,10 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
-
 @dataclass
 class Proc:
+    """One process under test: how to start it, where it listens and logs, and what it used so far."""
+
     name: str
     cmd: list[str]
     port: int
@@ -152,7 +153,6 @@ def find_tool(name: str, python: str) -> str | None:
     if cand.exists():
         return str(cand)
     return shutil.which(name)
-
 
 
 def start_upstream(args: argparse.Namespace, run_dir: Path) -> Proc:

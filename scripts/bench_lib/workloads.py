@@ -28,6 +28,9 @@ CLIENT_AN = {"x-api-key": "sk-ant-client-not-a-real-key", "anthropic-version": "
 
 @dataclass
 class Workload:
+    """One measured configuration: the request it sends, through which proxy, the proof it was served
+    as claimed, and its measured cells per concurrency (filled in by measurement.py)."""
+
     key: str
     label: str
     proxy: str | None  # Proc name whose CPU/RSS is measured; None for direct
