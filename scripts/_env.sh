@@ -26,9 +26,11 @@ find_newest_python() {
 }
 
 # The lock of the test environment for an interpreter (scripts/locks/test-py3.X.txt, written by
-# scripts/lock), or nothing when that Python line has none.
+# scripts/lock), or nothing when that Python line has none. The locks are resolved for Linux x86_64
+# (CI and the developers' machines); elsewhere pyproject.toml's ranges are installed instead.
 test_lock_for() {
   local python="$1" version lock
+  [ "$(uname -sm)" = "Linux x86_64" ] || return 0
   version="$("$python" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')"
   lock="$ROOT/scripts/locks/test-py$version.txt"
   [ -f "$lock" ] && echo "$lock"
