@@ -16,6 +16,7 @@ from typing import Any
 
 from . import anthropic, gemini, openai_chat, openai_responses
 from .canonical import (
+    HOSTED_WEB_SEARCH,
     REASONING,
     REDACTED,
     REFUSAL,
@@ -41,6 +42,7 @@ from .canonical import (
     Usage,
     UsageUpdate,
     derive_stop_reason,
+    drop_unrunnable_hosted_tools,
 )
 from .content_encoding import decode_body, decompressor, looks_gzipped
 from .errors import render_error
@@ -50,6 +52,12 @@ from .sse import SSEDecoder
 SPOKES = {openai_chat.NAME: openai_chat, anthropic.NAME: anthropic}
 SPOKES[gemini.NAME] = gemini
 SPOKES[openai_responses.NAME] = openai_responses
+# Hosted (provider-run) tools each upstream can run; any other goes by `Context.unsupported_tools`.
+HOSTED_TOOLS = {
+    anthropic.NAME: frozenset({HOSTED_WEB_SEARCH}),  # web_search_20250305 (server tool)
+    gemini.NAME: frozenset({HOSTED_WEB_SEARCH}),  # googleSearch grounding
+    openai_responses.NAME: frozenset({HOSTED_WEB_SEARCH}),  # web_search
+}
 STREAM_CONTENT_TYPE = "text/event-stream"
 JSON_CONTENT_TYPE = "application/json"
 
@@ -74,11 +82,13 @@ def _spoke(name: str):
 
 
 class Translation:
-    def __init__(self, client: str, upstream: str, *, max_tokens_default: int = 4096, local_model: Any = None):
+    def __init__(self, client: str, upstream: str, *, max_tokens_default: int = 4096, local_model: Any = None,
+                 unsupported_tools: str = "drop"):
         """`local_model`: the provider's `LocalModelConfig` when the upstream is a local OpenAI-compatible
         server whose model writes <think>/<tool_call> text and switches reasoning its own way
-        (local_model.py); client and upstream may then both be openai-chat."""
-        self.ctx = Context(max_tokens_default=max_tokens_default)
+        (local_model.py); client and upstream may then both be openai-chat. `unsupported_tools`: "drop"
+        (warn) or "refuse" (400) a client tool the upstream cannot run (`Context.unsupported_tools`)."""
+        self.ctx = Context(max_tokens_default=max_tokens_default, unsupported_tools=unsupported_tools)
         self.client, self.upstream = _local_model(_spoke(client), _spoke(upstream), local_model, self.ctx)
         self.usage: Usage | None = None
         self.canonical_request: Request | None = None
@@ -95,6 +105,7 @@ class Translation:
         req = self.client.parse_request(body, self.ctx)
         if upstream_model:
             req.model = upstream_model
+        drop_unrunnable_hosted_tools(req, HOSTED_TOOLS.get(self.upstream.NAME, frozenset()), self.ctx)
         self.canonical_request = req
         out = self.upstream.render_request(req, self.ctx)
         return UpstreamRequest(self.upstream.request_path(req), json.dumps(out).encode(), req.stream,

@@ -23,7 +23,7 @@ from .fields import parse_path
 from .partial_args import ArgsWriter
 from .request import parse_request, render_request
 from .response import FINISH_OUT, parse_response, render_response
-from .schema import openapi_to_json_schema
+from .schema import openapi_to_json_schema, standard_json_schema
 from .signatures import DUMMY_SIGNATURE, SYNTH_ID_PREFIX, THOUGHT_SEPARATOR, make_tool_id, split_tool_id
 from .stream import StreamParser, StreamRenderer
 from .usage_errors import (
@@ -52,5 +52,5 @@ __all__ = [
     "DUMMY_SIGNATURE", "FINISH_OUT", "NAME", "REQUEST_HEADERS", "STATUS_FOR_RPC", "SYNTH_ID_PREFIX", "THOUGHT_SEPARATOR",
     "USAGE_FIELD", "ArgsWriter", "StreamParser", "StreamRenderer", "error_body", "make_tool_id", "openapi_to_json_schema",
     "parse_error", "parse_path", "parse_request", "parse_response", "parse_usage", "render_error", "render_request",
-    "render_response", "render_stream_error", "render_usage", "request_path", "split_tool_id",
+    "render_response", "render_stream_error", "render_usage", "request_path", "split_tool_id", "standard_json_schema",
 ]

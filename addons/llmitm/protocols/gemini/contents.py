@@ -19,7 +19,7 @@ from ..canonical import (
     TranslationError,
     as_dict,
 )
-from .fields import camel_keys, get_field
+from .fields import camel_keys, get_field, typed_field
 from .parts import (
     args_object,
     file_data_part,
@@ -35,14 +35,40 @@ from .signatures import DUMMY_SIGNATURE, decode_foreign_signature, split_tool_id
 _NO_SIGNATURE_CHECK = re.compile(r"gemini-(1\.|2\.)")
 
 
+def _function_call(fc: dict, here: str, default_id: str) -> ToolCall:
+    where = f"{here}.functionCall"
+    name = typed_field(fc, "name", "a string", where, "")
+    call_id = typed_field(fc, "id", "a string", where) or default_id
+    args = typed_field(fc, "args", "an object", where, {})
+    return ToolCall(call_id, name, json.dumps(args))
+
+
+def _carried_reasoning(signature) -> list[Reasoning] | None:
+    """The reasoning llmitm put on a functionCall part's thoughtSignature (see response.reasoning_on_call),
+    or None when the signature is not one of llmitm's."""
+    foreign = decode_foreign_signature(signature)
+    blocks = foreign.get("reasoning") if foreign else None
+    if not isinstance(blocks, list):
+        return None
+    out = []
+    for block in blocks:
+        block = as_dict(block)
+        if isinstance(block.get("redacted"), str):
+            out.append(Reasoning("", None, block["redacted"]))
+        elif isinstance(block.get("signature"), str) and isinstance(block.get("text"), str):
+            out.append(Reasoning(block["text"], block["signature"]))
+    return out
+
+
 def parse_contents(contents, ctx: Context) -> list[Message]:
     messages: list[Message] = []
     pending: dict[str, list[str]] = {}  # function name → ids of calls not answered yet (FIFO)
     warned_sig = False
     for i, content in enumerate(contents):
-        content = as_dict(content)
         where = f"contents[{i}]"
-        role = content.get("role") or "user"
+        if not isinstance(content, dict):
+            raise TranslationError(f"{where}: a content must be an object", param=where)
+        role = typed_field(content, "role", "a string", where) or "user"
         if role not in ("user", "model", "function", "tool"):
             raise TranslationError(f"{where}.role: unexpected role {role!r}", param=f"{where}.role")
         raw_parts = content.get("parts")
@@ -50,24 +76,31 @@ def parse_contents(contents, ctx: Context) -> list[Message]:
             raise TranslationError(f"{where}.parts: an array is required", param=f"{where}.parts")
         parts: list = []
         for j, part in enumerate(raw_parts):
-            part = as_dict(part)
             here = f"{where}.parts[{j}]"
+            if not isinstance(part, dict):
+                raise TranslationError(f"{here}: a part must be an object", param=here)
             signature = get_field(part, "thoughtSignature")
             if signature == DUMMY_SIGNATURE:
                 signature = None
-            fc = get_field(part, "functionCall")
-            fr = get_field(part, "functionResponse")
-            text = part.get("text")
-            if isinstance(fc, dict):
-                name = str(fc.get("name") or "")
-                raw_id = fc.get("id")
-                call_id = raw_id if isinstance(raw_id, str) and raw_id else f"call_{i}_{j}"
-                pending.setdefault(name, []).append(call_id)
-                args = fc.get("args")
-                parts.append(ToolCall(call_id, name, json.dumps(args if args is not None else {})))
-            elif isinstance(fr, dict):
-                name = str(fr.get("name") or "")
-                call_id = fr.get("id") if isinstance(fr.get("id"), str) and fr.get("id") else None
+            fc = typed_field(part, "functionCall", "an object", here)
+            fr = typed_field(part, "functionResponse", "an object", here)
+            text = typed_field(part, "text", "a string", here)
+            if fc is not None:
+                carried = _carried_reasoning(signature)
+                if carried is not None:
+                    # The client kept llmitm's signature where Gemini clients keep it; the thought parts it
+                    # may also have sent back are display copies of the same reasoning.
+                    while parts and type(parts[-1]) is Reasoning and not parts[-1].signature \
+                            and parts[-1].redacted is None:
+                        parts.pop()
+                    parts.extend(carried)
+                    signature = None
+                call = _function_call(fc, here, f"call_{i}_{j}")
+                pending.setdefault(call.name, []).append(call.id)
+                parts.append(call)
+            elif fr is not None:
+                name = typed_field(fr, "name", "a string", f"{here}.functionResponse", "")
+                call_id = typed_field(fr, "id", "a string", f"{here}.functionResponse") or None
                 queue = pending.get(name) or []
                 if call_id is None:
                     if not queue:
@@ -78,21 +111,23 @@ def parse_contents(contents, ctx: Context) -> list[Message]:
                     queue.remove(call_id)
                 content_parts, is_error = function_response_content(fr.get("response"), fr.get("parts"), here, ctx)
                 parts.append(ToolResult(call_id, content_parts, is_error))
-            elif isinstance(text, str):
+            elif text is not None:
                 if part.get("thought") is True:
                     foreign = decode_foreign_signature(signature)
                     if foreign and isinstance(foreign.get("r"), str):
                         parts.append(Reasoning("", None, foreign["r"]))
                     else:
-                        parts.append(Reasoning(text, foreign.get("s") if foreign else None))
+                        carried_signature = foreign.get("s") if foreign else None
+                        parts.append(Reasoning(text, carried_signature if isinstance(carried_signature, str)
+                                               else None))
                     if foreign:
                         continue
                 else:
                     parts.append(Text(text))
-            elif isinstance(get_field(part, "inlineData"), dict):
-                parts.append(inline_data_part(get_field(part, "inlineData"), here))
-            elif isinstance(get_field(part, "fileData"), dict):
-                parts.append(file_data_part(get_field(part, "fileData"), here))
+            elif (blob := typed_field(part, "inlineData", "an object", here)) is not None:
+                parts.append(inline_data_part(blob, here))
+            elif (file := typed_field(part, "fileData", "an object", here)) is not None:
+                parts.append(file_data_part(file, here))
             elif get_field(part, "executableCode") is not None or get_field(part, "codeExecutionResult") is not None:
                 ctx.warn("code execution parts dropped from history (no equivalent upstream)")
                 continue

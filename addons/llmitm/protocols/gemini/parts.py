@@ -16,18 +16,29 @@ from ..canonical import (
     TranslationError,
     as_dict,
 )
-from .fields import get_field
+from .fields import typed_field
+
+_URL_SAFE_TO_STANDARD = str.maketrans("-_", "+/")
 
 
-def media_fields(d: dict) -> tuple[str | None, str | None]:
-    return get_field(d, "mimeType"), get_field(d, "data")
+def standard_base64(data: str) -> str:
+    """google-genai sends `inlineData.data` in URL-safe base64 (PROTOCOLS.md §6); OpenAI data URLs,
+    Responses `input_image` and Anthropic `source.data` take the standard alphabet with padding."""
+    data = data.translate(_URL_SAFE_TO_STANDARD)
+    return data + "=" * (-len(data) % 4) if len(data) % 4 != 1 else data
+
+
+def _media_type(d: dict, where: str) -> str | None:
+    return (typed_field(d, "mimeType", "a string", where) or "").lower() or None
 
 
 def inline_data_part(blob: dict, where: str) -> Image | Document:
-    mime, data = media_fields(blob)
-    mime = (mime or "").lower() or None
-    if not isinstance(data, str):
-        raise TranslationError(f"{where}.inlineData.data: base64 data required", param=where)
+    here = f"{where}.inlineData"
+    mime = _media_type(blob, here)
+    data = typed_field(blob, "data", "a string", here)
+    if data is None:
+        raise TranslationError(f"{here}.data: base64 data required", param=f"{here}.data")
+    data = standard_base64(data)
     if mime and mime.startswith("image/"):
         return Image(media_type=mime, data=data)
     if mime and mime.startswith(("audio/", "video/")):
@@ -36,11 +47,11 @@ def inline_data_part(blob: dict, where: str) -> Image | Document:
 
 
 def file_data_part(fd: dict, where: str) -> Image | Document:
-    uri = get_field(fd, "fileUri")
-    mime = (get_field(fd, "mimeType") or "").lower() or None
-    if not isinstance(uri, str) or not uri.startswith(("http://", "https://")) \
-            or "generativelanguage.googleapis.com" in uri:
-        raise TranslationError(f"{where}.fileData: only public http(s) URLs can be translated (Files API and "
+    here = f"{where}.fileData"
+    uri = typed_field(fd, "fileUri", "a string", here)
+    mime = _media_type(fd, here)
+    if uri is None or not uri.startswith(("http://", "https://")) or "generativelanguage.googleapis.com" in uri:
+        raise TranslationError(f"{here}: only public http(s) URLs can be translated (Files API and "
                                "gs:// URIs are readable by Gemini only)", param=where)
     if mime and mime.startswith(("audio/", "video/")):
         raise TranslationError(f"{where}: {mime} input cannot be translated for this upstream", param=where)
@@ -69,10 +80,10 @@ def function_response_content(response, parts, where: str, ctx: Context) -> tupl
     elif response is not None:
         content.append(Text(json.dumps(response)))
     for k, p in enumerate(parts if isinstance(parts, list) else []):
-        p = as_dict(p)
-        blob = get_field(p, "inlineData")
-        if isinstance(blob, dict):
-            content.append(inline_data_part(blob, f"{where}.parts[{k}]"))
+        here = f"{where}.parts[{k}]"
+        blob = typed_field(as_dict(p), "inlineData", "an object", here)
+        if blob is not None:
+            content.append(inline_data_part(blob, here))
         else:
             ctx.warn("functionResponse part without inlineData dropped")
     return content, is_error

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from ..canonical import (
+    HOSTED_WEB_SEARCH,
     Context,
     ReasoningConfig,
     Request,
@@ -13,56 +14,82 @@ from ..canonical import (
     Tool,
     ToolChoice,
     TranslationError,
-    as_dict,
     budget_for_effort,
 )
 from .contents import parse_contents, render_contents
-from .fields import camel_keys, get_field, parse_path
-from .schema import openapi_to_json_schema
+from .fields import camel_keys, get_field, parse_path, typed_field
+from .schema import openapi_to_json_schema, standard_json_schema
 
 MAX_STOP_SEQUENCES = 5
 
 _KNOWN_REQUEST_KEYS = {"contents", "systemInstruction", "tools", "toolConfig", "generationConfig",
                        "safetySettings", "labels", "serviceTier", "model", "cachedContent"}
-# Hosted Gemini tools: they run at Google, the other upstream cannot run them.
-_HOSTED_TOOLS = {"googleSearch", "googleSearchRetrieval", "codeExecution", "urlContext", "fileSearch",
-                 "computerUse", "googleMaps", "enterpriseWebSearch", "retrieval", "mcpServers"}
+# Hosted Gemini tools: they run at Google. Those with an equivalent elsewhere become canonical hosted
+# tools; the others cannot run on another upstream.
+_HOSTED_EQUIVALENT = {"googleSearch": HOSTED_WEB_SEARCH}
+_HOSTED_ONLY_AT_GOOGLE = {"googleSearchRetrieval", "codeExecution", "urlContext", "fileSearch", "computerUse",
+                          "googleMaps", "enterpriseWebSearch", "retrieval", "mcpServers"}
 _ALWAYS_THINKS = re.compile(r"gemini-(3|2\.5-pro)")
 
 
 def _parse_tools(tools, ctx: Context) -> list[Tool]:
+    if tools is None:
+        return []
+    if not isinstance(tools, list):
+        raise TranslationError("tools: must be an array", param="tools")
     out: list[Tool] = []
-    for i, t in enumerate(tools if isinstance(tools, list) else []):
-        t = as_dict(t)
-        for key in camel_keys(t) - {"functionDeclarations"}:
-            if key in _HOSTED_TOOLS:
-                raise TranslationError(f"tools[{i}].{key}: Gemini's hosted tool cannot run on this upstream",
-                                       param=f"tools[{i}].{key}")
-            ctx.warn(f"tool field {key!r} dropped (no equivalent upstream)")
-        for fd in get_field(t, "functionDeclarations") or []:
-            fd = as_dict(fd)
-            schema = get_field(fd, "parametersJsonSchema")
-            if schema is None and get_field(fd, "parameters") is not None:
-                schema = openapi_to_json_schema(get_field(fd, "parameters"))
+    for i, t in enumerate(tools):
+        where = f"tools[{i}]"
+        if not isinstance(t, dict):
+            raise TranslationError(f"{where}: a tool must be an object", param=where)
+        for key in sorted(camel_keys(t) - {"functionDeclarations"}):
+            if key in _HOSTED_EQUIVALENT:
+                if get_field(t, key):
+                    ctx.warn(f"{where}.{key}: its options are not carried (the upstream's own search runs)")
+                out.append(Tool(f"{where}.{key}", hosted=_HOSTED_EQUIVALENT[key]))
+            elif key in _HOSTED_ONLY_AT_GOOGLE:
+                raise TranslationError(f"{where}.{key}: Gemini's hosted tool cannot run on this upstream",
+                                       param=f"{where}.{key}")
+            else:
+                ctx.warn(f"tool field {key!r} dropped (no equivalent upstream)")
+        declarations = typed_field(t, "functionDeclarations", "an array", where, [])
+        for j, fd in enumerate(declarations):
+            here = f"{where}.functionDeclarations[{j}]"
+            if not isinstance(fd, dict):
+                raise TranslationError(f"{here}: a function declaration must be an object", param=here)
+            schema = typed_field(fd, "parametersJsonSchema", "an object", here)
+            if schema is not None:
+                schema, _ = standard_json_schema(schema, close_objects=False)
+            elif (parameters := typed_field(fd, "parameters", "an object", here)) is not None:
+                schema = openapi_to_json_schema(parameters)
             for key in camel_keys(fd) - {"name", "description", "parameters", "parametersJsonSchema"}:
                 ctx.warn(f"functionDeclaration field {key!r} dropped (no equivalent upstream)")
-            out.append(Tool(str(fd.get("name") or ""), fd.get("description"), schema))
+            out.append(Tool(typed_field(fd, "name", "a string", here, ""),
+                            typed_field(fd, "description", "a string", here), schema))
     return out
 
 
 def _parse_tool_config(config, req: Request, ctx: Context) -> None:
-    fcc = as_dict(get_field(as_dict(config), "functionCallingConfig"))
-    mode = str(fcc.get("mode") or "AUTO").upper()
-    allowed = get_field(fcc, "allowedFunctionNames")
-    if get_field(fcc, "streamFunctionCallArguments"):
-        ctx.warn("streamFunctionCallArguments ignored (function calls arrive whole)")
-    if isinstance(allowed, list) and allowed:
-        req.tools = [t for t in req.tools if t.name in allowed]  # the subset is all the upstream will see
+    if config is None:
+        return
+    if not isinstance(config, dict):
+        raise TranslationError("toolConfig: must be an object", param="toolConfig")
+    where = "toolConfig.functionCallingConfig"
+    fcc = typed_field(config, "functionCallingConfig", "an object", "toolConfig")
     if not fcc:
         return
+    mode = typed_field(fcc, "mode", "a string", where, "AUTO").upper()
+    allowed = typed_field(fcc, "allowedFunctionNames", "an array", where)
+    if allowed and not all(isinstance(name, str) for name in allowed):
+        raise TranslationError(f"{where}.allowedFunctionNames: must be an array of strings",
+                               param=f"{where}.allowedFunctionNames")
+    if get_field(fcc, "streamFunctionCallArguments"):
+        ctx.warn("streamFunctionCallArguments ignored (function calls arrive whole)")
+    if allowed:  # the subset is all the upstream will see
+        req.tools = [t for t in req.tools if t.hosted or t.name in allowed]
     if mode == "ANY":
-        if isinstance(allowed, list) and len(allowed) == 1:
-            req.tool_choice = ToolChoice("tool", str(allowed[0]))
+        if allowed and len(allowed) == 1:
+            req.tool_choice = ToolChoice("tool", allowed[0])
         else:
             req.tool_choice = ToolChoice("required")
     elif mode == "NONE":
@@ -73,8 +100,7 @@ def _parse_tool_config(config, req: Request, ctx: Context) -> None:
         ctx.warn("functionCallingConfig mode VALIDATED sent as auto (schema adherence not enforced)")
         req.tool_choice = ToolChoice("auto")
     else:
-        raise TranslationError(f"toolConfig.functionCallingConfig.mode: unknown value {mode!r}",
-                               param="toolConfig.functionCallingConfig.mode")
+        raise TranslationError(f"{where}.mode: unknown value {mode!r}", param=f"{where}.mode")
 
 
 _GEN_KNOWN = {"temperature", "topP", "topK", "candidateCount", "maxOutputTokens", "stopSequences",
@@ -83,68 +109,88 @@ _GEN_KNOWN = {"temperature", "topP", "topK", "candidateCount", "maxOutputTokens"
               "responseLogprobs", "logprobs", "mediaResolution", "speechConfig", "enableEnhancedCivicAnswers"}
 
 
+def _response_format(gc: dict, where: str) -> ResponseFormat | None:
+    """responseMimeType + responseJsonSchema / responseSchema → the canonical response format."""
+    mime = typed_field(gc, "responseMimeType", "a string", where)
+    schema = typed_field(gc, "responseJsonSchema", "an object", where)
+    if schema is None and (openapi := typed_field(gc, "responseSchema", "an object", where)) is not None:
+        schema = openapi_to_json_schema(openapi)
+    if mime in (None, "text/plain"):
+        return None
+    if mime != "application/json":
+        raise TranslationError(f"{where}.responseMimeType: {mime!r} cannot be translated",
+                               param=f"{where}.responseMimeType")
+    if schema is None:
+        return ResponseFormat("json_object")
+    schema, strict_ready = standard_json_schema(schema, close_objects=True)
+    return ResponseFormat("json_schema", schema=schema, name="response", strict=strict_ready)
+
+
+def _parse_thinking_config(tc: dict, req: Request, where: str) -> None:
+    budget = typed_field(tc, "thinkingBudget", "an integer", where)
+    level = typed_field(tc, "thinkingLevel", "a string", where)
+    include = typed_field(tc, "includeThoughts", "a boolean", where)
+    if budget is not None and level is not None:
+        raise TranslationError(f"{where}: thinkingBudget and thinkingLevel are exclusive", param=where)
+    if level is not None and level.upper() != "THINKING_LEVEL_UNSPECIFIED":
+        # MINIMAL is Gemini's lowest level, "low" everywhere else (some targets read "minimal" as unknown).
+        effort = level.lower()
+        req.reasoning = ReasoningConfig(True, effort="low" if effort == "minimal" else effort)
+    elif budget == 0:
+        req.reasoning = ReasoningConfig(False)
+    elif budget is not None and budget > 0:
+        req.reasoning = ReasoningConfig(True, budget_tokens=budget)
+    elif budget == -1 or include:
+        req.reasoning = ReasoningConfig(True)  # dynamic: the target spoke picks its default
+
+
 def _parse_generation_config(gc: dict, req: Request, ctx: Context) -> None:
     where = "generationConfig"
-    count = get_field(gc, "candidateCount")
-    if isinstance(count, int) and count > 1:
+    count = typed_field(gc, "candidateCount", "an integer", where)
+    if count is not None and count > 1:
         raise TranslationError(f"{where}.candidateCount: only one candidate can be translated",
                                param=f"{where}.candidateCount")
     if get_field(gc, "responseLogprobs") or get_field(gc, "logprobs"):
         raise TranslationError(f"{where}.responseLogprobs: log probabilities cannot be translated",
                                param=f"{where}.responseLogprobs")
-    modalities = get_field(gc, "responseModalities")
-    if isinstance(modalities, list) and any(str(m).upper() != "TEXT" for m in modalities):
+    modalities = typed_field(gc, "responseModalities", "an array", where, [])
+    if any(not isinstance(m, str) or m.upper() != "TEXT" for m in modalities):
         raise TranslationError(f"{where}.responseModalities: only TEXT output can be translated",
                                param=f"{where}.responseModalities")
-    req.temperature = get_field(gc, "temperature")
-    req.top_p = get_field(gc, "topP")
-    top_k = get_field(gc, "topK")
-    req.top_k = int(top_k) if isinstance(top_k, (int, float)) else None
-    limit = get_field(gc, "maxOutputTokens")
-    if isinstance(limit, int):
-        req.max_tokens = limit
-    stops = get_field(gc, "stopSequences")
-    if isinstance(stops, list):
-        req.stop = [s for s in stops if isinstance(s, str)]
-    req.presence_penalty = get_field(gc, "presencePenalty")
-    req.frequency_penalty = get_field(gc, "frequencyPenalty")
-    req.seed = get_field(gc, "seed")
-    mime = get_field(gc, "responseMimeType")
-    schema = get_field(gc, "responseJsonSchema")
-    if schema is None and get_field(gc, "responseSchema") is not None:
-        schema = openapi_to_json_schema(get_field(gc, "responseSchema"))
-    if mime in (None, "text/plain"):
-        if schema is not None:
-            ctx.warn("response schema without responseMimeType application/json ignored")
-    elif mime == "application/json":
-        req.response_format = (ResponseFormat("json_schema", schema=schema, name="response", strict=True)
-                               if schema is not None else ResponseFormat("json_object"))
-    else:
-        raise TranslationError(f"{where}.responseMimeType: {mime!r} cannot be translated",
-                               param=f"{where}.responseMimeType")
-    tc = get_field(gc, "thinkingConfig")
-    if isinstance(tc, dict):
-        budget = get_field(tc, "thinkingBudget")
-        level = get_field(tc, "thinkingLevel")
-        include = get_field(tc, "includeThoughts")
-        if budget is not None and level is not None:
-            raise TranslationError(f"{where}.thinkingConfig: thinkingBudget and thinkingLevel are exclusive",
-                                   param=f"{where}.thinkingConfig")
-        if isinstance(level, str) and level.upper() != "THINKING_LEVEL_UNSPECIFIED":
-            # MINIMAL is Gemini's lowest level, "low" everywhere else (some targets read "minimal" as unknown).
-            effort = level.lower()
-            req.reasoning = ReasoningConfig(True, effort="low" if effort == "minimal" else effort)
-        elif isinstance(budget, int) and budget == 0:
-            req.reasoning = ReasoningConfig(False)
-        elif isinstance(budget, int) and budget > 0:
-            req.reasoning = ReasoningConfig(True, budget_tokens=budget)
-        elif budget == -1 or include:
-            req.reasoning = ReasoningConfig(True)  # dynamic: the target spoke picks its default
+    req.temperature = typed_field(gc, "temperature", "a number", where)
+    req.top_p = typed_field(gc, "topP", "a number", where)
+    top_k = typed_field(gc, "topK", "a number", where)
+    req.top_k = int(top_k) if top_k is not None else None
+    req.max_tokens = typed_field(gc, "maxOutputTokens", "an integer", where)
+    stops = typed_field(gc, "stopSequences", "an array", where, [])
+    if not all(isinstance(stop, str) for stop in stops):
+        raise TranslationError(f"{where}.stopSequences: must be an array of strings", param=f"{where}.stopSequences")
+    req.stop = list(stops)
+    req.presence_penalty = typed_field(gc, "presencePenalty", "a number", where)
+    req.frequency_penalty = typed_field(gc, "frequencyPenalty", "a number", where)
+    req.seed = typed_field(gc, "seed", "an integer", where)
+    req.response_format = _response_format(gc, where)
+    if req.response_format is None and (get_field(gc, "responseJsonSchema") or get_field(gc, "responseSchema")):
+        ctx.warn("response schema without responseMimeType application/json ignored")
+    tc = typed_field(gc, "thinkingConfig", "an object", where)
+    if tc is not None:
+        _parse_thinking_config(tc, req, f"{where}.thinkingConfig")
     for key in camel_keys(gc) - _GEN_KNOWN:
         ctx.warn(f"generationConfig field {key!r} dropped (no equivalent upstream)")
     for key in ("mediaResolution", "speechConfig", "enableEnhancedCivicAnswers"):
         if get_field(gc, key) is not None:
             ctx.warn(f"generationConfig field {key!r} dropped (no equivalent upstream)")
+
+
+def _system_instruction(system) -> list[Text]:
+    if system is None:
+        return []
+    if isinstance(system, str):
+        return [Text(system)]
+    if not isinstance(system, dict):
+        raise TranslationError("systemInstruction: must be a content object", param="systemInstruction")
+    parts = typed_field(system, "parts", "an array", "systemInstruction", [])
+    return [Text(p["text"]) for p in parts if isinstance(p, dict) and isinstance(p.get("text"), str)]
 
 
 def parse_request(body: dict, ctx: Context) -> Request:
@@ -157,19 +203,14 @@ def parse_request(body: dict, ctx: Context) -> Request:
     contents = body.get("contents")
     if not isinstance(contents, list):
         raise TranslationError("contents: field required (an array)", param="contents")
-    model = model or str(body.get("model") or "").removeprefix("models/")
+    model = model or typed_field(body, "model", "a string", "", "").removeprefix("models/")
     req = Request(model=model, stream=method == "streamGenerateContent", include_usage=True)
-    system = get_field(body, "systemInstruction")
-    if isinstance(system, str):
-        req.system = [Text(system)]
-    elif isinstance(system, dict):
-        req.system = [Text(p["text"]) for p in system.get("parts") or [] if isinstance(p, dict)
-                      and isinstance(p.get("text"), str)]
+    req.system = _system_instruction(get_field(body, "systemInstruction"))
     req.messages = parse_contents(contents, ctx)
     req.tools = _parse_tools(body.get("tools"), ctx)
     _parse_tool_config(get_field(body, "toolConfig"), req, ctx)
-    gc = get_field(body, "generationConfig")
-    if isinstance(gc, dict):
+    gc = typed_field(body, "generationConfig", "an object", "")
+    if gc is not None:
         _parse_generation_config(gc, req, ctx)
     if get_field(body, "cachedContent"):
         raise TranslationError("cachedContent: cached contents live at Google and cannot be translated",
@@ -227,7 +268,11 @@ def render_request(req: Request, ctx: Context) -> dict:
         out["generationConfig"] = gc
     if req.tools:
         decls = []
+        hosted = []
         for t in req.tools:
+            if t.hosted == HOSTED_WEB_SEARCH:
+                hosted.append({"googleSearch": {}})
+                continue
             decl: dict = {"name": t.name}
             if t.description:
                 decl["description"] = t.description
@@ -236,7 +281,7 @@ def render_request(req: Request, ctx: Context) -> dict:
             if t.strict:
                 ctx.warn("tool strict mode dropped (Gemini has no strict flag)")
             decls.append(decl)
-        out["tools"] = [{"functionDeclarations": decls}]
+        out["tools"] = ([{"functionDeclarations": decls}] if decls else []) + hosted
         c = req.tool_choice
         if c is not None:
             fcc: dict = {"mode": {"auto": "AUTO", "required": "ANY", "none": "NONE", "tool": "ANY"}[c.mode]}
