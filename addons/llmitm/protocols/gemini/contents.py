@@ -88,12 +88,10 @@ def parse_contents(contents, ctx: Context) -> list[Message]:
             if fc is not None:
                 carried = _carried_reasoning(signature)
                 if carried is not None:
-                    # The client kept llmitm's signature where Gemini clients keep it; the thought parts it
-                    # may also have sent back are display copies of the same reasoning.
-                    while parts and type(parts[-1]) is Reasoning and not parts[-1].signature \
-                            and parts[-1].redacted is None:
-                        parts.pop()
-                    parts.extend(carried)
+                    # The client kept llmitm's signature where Gemini clients keep it. Thought parts it may
+                    # also have sent back are copies of the same reasoning; the signed blocks open the
+                    # turn, where the reasoning stood (Anthropic wants thinking first).
+                    parts[:] = carried + [p for p in parts if type(p) is not Reasoning]
                     signature = None
                 call = _function_call(fc, here, f"call_{i}_{j}")
                 pending.setdefault(call.name, []).append(call.id)

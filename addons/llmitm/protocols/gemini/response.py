@@ -117,14 +117,28 @@ def function_call_part(call_id: str, name: str, args: dict) -> dict:
     return {"functionCall": {"id": call_id, "name": name, "args": args}}
 
 
+def reasoning_on_call(blocks: list[Reasoning]) -> str:
+    """The thoughtSignature of a functionCall part that carries the signed reasoning before the call.
+    Gemini clients keep a signature on the part it came with, and many (Gemini CLI) never send thought
+    parts back (PROTOCOLS.md §6): on its own thought part, Anthropic's signature would be lost after the
+    first tool call, and with it thinking in the tool loop. contents.py restores the blocks."""
+    return encode_foreign_signature({"reasoning": [
+        {"redacted": r.redacted} if r.redacted is not None else {"text": r.text, "signature": r.signature}
+        for r in blocks]})
+
+
 def render_response(resp: Response, ctx: Context) -> dict:
     parts: list[dict] = []
-    for p in resp.parts:
+    last_call = max((k for k, p in enumerate(resp.parts) if isinstance(p, ToolCall)), default=-1)
+    carried: list[Reasoning] = []  # signed reasoning waiting for the call that will carry its signature
+    for k, p in enumerate(resp.parts):
         if isinstance(p, (Text, Refusal)):
             if p.text:
                 parts.append({"text": p.text})
         elif isinstance(p, Reasoning):
-            parts.append(reasoning_part(p.text, p.signature, p.redacted))
+            parts.append(reasoning_part(p.text, p.signature, p.redacted))  # for clients that send thoughts back
+            if k < last_call and (p.signature or p.redacted is not None):
+                carried.append(p)
         elif isinstance(p, ToolCall):
             try:
                 value = json.loads(p.arguments) if p.arguments.strip() else {}
@@ -134,7 +148,11 @@ def render_response(resp: Response, ctx: Context) -> dict:
                     continue
                 ctx.warn("tool call with invalid JSON arguments returned with args {}")
                 value = {}
-            parts.append(function_call_part(p.id, p.name, value if isinstance(value, dict) else {"value": value}))
+            part = function_call_part(p.id, p.name, value if isinstance(value, dict) else {"value": value})
+            if carried:
+                part["thoughtSignature"] = reasoning_on_call(carried)
+                carried = []
+            parts.append(part)
     if resp.stop_reason == PAUSE:
         ctx.warn("Anthropic pause_turn reported as finishReason STOP")
     out: dict = {

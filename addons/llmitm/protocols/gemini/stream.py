@@ -19,6 +19,7 @@ from ..canonical import (
     Context,
     Delta,
     KeepAlive,
+    Reasoning,
     Request,
     SignatureDelta,
     StreamEnd,
@@ -32,7 +33,15 @@ from ..canonical import (
 )
 from .fields import get_field, parse_path
 from .partial_args import ArgsWriter, parse_json_path
-from .response import FINISH_OUT, first_candidate, function_call_part, reasoning_part, stop_reason_from_finish, warn_dropped_part
+from .response import (
+    FINISH_OUT,
+    first_candidate,
+    function_call_part,
+    reasoning_on_call,
+    reasoning_part,
+    stop_reason_from_finish,
+    warn_dropped_part,
+)
 from .signatures import make_tool_id
 from .usage_errors import error_body, error_from_payload, parse_usage, render_stream_error, render_usage
 
@@ -219,6 +228,11 @@ class StreamRenderer:
         self._usage: Usage | None = None
         self._finish: StreamFinish | None = None
         self._done = False
+        # Signed reasoning (block index → its text and signature, or redacted payload) waiting for the next
+        # function call, whose part carries it too (response.reasoning_on_call): clients that drop thought
+        # parts keep the call's signature.
+        self._signed: dict[int, Reasoning] = {}
+        self._thinking = ""  # text of the open reasoning block, for its signature
 
     def _emit(self, out: list, parts: list[dict] | None, finish: str | None = None, usage: bool = False) -> None:
         candidate: dict = {"content": {"role": "model", "parts": parts or [{"text": ""}]}, "index": 0}
@@ -238,6 +252,13 @@ class StreamRenderer:
             out.append(b"data: " + payload + b"\r\n\r\n")
         self._sent = True
 
+    def _call_part(self, call: _PendingCall, args: dict) -> dict:
+        part = function_call_part(call.id, call.name, args)
+        if self._signed:
+            part["thoughtSignature"] = reasoning_on_call(list(self._signed.values()))
+            self._signed.clear()
+        return part
+
     def render(self, ev, out: list) -> None:
         if self._done:
             return
@@ -247,6 +268,7 @@ class StreamRenderer:
             if kind == TOOL_CALL:
                 self._calls[ev.index].arguments += ev.text
             elif kind == REASONING:
+                self._thinking += ev.text
                 self._emit(out, [{"text": ev.text, "thought": True}])
             elif kind in (TEXT, REFUSAL):
                 self._emit(out, [{"text": ev.text}])
@@ -260,10 +282,18 @@ class StreamRenderer:
             if ev.kind == TOOL_CALL:
                 self._calls[ev.index] = _PendingCall(ev.id or new_id("call_"), ev.name or "")
             elif ev.kind == REDACTED:
+                self._signed[ev.index] = Reasoning("", None, ev.data or "")
                 self._emit(out, [reasoning_part("", None, ev.data or "")])
+            elif ev.kind == REASONING:
+                self._thinking = ""
         elif cls is SignatureDelta:
             if self._kinds.get(ev.index) == REASONING:
-                self._emit(out, [reasoning_part("", ev.signature)])
+                signed = self._signed.get(ev.index)
+                if signed is None:
+                    self._signed[ev.index] = Reasoning(self._thinking, ev.signature)
+                else:
+                    signed.signature = (signed.signature or "") + ev.signature
+                self._emit(out, [reasoning_part("", ev.signature)])  # for clients that send thoughts back
         elif cls is BlockStop:
             call = self._calls.pop(ev.index, None)
             if call is not None:
@@ -272,8 +302,7 @@ class StreamRenderer:
                 except ValueError:
                     self._bad_calls.append(call)
                     return
-                self._emit(out, [function_call_part(call.id, call.name, value if isinstance(value, dict)
-                                            else {"value": value})])
+                self._emit(out, [self._call_part(call, value if isinstance(value, dict) else {"value": value})])
         elif cls is UsageUpdate:
             self._usage = ev.usage
         elif cls is StreamFinish:
@@ -286,7 +315,7 @@ class StreamRenderer:
                     self.ctx.warn("tool call cut off by the output limit dropped from the response")
                     continue
                 self.ctx.warn("tool call with invalid JSON arguments returned with args {}")
-                parts.append(function_call_part(call.id, call.name, {}))
+                parts.append(self._call_part(call, {}))
             if fin.stop_reason == PAUSE:
                 self.ctx.warn("Anthropic pause_turn reported as finishReason STOP")
             self._emit(out, parts, FINISH_OUT.get(fin.stop_reason or END, "STOP"), usage=True)

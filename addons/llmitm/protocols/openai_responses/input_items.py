@@ -21,6 +21,7 @@ from ..canonical import (
     parse_data_url,
 )
 from .items import parse_reasoning_item
+from .tools import namespaced_name
 
 
 def parse_content(content, where: str) -> list:
@@ -107,8 +108,11 @@ def parse_input(items, req: Request, ctx: Context) -> None:
                 raise TranslationError(f"{where}.role: role {role!r} cannot be translated", param=f"{where}.role")
         elif kind == "function_call":
             args = item.get("arguments")
+            name = str(item.get("name") or "")
+            if isinstance(item.get("namespace"), str):  # a call of a namespace's function: its upstream name
+                name = namespaced_name(item["namespace"], name)
             turn("assistant").parts.append(ToolCall(
-                str(item.get("call_id") or item.get("id") or new_id("call_")), str(item.get("name") or ""),
+                str(item.get("call_id") or item.get("id") or new_id("call_")), name,
                 args if isinstance(args, str) else json.dumps(args if args is not None else {})))
         elif kind == "custom_tool_call":
             turn("assistant").parts.append(ToolCall(

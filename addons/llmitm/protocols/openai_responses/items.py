@@ -17,6 +17,7 @@ from ..canonical import (
     as_dict,
     new_id,
 )
+from .tools import render_tools
 
 # Prefixes of reasoning items' `encrypted_content` that carry a foreign reasoning signature (Anthropic's)
 # or Anthropic's redacted thinking, so that they are recognised when the client sends the item back.
@@ -85,9 +86,7 @@ def status_for(stop: str | None, ctx: Context) -> tuple[str, dict | None]:
 def envelope(id: str, model: str, created: int, request: Request | None) -> dict:
     """The response object's fields besides status, output and usage (echoing the request)."""
     req = request
-    tools = [{"type": "function", "name": t.name, "description": t.description,
-              "parameters": t.parameters or {"type": "object", "properties": {}}, "strict": bool(t.strict)}
-             for t in (req.tools if req else [])]
+    tools = render_tools(req.tools) if req else []
     choice = req.tool_choice if req else None
     fmt = req.response_format if req else None
     if fmt is not None and fmt.kind == "json_schema":

@@ -10,13 +10,12 @@ from ..canonical import (
     Request,
     ResponseFormat,
     Text,
-    Tool,
     TranslationError,
     as_dict,
     effort_for_budget,
 )
 from .input_items import parse_input, render_input
-from .tools import custom_tool, parse_tool_choice
+from .tools import parse_tool_choice, parse_tools, render_tools
 
 # Stateful features: they need OpenAI's response store, which llmitm does not have.
 _STATEFUL = {"previous_response_id", "conversation", "prompt"}
@@ -65,15 +64,7 @@ def parse_request(body: dict, ctx: Context) -> Request:
     for x in include:
         if x != "reasoning.encrypted_content":
             ctx.warn(f"include {x!r} dropped (no equivalent upstream)")
-    for i, t in enumerate(body.get("tools") or []):
-        t = as_dict(t)
-        if t.get("type") == "custom":
-            req.tools.append(custom_tool(t, ctx))
-            continue
-        if t.get("type") != "function":
-            raise TranslationError(f"tools[{i}]: tool type {t.get('type')!r} cannot be translated "
-                                   "(only function and custom tools)", param=f"tools[{i}]")
-        req.tools.append(Tool(str(t.get("name") or ""), t.get("description"), t.get("parameters"), t.get("strict")))
+    req.tools = parse_tools(body.get("tools"), ctx)
     req.tool_choice = parse_tool_choice(body.get("tool_choice"), req)
     if isinstance(body.get("parallel_tool_calls"), bool):
         req.parallel_tool_calls = body["parallel_tool_calls"]
@@ -135,15 +126,7 @@ def render_request(req: Request, ctx: Context) -> dict:
     if req.top_p is not None:
         out["top_p"] = req.top_p
     if req.tools:
-        out["tools"] = []
-        for t in req.tools:
-            tool: dict = {"type": "function", "name": t.name,
-                          "parameters": t.parameters or {"type": "object", "properties": {}}}
-            if t.description:
-                tool["description"] = t.description
-            # Responses defaults strict to true, which rejects most non-OpenAI schemas: say it explicitly.
-            tool["strict"] = bool(t.strict)
-            out["tools"].append(tool)
+        out["tools"] = render_tools(req.tools)
         if req.tool_choice is not None:
             c = req.tool_choice
             out["tool_choice"] = {"type": "function", "name": c.name} if c.mode == "tool" else c.mode

@@ -29,6 +29,7 @@ from .items import (
     stop_reason_from,
     text_part,
 )
+from .tools import client_tool_name
 from .usage_errors import parse_usage, render_usage
 
 
@@ -101,8 +102,12 @@ def render_response(resp: Response, ctx: Context, request: Request | None = None
                            "input": custom_input(p.arguments)})
         elif isinstance(p, ToolCall):
             args = p.arguments or "{}"
-            output.append({"id": call_item_id(p.id), "type": "function_call", "status": call_status(args, resp.stop_reason),
-                           "arguments": args, "call_id": p.id, "name": p.name})
+            name, namespace = client_tool_name(p.name, ctx)
+            item = {"id": call_item_id(p.id), "type": "function_call", "status": call_status(args, resp.stop_reason),
+                    "arguments": args, "call_id": p.id, "name": name}
+            if namespace:
+                item["namespace"] = namespace
+            output.append(item)
     status, incomplete = status_for(resp.stop_reason, ctx)
     out = envelope(rid, resp.model, int(time.time()) if resp.created is None else resp.created,
                     request)

@@ -38,6 +38,7 @@ from .items import (
     status_for,
     text_part,
 )
+from .tools import client_tool_name
 from .usage_errors import NAME, render_usage, sse_event, stream_error_payload
 
 
@@ -71,13 +72,14 @@ class _ReasoningItem:
 class _ToolItem:
     """A function_call (or custom_tool_call) item: its arguments so far and whether its done events went out."""
 
-    __slots__ = ("output_index", "item_id", "call_id", "name", "arguments", "done", "custom")
+    __slots__ = ("output_index", "item_id", "call_id", "name", "namespace", "arguments", "done", "custom")
 
     def __init__(self, output_index: int, item_id: str, call_id: str, name: str, custom: bool) -> None:
         self.output_index = output_index
         self.item_id = item_id
         self.call_id = call_id
-        self.name = name
+        self.name = name  # as the client declared it
+        self.namespace: str | None = None  # the client's namespace tool holding it
         self.arguments = ""
         self.done = False
         self.custom = custom  # a custom (free-text) tool: shown as custom_tool_call with its input
@@ -200,6 +202,8 @@ class StreamRenderer:
             stop = self._finish.stop_reason if self._finish else None
             item = {"id": tool.item_id, "type": "function_call", "status": call_status(tool.arguments, stop),
                     "arguments": tool.arguments, "call_id": tool.call_id, "name": tool.name}
+            if tool.namespace:
+                item["namespace"] = tool.namespace
             self._output[tool.output_index] = item
             self._emit(out, "response.output_item.done", output_index=tool.output_index, item=item)
             tool.done = True
@@ -290,12 +294,16 @@ class StreamRenderer:
             if kind == TOOL_CALL:
                 call_id = ev.id or new_id("call_")
                 custom = (ev.name or "") in self.ctx.freeform_tools
-                tool = _ToolItem(output_index, call_item_id(call_id, "ctc_" if custom else "fc_"), call_id, ev.name or "", custom)
+                name, namespace = client_tool_name(ev.name or "", self.ctx)
+                tool = _ToolItem(output_index, call_item_id(call_id, "ctc_" if custom else "fc_"), call_id, name, custom)
+                tool.namespace = namespace
                 self._tools[ev.index] = tool
                 item = ({"id": tool.item_id, "type": "custom_tool_call", "status": "in_progress", "call_id": call_id,
                          "name": tool.name, "input": ""} if custom else
                         {"id": tool.item_id, "type": "function_call", "status": "in_progress", "arguments": "",
                          "call_id": call_id, "name": tool.name})
+                if namespace:
+                    item["namespace"] = namespace
                 self._emit(out, "response.output_item.added", output_index=output_index, item=item)
             else:  # REASONING, REDACTED
                 rid = f"rs_{output_index}_{self._id.removeprefix('resp_')}"
