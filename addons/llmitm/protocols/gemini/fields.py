@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from ..canonical import TranslationError
+from ..canonical import typed
 
 _PATH_RE = re.compile(r"models/([^/:?]+):([A-Za-z]+)")
 
@@ -27,28 +27,10 @@ def get_field(d: dict, name: str, default=None):
     return d.get(_SNAKE.get(name) or _snake(name), default)
 
 
-# What a field must hold (JSON types; a bool is not a number here, though it is an int in Python).
-_IS_KIND = {
-    "a string": lambda v: isinstance(v, str),
-    "an object": lambda v: isinstance(v, dict),
-    "an array": lambda v: isinstance(v, list),
-    "a boolean": lambda v: isinstance(v, bool),
-    "an integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "a number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-}
-
-
 def typed_field(d: dict, name: str, kind: str, where: str, default=None):
-    """A field in either spelling that must hold `kind` ("a string", "an object", "an array", "a boolean",
-    "an integer", "a number") when present and not null; anything else is the client's mistake, answered
-    with a 400 naming the field (`where` is the path of `d`)."""
-    value = get_field(d, name)
-    if value is None:
-        return default
-    if not _IS_KIND[kind](value):
-        here = f"{where}.{name}" if where else name
-        raise TranslationError(f"{here}: must be {kind}", param=here)
-    return value
+    """A field in either spelling that must hold `kind` (see `canonical.typed`) when present and not
+    null; `where` is the path of `d`."""
+    return typed(get_field(d, name), kind, f"{where}.{name}" if where else name, default)
 
 
 def camel_keys(d: dict) -> set[str]:

@@ -16,9 +16,9 @@ from ..canonical import (
     ToolCall,
     ToolResult,
     TranslationError,
-    as_dict,
     new_id,
     parse_data_url,
+    typed,
 )
 from .items import parse_reasoning_item
 from .tools import namespaced_name
@@ -33,20 +33,21 @@ def parse_content(content, where: str) -> list:
         raise TranslationError(f"{where}: content must be a string or an array", param=where)
     parts: list = []
     for j, part in enumerate(content):
-        part = as_dict(part)
-        kind = part.get("type")
         here = f"{where}[{j}]"
+        if not isinstance(part, dict):
+            raise TranslationError(f"{here}: a content part must be an object", param=here)
+        kind = part.get("type")
         if kind in ("input_text", "output_text", "text", "summary_text", "reasoning_text"):
-            parts.append(Text(part.get("text") or ""))
+            parts.append(Text(typed(part.get("text"), "a string", f"{here}.text", "")))
         elif kind == "refusal":
-            parts.append(Refusal(part.get("refusal") or ""))
+            parts.append(Refusal(typed(part.get("refusal"), "a string", f"{here}.refusal", "")))
         elif kind == "input_image":
             if part.get("file_id"):
                 raise TranslationError(f"{here}: images by file_id cannot be translated (send a URL or data URL)",
                                        param=here)
-            url = str(part.get("image_url") or "")
-            detail = part.get("detail")
-            detail = None if detail in (None, "auto") else detail
+            url = typed(part.get("image_url"), "a string", f"{here}.image_url", "")
+            detail = typed(part.get("detail"), "a string", f"{here}.detail")
+            detail = None if detail == "auto" else detail
             inline = parse_data_url(url)
             if inline:
                 parts.append(Image(media_type=inline[0], data=inline[1], detail=detail))
@@ -57,11 +58,12 @@ def parse_content(content, where: str) -> list:
         elif kind == "input_file":
             if part.get("file_id"):
                 raise TranslationError(f"{here}: files by file_id cannot be translated (send file_data)", param=here)
-            inline = parse_data_url(str(part.get("file_data") or ""))
+            inline = parse_data_url(typed(part.get("file_data"), "a string", f"{here}.file_data", ""))
+            title = typed(part.get("filename"), "a string", f"{here}.filename")
             if inline:
-                parts.append(Document(media_type=inline[0], data=inline[1], title=part.get("filename")))
+                parts.append(Document(media_type=inline[0], data=inline[1], title=title))
             elif isinstance(part.get("file_url"), str):
-                parts.append(Document(url=part["file_url"], title=part.get("filename")))
+                parts.append(Document(url=part["file_url"], title=title))
             else:
                 raise TranslationError(f"{here}: input_file needs file_data (a base64 data URL) or file_url",
                                        param=here)
@@ -69,6 +71,11 @@ def parse_content(content, where: str) -> list:
             raise TranslationError(f"{here}: content part type {kind!r} cannot be translated", param=here)
     return parts
 
+
+
+def _call_id(item: dict, where: str) -> str:
+    return (typed(item.get("call_id"), "a string", f"{where}.call_id")
+            or typed(item.get("id"), "a string", f"{where}.id") or new_id("call_"))
 
 
 def parse_input(items, req: Request, ctx: Context) -> None:
@@ -108,16 +115,16 @@ def parse_input(items, req: Request, ctx: Context) -> None:
                 raise TranslationError(f"{where}.role: role {role!r} cannot be translated", param=f"{where}.role")
         elif kind == "function_call":
             args = item.get("arguments")
-            name = str(item.get("name") or "")
-            if isinstance(item.get("namespace"), str):  # a call of a namespace's function: its upstream name
-                name = namespaced_name(item["namespace"], name)
-            turn("assistant").parts.append(ToolCall(
-                str(item.get("call_id") or item.get("id") or new_id("call_")), name,
-                args if isinstance(args, str) else json.dumps(args if args is not None else {})))
+            name = typed(item.get("name"), "a string", f"{where}.name", "")
+            namespace = typed(item.get("namespace"), "a string", f"{where}.namespace")
+            if namespace is not None:  # a call of a namespace's function: its upstream name
+                name = namespaced_name(namespace, name)
+            turn("assistant").parts.append(ToolCall(_call_id(item, where), name,
+                                                    args if isinstance(args, str) else json.dumps(args or {})))
         elif kind == "custom_tool_call":
             turn("assistant").parts.append(ToolCall(
-                str(item.get("call_id") or item.get("id") or new_id("call_")), str(item.get("name") or ""),
-                json.dumps({"input": item.get("input") if isinstance(item.get("input"), str) else ""})))
+                _call_id(item, where), typed(item.get("name"), "a string", f"{where}.name", ""),
+                json.dumps({"input": typed(item.get("input"), "a string", f"{where}.input", "")})))
         elif kind in ("function_call_output", "custom_tool_call_output"):
             output = item.get("output")
             if isinstance(output, str):
@@ -126,7 +133,8 @@ def parse_input(items, req: Request, ctx: Context) -> None:
                 content = parse_content(output, where + ".output")
             else:
                 content = [] if output is None else [Text(json.dumps(output))]
-            turn("user").parts.append(ToolResult(str(item.get("call_id") or ""), content))
+            turn("user").parts.append(ToolResult(typed(item.get("call_id"), "a string", f"{where}.call_id", ""),
+                                                 content))
         elif kind == "reasoning":
             reasoning = parse_reasoning_item(item)
             if reasoning.text or reasoning.signature or reasoning.redacted is not None:

@@ -26,10 +26,14 @@ REDACTED_PREFIX = "llmitm.redacted:"
 INCOMPLETE_REASONS = {"max_output_tokens": MAX_TOKENS, "content_filter": CONTENT_FILTER}
 
 
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
 def parse_reasoning_item(item: dict) -> Reasoning:
-    texts = [as_dict(p).get("text") or "" for p in item.get("content") or [] if isinstance(p, dict)]
+    texts = [p["text"] for p in _list(item.get("content")) if isinstance(p, dict) and isinstance(p.get("text"), str)]
     if not any(texts):
-        texts = [as_dict(p).get("text") or "" for p in item.get("summary") or [] if isinstance(p, dict)]
+        texts = [p["text"] for p in _list(item.get("summary")) if isinstance(p, dict) and isinstance(p.get("text"), str)]
     text = "\n\n".join(t for t in texts if t)
     enc = item.get("encrypted_content")
     if isinstance(enc, str) and enc.startswith(REDACTED_PREFIX):

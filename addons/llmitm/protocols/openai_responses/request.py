@@ -11,8 +11,8 @@ from ..canonical import (
     ResponseFormat,
     Text,
     TranslationError,
-    as_dict,
     effort_for_budget,
+    typed,
 )
 from .input_items import parse_input, render_input
 from .tools import parse_tool_choice, parse_tools, render_tools
@@ -28,6 +28,21 @@ _OUTPUT_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 MIN_OUTPUT_TOKENS = 16  # OpenAI rejects a smaller max_output_tokens
 
 
+def _response_format(fmt: dict) -> ResponseFormat | None:
+    kind = fmt.get("type")
+    if kind == "json_object":
+        return ResponseFormat("json_object")
+    if kind == "json_schema":
+        where = "text.format"
+        return ResponseFormat("json_schema", typed(fmt.get("schema"), "an object", f"{where}.schema"),
+                              typed(fmt.get("name"), "a string", f"{where}.name"),
+                              typed(fmt.get("strict"), "a boolean", f"{where}.strict"),
+                              typed(fmt.get("description"), "a string", f"{where}.description"))
+    if fmt and kind != "text":
+        raise TranslationError(f"text.format: type {kind!r} cannot be translated", param="text.format")
+    return None
+
+
 def parse_request(body: dict, ctx: Context) -> Request:
     if not isinstance(body, dict):
         raise TranslationError("request body must be a JSON object")
@@ -41,7 +56,8 @@ def parse_request(body: dict, ctx: Context) -> Request:
     if body.get("store") is True:
         raise TranslationError("store: responses cannot be stored for later retrieval on this upstream "
                                "(send store: false and the whole conversation in input)", param="store")
-    req = Request(model=str(body.get("model") or ""), stream=bool(body.get("stream")), include_usage=True)
+    req = Request(model=typed(body.get("model"), "a string", "model", ""), stream=bool(body.get("stream")),
+                  include_usage=True)
     instructions = body.get("instructions")
     if isinstance(instructions, str):
         if instructions:
@@ -51,14 +67,15 @@ def parse_request(body: dict, ctx: Context) -> Request:
         parse_input(instructions, sub, ctx)
         req.system.extend(sub.system)
         req.system.extend(p for m in sub.messages for p in m.parts if isinstance(p, Text))
+    elif instructions is not None:
+        raise TranslationError("instructions: must be a string or an array of items", param="instructions")
     if "input" not in body:
         raise TranslationError("input: field required", param="input")
     parse_input(body["input"], req, ctx)
-    if isinstance(body.get("max_output_tokens"), int):
-        req.max_tokens = body["max_output_tokens"]
-    req.temperature = body.get("temperature")
-    req.top_p = body.get("top_p")
-    include = [x for x in body.get("include") or [] if isinstance(x, str)]
+    req.max_tokens = typed(body.get("max_output_tokens"), "an integer", "max_output_tokens")
+    req.temperature = typed(body.get("temperature"), "a number", "temperature")
+    req.top_p = typed(body.get("top_p"), "a number", "top_p")
+    include = [x for x in typed(body.get("include"), "an array", "include", []) if isinstance(x, str)]
     if body.get("top_logprobs") or "message.output_text.logprobs" in include:
         raise TranslationError("top_logprobs: log probabilities cannot be translated", param="top_logprobs")
     for x in include:
@@ -66,23 +83,15 @@ def parse_request(body: dict, ctx: Context) -> Request:
             ctx.warn(f"include {x!r} dropped (no equivalent upstream)")
     req.tools = parse_tools(body.get("tools"), ctx)
     req.tool_choice = parse_tool_choice(body.get("tool_choice"), req)
-    if isinstance(body.get("parallel_tool_calls"), bool):
-        req.parallel_tool_calls = body["parallel_tool_calls"]
-    reasoning = as_dict(body.get("reasoning"))
-    effort = reasoning.get("effort")
-    if isinstance(effort, str):
+    req.parallel_tool_calls = typed(body.get("parallel_tool_calls"), "a boolean", "parallel_tool_calls")
+    reasoning = typed(body.get("reasoning"), "an object", "reasoning", {})
+    effort = typed(reasoning.get("effort"), "a string", "reasoning.effort")
+    if effort is not None:
         req.reasoning = ReasoningConfig(effort != "none", effort=effort)
     elif reasoning.get("summary") or reasoning.get("generate_summary"):
         req.reasoning = ReasoningConfig(True)  # a summary asked for: reasoning at the default effort
-    text = as_dict(body.get("text"))
-    fmt = as_dict(text.get("format"))
-    if fmt.get("type") == "json_object":
-        req.response_format = ResponseFormat("json_object")
-    elif fmt.get("type") == "json_schema":
-        req.response_format = ResponseFormat("json_schema", fmt.get("schema"), fmt.get("name"), fmt.get("strict"),
-                                             fmt.get("description"))
-    elif fmt and fmt.get("type") != "text":
-        raise TranslationError(f"text.format: type {fmt.get('type')!r} cannot be translated", param="text.format")
+    text = typed(body.get("text"), "an object", "text", {})
+    req.response_format = _response_format(typed(text.get("format"), "an object", "text.format", {}))
     if text.get("verbosity") not in (None, "medium"):
         ctx.warn(f"text.verbosity {text['verbosity']!r} dropped (no equivalent upstream)")
     if body.get("truncation") not in (None, "disabled"):

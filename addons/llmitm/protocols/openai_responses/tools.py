@@ -19,6 +19,7 @@ from ..canonical import (
     ToolChoice,
     TranslationError,
     as_dict,
+    typed,
 )
 
 _WEB_SEARCH_TYPES = {"web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11"}
@@ -69,7 +70,7 @@ def parse_tools(tools, ctx: Context) -> list[Tool]:
         where = f"tools[{i}]"
         if not isinstance(t, dict):
             raise TranslationError(f"{where}: a tool must be an object", param=where)
-        kind = t.get("type")
+        kind = typed(t.get("type"), "a string", f"{where}.type")
         if kind == "function":
             out.append(_function_tool(t, where))
         elif kind == "custom":
@@ -144,6 +145,12 @@ def custom_tool(t: dict, ctx: Context) -> Tool:
 
 
 
+def _chosen_name(choice: dict, where: str) -> str:
+    name = typed(choice.get("name"), "a string", f"{where}.name", "")
+    namespace = typed(choice.get("namespace"), "a string", f"{where}.namespace")
+    return name if namespace is None else namespaced_name(namespace, name)
+
+
 def parse_tool_choice(choice, req: Request) -> ToolChoice | None:
     if choice is None:
         return None
@@ -152,16 +159,12 @@ def parse_tool_choice(choice, req: Request) -> ToolChoice | None:
     if not isinstance(choice, dict):
         raise TranslationError("tool_choice: must be auto, required, none or an object", param="tool_choice")
     if choice.get("type") in ("function", "custom"):
-        name = str(choice.get("name") or "")
-        if isinstance(choice.get("namespace"), str):
-            name = namespaced_name(choice["namespace"], name)
-        return ToolChoice("tool", name)
+        return ToolChoice("tool", _chosen_name(choice, "tool_choice"))
     if choice.get("type") == "allowed_tools":
-        tools = [as_dict(t) for t in choice.get("tools") or []]
-        if any(t.get("type") not in ("function", "custom") for t in tools):
+        tools = typed(choice.get("tools"), "an array", "tool_choice.tools", [])
+        if any(not isinstance(t, dict) or t.get("type") not in ("function", "custom") for t in tools):
             raise TranslationError("tool_choice.tools: only function tools can be translated", param="tool_choice")
-        names = {namespaced_name(t["namespace"], str(t.get("name"))) if isinstance(t.get("namespace"), str)
-                 else t.get("name") for t in tools}
+        names = {_chosen_name(t, f"tool_choice.tools[{k}]") for k, t in enumerate(tools)}
         req.tools = [t for t in req.tools if t.hosted or t.name in names]  # the subset is all the upstream will see
         return ToolChoice("required" if choice.get("mode") == "required" else "auto")
     raise TranslationError(f"tool_choice: {choice.get('type')!r} cannot be translated (only function tools)",
