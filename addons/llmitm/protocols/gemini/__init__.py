@@ -14,6 +14,12 @@ Identifiers and signatures carried through foreign clients:
   after `__thought__` (LiteLLM's convention) and is put back on the call when the id returns.
 - Reasoning signed by another provider (Anthropic) reaches a Gemini client as a thought part whose
   `thoughtSignature` is `base64("llmitm:" + JSON)`; it is recognised and restored when it comes back.
+  The reasoning before a function call also rides, whole, on that call's `thoughtSignature`: Gemini
+  clients keep a signature on the part it came with, and Gemini CLI never sends thought parts back.
+
+Modules: `fields` (spellings, path), `signatures` (ids, foreign signatures), `schema` (OpenAPI Schema and
+JSON Schema), `usage_errors`, `parts` (media, function responses), `contents` (the conversation both
+ways), `request`, `response`, `partial_args` (streamed arguments), `stream`.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ llmitm is stateless: what needs OpenAI's server-side store (`previous_response_i
 field. Anthropic's signed thinking is handed to a Responses client inside the reasoning item's
 `encrypted_content`, prefixed so that it is recognised (and turned back into a signature) when the
 client sends the item back in its next `input`; OpenAI's own encrypted reasoning is not carried.
+
+Modules: `usage_errors`, `items` (output items and the response object), `tools` (function, custom,
+namespace and hosted tools), `input_items` (the `input` array both ways), `request`, `response`,
+`stream_parser`, `stream_renderer`.
 """
 from __future__ import annotations
 
