@@ -232,7 +232,7 @@ class StreamRenderer:
         # function call, whose part carries it too (response.reasoning_on_call): clients that drop thought
         # parts keep the call's signature.
         self._signed: dict[int, Reasoning] = {}
-        self._thinking = ""  # text of the open reasoning block, for its signature
+        self._thinking: list[str] = []  # text of the open reasoning block (pieces), for its signature
 
     def _emit(self, out: list, parts: list[dict] | None, finish: str | None = None, usage: bool = False) -> None:
         candidate: dict = {"content": {"role": "model", "parts": parts or [{"text": ""}]}, "index": 0}
@@ -268,7 +268,7 @@ class StreamRenderer:
             if kind == TOOL_CALL:
                 self._calls[ev.index].arguments += ev.text
             elif kind == REASONING:
-                self._thinking += ev.text
+                self._thinking.append(ev.text)
                 self._emit(out, [{"text": ev.text, "thought": True}])
             elif kind in (TEXT, REFUSAL):
                 self._emit(out, [{"text": ev.text}])
@@ -285,12 +285,12 @@ class StreamRenderer:
                 self._signed[ev.index] = Reasoning("", None, ev.data or "")
                 self._emit(out, [reasoning_part("", None, ev.data or "")])
             elif ev.kind == REASONING:
-                self._thinking = ""
+                self._thinking = []
         elif cls is SignatureDelta:
             if self._kinds.get(ev.index) == REASONING:
                 signed = self._signed.get(ev.index)
                 if signed is None:
-                    self._signed[ev.index] = Reasoning(self._thinking, ev.signature)
+                    self._signed[ev.index] = Reasoning("".join(self._thinking), ev.signature)
                 else:
                     signed.signature = (signed.signature or "") + ev.signature
                 self._emit(out, [reasoning_part("", ev.signature)])  # for clients that send thoughts back
