@@ -12,6 +12,7 @@ from ..canonical import (
     CONTENT_FILTER,
     CONTEXT_WINDOW,
     END,
+    HOSTED_WEB_SEARCH,
     MAX_TOKENS,
     PAUSE,
     REASONING,
@@ -397,6 +398,9 @@ def render_request(req: Request, ctx: Context) -> dict:
     if req.tools:
         out["tools"] = []
         for t in req.tools:
+            if t.hosted == HOSTED_WEB_SEARCH:  # a server tool: Anthropic runs the search itself
+                out["tools"].append({"type": "web_search_20250305", "name": "web_search"})
+                continue
             tool = {"name": t.name, "input_schema": t.parameters or {"type": "object", "properties": {}}}
             if t.description:
                 tool["description"] = t.description

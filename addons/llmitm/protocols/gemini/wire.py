@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from ..canonical import HOSTED_WEB_SEARCH
 from ..spoke import COUNT_TOKENS, EMBEDDINGS, GENERATE, LIST_MODELS, MODEL_INFO, OTHER, Carrier, Endpoint, ErrorTypes
 
 NAME = "gemini"
@@ -54,6 +55,7 @@ PROBE_PATH = "/v1beta/models"
 USAGE_FIELD = "usageMetadata"
 
 # google.rpc status names by HTTP status.
+HOSTED_TOOLS = frozenset({HOSTED_WEB_SEARCH})  # googleSearch grounding
 ERROR_TYPES = ErrorTypes(
     {
         400: "INVALID_ARGUMENT",

@@ -41,6 +41,7 @@ PROBE_PATH = "/v1/models"
 USAGE_FIELD = "usage"
 
 # OpenAI error types by status (PROTOCOLS.md §2.11).
+HOSTED_TOOLS: frozenset[str] = frozenset()  # Chat Completions has no provider-run tools
 ERROR_TYPES = ErrorTypes(
     {
         400: "invalid_request_error",
