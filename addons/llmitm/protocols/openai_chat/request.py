@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 
+from .. import field_types as field
 from ..canonical import (
     Context,
     Document,
@@ -48,29 +49,31 @@ def _parse_content(content, where: str) -> list:
         raise TranslationError(f"{where}: content must be a string or an array", param=where)
     parts: list = []
     for j, part in enumerate(content):
-        part = as_dict(part)
-        kind = part.get("type")
         here = f"{where}[{j}]"
+        part = field.obj(part, here)
+        kind = part.get("type")
         if kind == "text":
-            parts.append(Text(part.get("text") or ""))
+            parts.append(Text(field.text(part.get("text"), here + ".text") or ""))
         elif kind == "refusal":
-            parts.append(Refusal(part.get("refusal") or ""))
+            parts.append(Refusal(field.text(part.get("refusal"), here + ".refusal") or ""))
         elif kind == "image_url":
-            image = as_dict(part.get("image_url"))
-            url = str(image.get("url") or "")
+            image = field.obj(part.get("image_url"), here + ".image_url")
+            url = field.text(image.get("url"), here + ".image_url.url") or ""
+            detail = field.text(image.get("detail"), here + ".image_url.detail")
             inline = parse_data_url(url)
             if inline:
-                parts.append(Image(media_type=inline[0], data=inline[1], detail=image.get("detail")))
+                parts.append(Image(media_type=inline[0], data=inline[1], detail=detail))
             elif url.startswith(("http://", "https://")):
-                parts.append(Image(url=url, detail=image.get("detail")))
+                parts.append(Image(url=url, detail=detail))
             else:
                 raise TranslationError(f"{here}: image_url must be an http(s) or base64 data URL", param=here)
         elif kind == "file":
-            file = as_dict(part.get("file"))
-            inline = parse_data_url(str(file.get("file_data") or ""))
+            file = field.obj(part.get("file"), here + ".file")
+            inline = parse_data_url(field.text(file.get("file_data"), here + ".file.file_data") or "")
             if not inline:
                 raise TranslationError(f"{here}: only inline file_data can be translated (not file_id)", param=here)
-            parts.append(Document(media_type=inline[0], data=inline[1], title=file.get("filename")))
+            parts.append(Document(media_type=inline[0], data=inline[1],
+                                  title=field.text(file.get("filename"), here + ".file.filename")))
         else:
             raise TranslationError(f"{here}: content part type {kind!r} cannot be translated", param=here)
     return parts
@@ -78,14 +81,15 @@ def _parse_content(content, where: str) -> list:
 
 def _parse_tool_calls(calls, where: str) -> list[ToolCall]:
     out = []
-    for k, call in enumerate(calls or []):
-        call = as_dict(call)
-        fn = as_dict(call.get("function"))
+    for k, call in enumerate(field.array(calls, where)):
+        here = f"{where}[{k}]"
+        call = field.obj(call, here)
+        fn = field.obj(call.get("function"), here + ".function")
         if call.get("type", "function") != "function":
-            raise TranslationError(f"{where}[{k}]: tool call type {call.get('type')!r} cannot be translated",
-                                   param=f"{where}[{k}]")
+            raise TranslationError(f"{here}: tool call type {call.get('type')!r} cannot be translated", param=here)
         args = fn.get("arguments")
-        out.append(ToolCall(str(call.get("id") or new_id("call_")), str(fn.get("name") or ""),
+        out.append(ToolCall(field.text(call.get("id"), here + ".id") or new_id("call_"),
+                            field.text(fn.get("name"), here + ".function.name") or "",
                             args if isinstance(args, str) else json.dumps(args if args is not None else {})))
     return out
 
@@ -94,12 +98,14 @@ def parse_assistant_message(m: dict, where: str) -> list:
     parts: list = []
     blocks = m.get("thinking_blocks")  # LiteLLM's carrier for signed Anthropic thinking
     if isinstance(blocks, list) and blocks:
-        for b in blocks:
-            b = as_dict(b)
+        for k, b in enumerate(blocks):
+            here = f"{where}.thinking_blocks[{k}]"
+            b = field.obj(b, here)
             if b.get("type") == "redacted_thinking":
-                parts.append(Reasoning("", None, b.get("data") or ""))
+                parts.append(Reasoning("", None, field.text(b.get("data"), here + ".data") or ""))
             else:
-                parts.append(Reasoning(b.get("thinking") or "", b.get("signature") or None))
+                parts.append(Reasoning(field.text(b.get("thinking"), here + ".thinking") or "",
+                                       field.text(b.get("signature"), here + ".signature") or None))
     else:
         reasoning = m.get("reasoning_content") or m.get("reasoning")
         if isinstance(reasoning, str) and reasoning:
@@ -121,11 +127,12 @@ def parse_request(body: dict, ctx: Context) -> Request:
     if not isinstance(messages, list):
         raise TranslationError("messages: field required (an array)", param="messages")
     req = Request(model=str(body.get("model") or ""), stream=bool(body.get("stream")))
-    req.include_usage = bool(as_dict(body.get("stream_options")).get("include_usage"))
+    stream_options = field.obj(body.get("stream_options"), "stream_options")
+    req.include_usage = bool(stream_options.get("include_usage"))
     for i, m in enumerate(messages):
-        m = as_dict(m)
-        role = m.get("role")
         where = f"messages[{i}]"
+        m = field.obj(m, where)
+        role = m.get("role")
         if role in ("system", "developer"):
             texts = [p for p in _parse_content(m.get("content"), where + ".content") if isinstance(p, Text)]
             if req.messages:
@@ -134,53 +141,60 @@ def parse_request(body: dict, ctx: Context) -> Request:
             else:
                 req.system.extend(texts)
         elif role == "user":
-            req.messages.append(Message("user", _parse_content(m.get("content"), where + ".content"), m.get("name")))
+            req.messages.append(Message("user", _parse_content(m.get("content"), where + ".content"),
+                                        field.text(m.get("name"), where + ".name")))
         elif role == "assistant":
             req.messages.append(Message("assistant", parse_assistant_message(m, where)))
         elif role == "tool":
             content = [p for p in _parse_content(m.get("content"), where + ".content")]
-            req.messages.append(Message("user", [ToolResult(str(m.get("tool_call_id") or ""), content)]))
+            call_id = field.text(m.get("tool_call_id"), where + ".tool_call_id") or ""
+            req.messages.append(Message("user", [ToolResult(call_id, content)]))
         else:
             raise TranslationError(f"{where}.role: role {role!r} cannot be translated", param=f"{where}.role")
-    limit = body.get("max_completion_tokens", body.get("max_tokens"))
-    if isinstance(limit, int):
-        req.max_tokens = limit
-    req.temperature = body.get("temperature")
-    req.top_p = body.get("top_p")
-    req.top_k = body.get("top_k")  # vLLM/llama.cpp extension
+    req.max_tokens = field.integer(body.get("max_completion_tokens"), "max_completion_tokens")
+    if req.max_tokens is None:
+        req.max_tokens = field.integer(body.get("max_tokens"), "max_tokens")
+    req.temperature = field.number(body.get("temperature"), "temperature")
+    req.top_p = field.number(body.get("top_p"), "top_p")
+    req.top_k = field.integer(body.get("top_k"), "top_k")  # vLLM/llama.cpp extension
     stop = body.get("stop")
-    req.stop = [stop] if isinstance(stop, str) else [s for s in stop or [] if isinstance(s, str)]
-    tools = body.get("tools") or [{"type": "function", "function": f} for f in body.get("functions") or []]
+    req.stop = [stop] if isinstance(stop, str) else [s for s in field.array(stop, "stop") if isinstance(s, str)]
+    tools = field.array(body.get("tools"), "tools") or [
+        {"type": "function", "function": f} for f in field.array(body.get("functions"), "functions")]
     for i, t in enumerate(tools):
-        t = as_dict(t)
+        here = f"tools[{i}]"
+        t = field.obj(t, here)
         if t.get("type") != "function":
-            raise TranslationError(f"tools[{i}]: tool type {t.get('type')!r} cannot be translated",
-                                   param=f"tools[{i}]")
-        fn = as_dict(t.get("function"))
-        req.tools.append(Tool(str(fn.get("name") or ""), fn.get("description"), fn.get("parameters"),
-                              fn.get("strict")))
+            raise TranslationError(f"{here}: tool type {t.get('type')!r} cannot be translated", param=here)
+        fn = field.obj(t.get("function"), here + ".function")
+        req.tools.append(Tool(field.text(fn.get("name"), here + ".function.name") or "",
+                              field.text(fn.get("description"), here + ".function.description"),
+                              field.schema(fn.get("parameters"), here + ".function.parameters"),
+                              field.boolean(fn.get("strict"), here + ".function.strict")))
     req.tool_choice = _parse_tool_choice(body.get("tool_choice", body.get("function_call")), req)
     if isinstance(body.get("parallel_tool_calls"), bool):
         req.parallel_tool_calls = body["parallel_tool_calls"]
     effort = body.get("reasoning_effort")
     if isinstance(effort, str):
         req.reasoning = ReasoningConfig(effort != "none", effort=effort)
-    fmt = as_dict(body.get("response_format"))
+    fmt = field.obj(body.get("response_format"), "response_format")
     if fmt.get("type") == "json_object":
         req.response_format = ResponseFormat("json_object")
     elif fmt.get("type") == "json_schema":
-        js = as_dict(fmt.get("json_schema"))
-        req.response_format = ResponseFormat("json_schema", js.get("schema"), js.get("name"), js.get("strict"),
-                                             js.get("description"))
+        where = "response_format.json_schema"
+        js = field.obj(fmt.get("json_schema"), where)
+        req.response_format = ResponseFormat(
+            "json_schema", field.schema(js.get("schema"), where + ".schema"), field.text(js.get("name"), where + ".name"),
+            field.boolean(js.get("strict"), where + ".strict"), field.text(js.get("description"), where + ".description"))
     user = body.get("user") or body.get("safety_identifier")
     req.user = user if isinstance(user, str) else None
-    req.n = body.get("n")
-    req.seed = body.get("seed")
-    req.presence_penalty = body.get("presence_penalty")
-    req.frequency_penalty = body.get("frequency_penalty")
-    req.logprobs = body.get("logprobs")
-    req.top_logprobs = body.get("top_logprobs")
-    req.logit_bias = body.get("logit_bias")
+    req.n = field.integer(body.get("n"), "n")
+    req.seed = field.integer(body.get("seed"), "seed")
+    req.presence_penalty = field.number(body.get("presence_penalty"), "presence_penalty")
+    req.frequency_penalty = field.number(body.get("frequency_penalty"), "frequency_penalty")
+    req.logprobs = field.boolean(body.get("logprobs"), "logprobs")
+    req.top_logprobs = field.integer(body.get("top_logprobs"), "top_logprobs")
+    req.logit_bias = None if body.get("logit_bias") is None else field.obj(body["logit_bias"], "logit_bias")
     modalities = body.get("modalities")
     if isinstance(modalities, list) and any(m != "text" for m in modalities):
         raise TranslationError("modalities: only text output can be translated", param="modalities")
@@ -189,7 +203,7 @@ def parse_request(body: dict, ctx: Context) -> Request:
             raise TranslationError(f"{key}: not supported by the upstream protocol", param=key)
         if body[key] is not None:
             ctx.warn(f"request field {key!r} dropped (no equivalent upstream)")
-    extra = as_dict(body.get("stream_options")).keys() - {"include_usage"}
+    extra = stream_options.keys() - {"include_usage"}
     if extra:
         ctx.warn(f"stream_options {sorted(extra)} dropped")
     return req

@@ -18,6 +18,7 @@ from ..canonical import (
     Response,
     Text,
     ToolCall,
+    TranslationError,
     Usage,
     as_dict,
 )
@@ -86,7 +87,10 @@ def parse_response(body: dict, ctx: Context, *, think_tags: bool = True) -> Resp
         ctx.warn("only the first of several choices was translated")
     choice = choices[0]
     message = choice["message"]
-    parts = parse_assistant_message(message, "choices[0].message")
+    try:
+        parts = parse_assistant_message(message, "choices[0].message")
+    except TranslationError as e:  # the upstream's fault, not the client's: a 502, not a 400
+        raise ValueError(f"malformed upstream message: {e.message}") from None
     if think_tags and not any(isinstance(p, Reasoning) for p in parts):  # <think>…</think> in content (SmolLM3…)
         for k, p in enumerate(parts):
             if isinstance(p, Text):
