@@ -7,6 +7,7 @@ import base64
 import json
 import re
 
+from .. import model_rules
 from ..canonical import (
     Context,
     Document,
@@ -20,6 +21,7 @@ from ..canonical import (
     TranslationError,
     budget_for_effort,
 )
+from .api_errors import NAME
 
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
 
@@ -139,6 +141,33 @@ def _last_tool_turn_lacks_signed_thinking(req: Request) -> bool:
     return False
 
 
+def render_tools(req: Request, ctx: Context) -> dict:
+    """`tools` and `tool_choice` of the Anthropic body (empty without tools)."""
+    if not req.tools:
+        return {}
+    out: dict = {"tools": []}
+    for t in req.tools:
+        tool = {"name": t.name, "input_schema": t.parameters or {"type": "object", "properties": {}}}
+        if t.description:
+            tool["description"] = t.description
+        if t.strict:
+            ctx.warn("tool strict mode dropped (not sent to Anthropic)")
+        out["tools"].append(tool)
+    choice = req.tool_choice
+    tool_choice: dict | None = None
+    if choice is not None:
+        tool_choice = {"type": {"auto": "auto", "required": "any", "none": "none", "tool": "tool"}[choice.mode]}
+        if choice.mode == "tool":
+            tool_choice["name"] = choice.name
+    if req.parallel_tool_calls is False:
+        tool_choice = tool_choice or {"type": "auto"}
+        if tool_choice["type"] != "none":
+            tool_choice["disable_parallel_tool_use"] = True
+    if tool_choice is not None:
+        out["tool_choice"] = tool_choice
+    return out
+
+
 def render_request(req: Request, ctx: Context) -> dict:
     if req.n not in (None, 1):
         raise TranslationError("n: only one choice (n=1) is supported by Anthropic", param="n")
@@ -157,7 +186,7 @@ def render_request(req: Request, ctx: Context) -> dict:
     max_tokens = req.max_tokens if req.max_tokens is not None else ctx.max_tokens_default
     if system:
         out["system"] = "\n\n".join(system)
-    temperature, top_p, top_k = req.temperature, req.top_p, req.top_k
+    temperature = req.temperature
     if temperature is not None and temperature > 1:
         ctx.warn(f"temperature {temperature} clamped to 1 (Anthropic range is 0-1)")
         temperature = 1
@@ -167,27 +196,7 @@ def render_request(req: Request, ctx: Context) -> dict:
             ctx.warn("whitespace-only stop sequences dropped (Anthropic rejects them)")
         if stops:
             out["stop_sequences"] = stops
-    if req.tools:
-        out["tools"] = []
-        for t in req.tools:
-            tool = {"name": t.name, "input_schema": t.parameters or {"type": "object", "properties": {}}}
-            if t.description:
-                tool["description"] = t.description
-            if t.strict:
-                ctx.warn("tool strict mode dropped (not sent to Anthropic)")
-            out["tools"].append(tool)
-        choice = req.tool_choice
-        tc: dict | None = None
-        if choice is not None:
-            tc = {"type": {"auto": "auto", "required": "any", "none": "none", "tool": "tool"}[choice.mode]}
-            if choice.mode == "tool":
-                tc["name"] = choice.name
-        if req.parallel_tool_calls is False:
-            tc = tc or {"type": "auto"}
-            if tc["type"] != "none":
-                tc["disable_parallel_tool_use"] = True
-        if tc is not None:
-            out["tool_choice"] = tc
+    out.update(render_tools(req, ctx))
     thinking = req.reasoning
     if thinking is not None and thinking.enabled:
         budget = thinking.budget_tokens or budget_for_effort(thinking.effort)
@@ -205,23 +214,12 @@ def render_request(req: Request, ctx: Context) -> dict:
                 ctx.warn("thinking disabled: max_tokens too small for Anthropic's minimum thinking budget (1024)")
             else:
                 out["thinking"] = {"type": "enabled", "budget_tokens": budget}
-                # Anthropic with thinking: temperature/top_k must stay default, top_p only 0.95-1.
-                if temperature is not None and temperature != 1:
-                    ctx.warn("temperature dropped (not allowed with Anthropic thinking)")
-                temperature = None
-                if top_k is not None:
-                    ctx.warn("top_k dropped (not allowed with Anthropic thinking)")
-                top_k = None
-                if top_p is not None and top_p < 0.95:
-                    ctx.warn("top_p raised to 0.95 (minimum with Anthropic thinking)")
-                    top_p = 0.95
     out["max_tokens"] = max_tokens
-    if temperature is not None:
-        out["temperature"] = temperature
-    if top_p is not None:
-        out["top_p"] = top_p
-    if top_k is not None:
-        out["top_k"] = top_k
+    for key, value in (("temperature", temperature), ("top_p", req.top_p), ("top_k", req.top_k)):
+        if value is not None:
+            out[key] = value
+    # What the target model refuses (thinking's sampling limits, Claude 4.5's temperature-or-top_p).
+    model_rules.apply(NAME, out, ctx)
     fmt = req.response_format
     if fmt is not None and fmt.kind == "json_schema":
         out["output_config"] = {"format": {"type": "json_schema", "schema": fmt.schema or {}}}

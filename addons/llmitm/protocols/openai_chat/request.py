@@ -7,6 +7,7 @@ import hashlib
 import json
 
 from .. import field_types as field
+from .. import model_rules
 from ..canonical import (
     Context,
     Document,
@@ -29,6 +30,7 @@ from ..canonical import (
     new_id,
     parse_data_url,
 )
+from .api_errors import NAME
 
 KNOWN_REQUEST_KEYS = {
     "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "top_k", "n", "stop",
@@ -356,4 +358,4 @@ def render_request(req: Request, ctx: Context) -> dict:
         out["stream"] = True
         # Always ask for usage (metering); the translator drops it if the client did not ask.
         out["stream_options"] = {"include_usage": True}
-    return out
+    return model_rules.apply(NAME, out, ctx)  # what the target model refuses (reasoning models' sampling)
