@@ -123,9 +123,9 @@ class ToolCallScanner:
     def __init__(self, ctx: Context):
         self.ctx = ctx
         self._in_call = False
-        self._buf = ""
+        self._held = ""
         self._after_tag = False  # drop the whitespace that follows a closing tag
-        self._ws = ""  # whitespace dropped before the open tag
+        self._whitespace_before_tag = ""  # whitespace dropped before the open tag
         self._searched = 0  # how much of an open call's body is known to hold no CLOSE
 
     @property
@@ -133,48 +133,52 @@ class ToolCallScanner:
         return self._in_call
 
     def feed(self, text: str) -> list[tuple[str, Any]]:
-        self._buf += text
+        self._held += text
         out: list[tuple[str, Any]] = []
         while True:
             if self._in_call:
-                end = self._buf.find(CLOSE, self._searched)
+                end = self._held.find(CLOSE, self._searched)
                 if end < 0:
-                    self._searched = max(0, len(self._buf) - len(CLOSE) + 1)  # long calls: no rescans
-                    if len(self._buf) > MAX_CALL_CHARS:
+                    self._searched = max(0, len(self._held) - len(CLOSE) + 1)  # long calls: no rescans
+                    if len(self._held) > MAX_CALL_CHARS:
                         self.ctx.warn("<tool_call> block too long: kept as text")
                         self._in_call = False
-                        self._emit_text(("" if self._after_tag else self._ws) + OPEN + self._buf, out)
-                        self._buf = ""
+                        self._emit_text(self._tag_prefix() + self._held, out)
+                        self._held = ""
                     return out
-                body, self._buf = self._buf[:end], self._buf[end + len(CLOSE):]
+                body, self._held = self._held[:end], self._held[end + len(CLOSE):]
                 self._in_call = False
                 self._call(body, out, closed=True)
                 continue
-            start = self._buf.find(OPEN)
+            start = self._held.find(OPEN)
             if start >= 0:
-                before = self._buf[:start].rstrip()
-                self._ws = self._buf[len(before):start]  # given back if this is not a call
+                before = self._held[:start].rstrip()
+                self._whitespace_before_tag = self._held[len(before):start]  # given back if this is not a call
                 self._emit_text(before, out)
-                self._buf = self._buf[start + len(OPEN):]
+                self._held = self._held[start + len(OPEN):]
                 self._in_call = True
                 self._searched = 0
                 continue
-            keep = _partial_open(self._buf)
-            head = self._buf[:len(self._buf) - keep]
+            keep = _partial_open(self._held)
+            head = self._held[:len(self._held) - keep]
             body = head.rstrip()  # trailing whitespace waits: a tag may follow
             self._emit_text(body, out)
-            self._buf = self._buf[len(body):]
+            self._held = self._held[len(body):]
             return out
 
     def flush(self) -> list[tuple[str, Any]]:
         out: list[tuple[str, Any]] = []
-        buf, self._buf = self._buf, ""
+        held, self._held = self._held, ""
         if self._in_call:
             self._in_call = False
-            self._call(buf, out, closed=False)
+            self._call(held, out, closed=False)
         else:
-            self._emit_text(buf, out)
+            self._emit_text(held, out)
         return out
+
+    def _tag_prefix(self) -> str:
+        """The open tag of markup that turned out not to be a call, with the whitespace held before it."""
+        return ("" if self._after_tag else self._whitespace_before_tag) + OPEN
 
     def _emit_text(self, text: str, out: list) -> None:
         if self._after_tag:
@@ -189,7 +193,7 @@ class ToolCallScanner:
         calls = parse_calls(body)
         if calls is None:
             self.ctx.warn("<tool_call> text that is not a valid call kept as text")
-            out.append(("text", ("" if self._after_tag else self._ws) + OPEN + body + (CLOSE if closed else "")))
+            out.append(("text", self._tag_prefix() + body + (CLOSE if closed else "")))
             self._after_tag = False
             return
         if not closed:
