@@ -168,6 +168,29 @@ def render_tools(req: Request, ctx: Context) -> dict:
     return out
 
 
+def _render_thinking(req: Request, max_tokens: int, ctx: Context) -> tuple[dict | None, int]:
+    """(`thinking` or None, `max_tokens`): thinking on only where Anthropic accepts it (PROTOCOLS.md §1.3),
+    its budget fitted below the output limit."""
+    thinking = req.reasoning
+    if thinking is None or not thinking.enabled:
+        return None, max_tokens
+    budget = thinking.budget_tokens or budget_for_effort(thinking.effort)
+    if req.tool_choice is not None and req.tool_choice.mode in ("required", "tool") and req.tools:
+        ctx.warn("thinking disabled: Anthropic allows thinking only with tool_choice auto/none")
+        return None, max_tokens
+    if _last_tool_turn_lacks_signed_thinking(req):
+        ctx.warn("thinking disabled: the last tool-use turn carries no Anthropic-signed thinking block")
+        return None, max_tokens
+    if req.max_tokens is None and max_tokens <= budget:
+        max_tokens = budget + ctx.max_tokens_default  # the client set no limit: leave room to answer
+    elif max_tokens <= budget:
+        budget = max(1024, max_tokens // 2)
+    if max_tokens <= budget:
+        ctx.warn("thinking disabled: max_tokens too small for Anthropic's minimum thinking budget (1024)")
+        return None, max_tokens
+    return {"type": "enabled", "budget_tokens": budget}, max_tokens
+
+
 def render_request(req: Request, ctx: Context) -> dict:
     if req.n not in (None, 1):
         raise TranslationError("n: only one choice (n=1) is supported by Anthropic", param="n")
@@ -197,24 +220,9 @@ def render_request(req: Request, ctx: Context) -> dict:
         if stops:
             out["stop_sequences"] = stops
     out.update(render_tools(req, ctx))
-    thinking = req.reasoning
-    if thinking is not None and thinking.enabled:
-        budget = thinking.budget_tokens or budget_for_effort(thinking.effort)
-        forced = req.tool_choice is not None and req.tool_choice.mode in ("required", "tool") and req.tools
-        if forced:
-            ctx.warn("thinking disabled: Anthropic allows thinking only with tool_choice auto/none")
-        elif _last_tool_turn_lacks_signed_thinking(req):
-            ctx.warn("thinking disabled: the last tool-use turn carries no Anthropic-signed thinking block")
-        else:
-            if req.max_tokens is None and max_tokens <= budget:
-                max_tokens = budget + ctx.max_tokens_default  # the client set no limit: leave room to answer
-            elif max_tokens <= budget:
-                budget = max(1024, max_tokens // 2)
-            if max_tokens <= budget:
-                ctx.warn("thinking disabled: max_tokens too small for Anthropic's minimum thinking budget (1024)")
-            else:
-                out["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    out["max_tokens"] = max_tokens
+    thinking, out["max_tokens"] = _render_thinking(req, max_tokens, ctx)
+    if thinking is not None:
+        out["thinking"] = thinking
     for key, value in (("temperature", temperature), ("top_p", req.top_p), ("top_k", req.top_k)):
         if value is not None:
             out[key] = value
