@@ -5,12 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import openai_chat
-from ..canonical import (
-    ApiError,
-    Context,
-    Request,
-    Response,
-)
+from ..canonical import ApiError, Context, Request, Response
 from .overflow import context_overflow
 from .request import adapt_request
 from .stream import ScanningStreamParser

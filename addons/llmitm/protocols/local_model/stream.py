@@ -6,15 +6,7 @@ import time
 from typing import Any
 
 from .. import openai_chat
-from ..canonical import (
-    TEXT,
-    TOOL_CALL,
-    BlockStart,
-    BlockStop,
-    Context,
-    Delta,
-    KeepAlive,
-)
+from ..canonical import TEXT, TOOL_CALL, BlockStart, BlockStop, Context, Delta, KeepAlive
 from .tool_calls import ToolCallScanner
 
 # While a call's text is held back, a keep-alive goes to the app at most this often.
