@@ -9,6 +9,9 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from proto_helpers import A_DIR, C_DIR, fixtures, wire_bytes
+from test_proto_properties import _merge_deltas, arguments, block_plan, cut, decode, nat, schema, text, tool_id, word
+
 from llmitm.protocols import Translation, gemini
 from llmitm.protocols.canonical import (
     CONTENT_FILTER,
@@ -38,8 +41,6 @@ from llmitm.protocols.canonical import (
     Usage,
     UsageUpdate,
 )
-from proto_helpers import A_DIR, C_DIR, fixtures, wire_bytes
-from test_proto_properties import _merge_deltas, arguments, block_plan, cut, decode, nat, schema, text, tool_id, word
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 G_STREAMS = fixtures("gemini", stream=True)

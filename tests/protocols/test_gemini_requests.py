@@ -11,6 +11,7 @@ import httpx
 import pytest
 from google import genai
 from google.genai import types as gtypes
+
 from llmitm.protocols import Translation, TranslationError, gemini
 from llmitm.protocols.canonical import Context
 
