@@ -232,6 +232,11 @@ class Wire(Protocol):
         ...
 
     @property
+    def TITLE(self) -> str:
+        """The API's name as people know it ("Anthropic Messages"), for what mitmweb shows."""
+        ...
+
+    @property
     def HOSTED_TOOLS(self) -> frozenset[str]:
         """Provider-run tools (canonical `Tool.hosted` kinds, e.g. web search) an upstream of this
         protocol runs itself; a request's other hosted tools go by `Context.unsupported_tools`."""

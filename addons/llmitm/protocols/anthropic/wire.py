@@ -9,6 +9,7 @@ from ..canonical import HOSTED_WEB_SEARCH
 from ..spoke import COUNT_TOKENS, GENERATE, LIST_MODELS, MODEL_INFO, Carrier, Endpoint, ErrorTypes
 
 NAME = "anthropic"
+TITLE = "Anthropic Messages"  # how people call this API (inspector titles, docs)
 HOSTS = ("api.anthropic.com",)
 
 ENDPOINTS = (

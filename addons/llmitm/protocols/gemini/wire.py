@@ -9,6 +9,7 @@ from ..canonical import HOSTED_WEB_SEARCH
 from ..spoke import COUNT_TOKENS, EMBEDDINGS, GENERATE, LIST_MODELS, MODEL_INFO, OTHER, Carrier, Endpoint, ErrorTypes
 
 NAME = "gemini"
+TITLE = "Gemini generateContent"  # how people call this API (inspector titles, docs)
 HOSTS = ("generativelanguage.googleapis.com",)
 
 # `{prefix}/models/{model}:{method}`, prefix ending in /v1, /v1beta or /v1alpha.

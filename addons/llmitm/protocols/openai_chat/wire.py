@@ -9,6 +9,7 @@ import re
 from ..spoke import EMBEDDINGS, GENERATE, LIST_MODELS, MODEL_INFO, Carrier, Endpoint, ErrorTypes
 
 NAME = "openai-chat"
+TITLE = "OpenAI Chat Completions"  # how people call this API (inspector titles, docs)
 HOSTS = ("api.openai.com",)
 
 # The OpenAI API endpoints beside generation. Both OpenAI protocols list them, so the path alone does

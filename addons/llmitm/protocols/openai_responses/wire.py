@@ -24,6 +24,7 @@ from ..openai_chat.wire import (  # the same API as Chat Completions
 from ..spoke import GENERATE, Endpoint
 
 NAME = "openai-responses"
+TITLE = "OpenAI Responses"  # how people call this API (inspector titles, docs)
 HOSTED_TOOLS = frozenset({HOSTED_WEB_SEARCH})  # web_search
 ENDPOINTS = (
     Endpoint(GENERATE, "POST", re.compile(r"/responses$")),
@@ -31,6 +32,6 @@ ENDPOINTS = (
 )
 
 __all__ = [
-    "CARRIERS", "ENDPOINTS", "ERROR_TYPES", "HOSTED_TOOLS", "HOSTS", "MODEL_FIELD", "NAME", "PROBE_PATH", "REQUIRED_HEADERS",
+    "CARRIERS", "ENDPOINTS", "ERROR_TYPES", "HOSTED_TOOLS", "HOSTS", "MODEL_FIELD", "NAME", "TITLE", "PROBE_PATH", "REQUIRED_HEADERS",
     "STREAM_FLAG", "STREAM_QUERY", "USAGE_FIELD", "VENDOR_HEADER_PREFIXES", "error_body", "path_with_model",
 ]
