@@ -13,7 +13,6 @@ move (tests) cannot hang a caller.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import time
@@ -34,6 +33,7 @@ from .status import KeyStatus, key_status
 from .store import SlotClaim, Store
 from .store_memory import MemoryStore
 from .strategies import Candidate, Strategy, make_strategy
+from .tasks import CancelGuard, wait_event
 
 log = logging.getLogger(__name__)
 
@@ -163,11 +163,13 @@ class KeyPool:
         """A key for one upstream attempt. pin: only this key id. exclude: key ids already tried for this
         request. tokens: estimated input tokens, to skip keys whose token quota is too low (0: unknown).
         Waits up to max_wait for a busy or soon-free key; raises PoolExhausted otherwise."""
+        guard = CancelGuard()  # a store call may lose our caller's cancellation (tasks.py): re-raise it
         if self._store_usable():
             try:
                 await self._load_unloaded()
             except Exception as e:
                 self._store_trouble("loading key state", e)
+            guard.check()
         if pin is not None and pin not in self._keys:
             raise UnknownKey(self.provider, pin)
         deadline = self._clock() + self.max_wait
@@ -182,10 +184,15 @@ class KeyPool:
                         await self.refresh()
                     except Exception as e:
                         self._store_trouble("reading shared state", e)
+                    guard.check()
                 now = self._clock()
                 names = [pin] if pin is not None else self._order
                 candidates = [self._keys[n] for n in names if n in self._keys and n not in exclude]
                 lease = await self._take(candidates, now, tokens)
+                if guard.lost:
+                    if lease is not None:
+                        lease.release()  # abandoned: the slot is freed, the key not judged
+                    guard.check()
                 if lease is not None:
                     return lease
                 if self._refreshed_at == float("-inf") and not reread:
@@ -326,9 +333,7 @@ class KeyPool:
         return min(wait, budget)
 
     async def _wait_for_change(self, seconds: float) -> None:
-        changed = self._change_event()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), timeout=max(seconds, 0.001))
+        await wait_event(self._change_event(), seconds)
 
     def _exhausted(
         self, now: float, pin: str | None, exclude: Collection[str], tokens: int, reason: str | None = None
