@@ -19,8 +19,8 @@ from mitmproxy import ctx, exceptions, http
 from . import credentials, endpoints, flowinfo, jsonbytes, relay, sideflows, upkeep
 from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_default, load_config
 from .exchange import Exchange, Refused, upstream_url
-from .pools import PoolRegistry
 from .protocols.errors import render_error
+from .provider_pools import PoolRegistry
 from .relay import Candidate, Relay, RelayJob
 from .routing import Router, UnknownModel
 from .streaming import StreamTap, sse_headers

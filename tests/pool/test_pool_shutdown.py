@@ -11,7 +11,7 @@ from pool_helpers import FakeClock, specs
 from redis_server import running_redis_server
 
 from llmitm.pool import KeyPool, KeySpec
-from llmitm.pool.store_redis import RedisStore
+from llmitm.pool.stores.redis import RedisStore
 
 BOUND_SECONDS = 5.0  # far above what ending takes; only here so that a regression fails instead of hanging
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from .keystate import KeyUpdate
 from .livekey import LiveKey
-from .store import Store
+from .stores import Store
 from .tasks import CancelGuard, stop_task, wait_event
 
 _WRITE_RETRY_SECONDS = 1.0

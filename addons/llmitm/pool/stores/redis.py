@@ -32,9 +32,9 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from .keystate import COUNTERS, KeyUpdate
-from .store import SlotClaim, Store
-from .tasks import CancelGuard, stop_task
+from ..keystate import COUNTERS, KeyUpdate
+from ..tasks import CancelGuard, stop_task
+from .base import SlotClaim, Store
 
 log = logging.getLogger(__name__)
 
