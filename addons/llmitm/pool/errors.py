@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 
 class PoolExhausted(Exception):
     """No key can serve now. `retry_after`: seconds until the earliest key frees up (for Retry-After)."""
@@ -43,9 +45,10 @@ class CorruptStateFile(StateStoreError):
     file holds what the pool learned (disabled keys, cooldowns, usage). Move it aside to start fresh."""
 
     def __init__(self, path: str, cause: str) -> None:
+        aside = f"mv {shlex.quote(path)} {shlex.quote(path + '.corrupt')}"
         super().__init__(
             f"the pool state file {path} is not a readable SQLite database ({cause}). If it is llmitm's, "
-            f"move it aside (mv {path} {path}.corrupt) and start again: llmitm creates a fresh one, and keys "
+            f"move it aside ({aside}) and start again: llmitm creates a fresh one, and keys "
             "start with no cooldowns, disabled flags or usage counts. Otherwise point `state:` elsewhere."
         )
         self.path = path
