@@ -52,7 +52,18 @@ def test_every_outcome_has_a_rule_and_a_transition_changes_nothing_in_place():
     opened = transition(state, Attempt(Outcome.FAILURE, now=100.0, status=500), cooldown)
     assert opened.fields == {"failures": 3, "breaker_until": 130.0}
     assert transition(state, Attempt(Outcome.ABORTED, now=100.0), cooldown).fields == {}
-    assert classify(503, None, "client disconnected", aborted=True) is Outcome.ABORTED
+    assert classify(200, None, "client disconnected", aborted=True) is Outcome.ABORTED
+    assert classify(None, None, "client disconnected", aborted=True) is Outcome.ABORTED
+
+
+@pytest.mark.parametrize(("status", "body", "outcome"), [
+    (429, None, Outcome.RATE_LIMITED),
+    (401, None, Outcome.AUTH_FAILED),
+    (502, None, Outcome.FAILURE),
+    (200, {"type": "error", "error": {"type": "overloaded_error"}}, Outcome.OVERLOADED),
+])
+def test_what_the_upstream_said_before_the_app_left_still_counts(status, body, outcome):
+    assert classify(status, body, "client disconnected", aborted=True) is outcome
 
 
 def mode(path) -> int:

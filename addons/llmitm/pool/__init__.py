@@ -19,7 +19,8 @@ What a release does to the key, by outcome (outcome.classify; the effects are th
   other 5xx, or error= (connection failure)        failure: failure_threshold in a row open the breaker for
                                                    breaker_seconds, then one trial request (half-open)
   aborted=True (the app went away mid-answer)      aborted: counts the request and its tokens, never
-                                                   against the key (no failure, no breaker, no cooldown)
+                                                   against the key (no failure, no breaker, no cooldown);
+                                                   an upstream 429/401/5xx before the abort still counts
   status=None and error=None                       abandoned: frees the slot only
 Rate-limit headers of any response update the key's remaining quota (header families: ratelimits.py);
 a spent bucket blocks the key until its reset.

@@ -46,8 +46,9 @@ class Lease:
         for rate-limit state. body_json: the parsed error body when there is one (Gemini's retryDelay,
         OpenAI's insufficient_quota, Anthropic's in-stream overloaded_error). error: a connection/stream
         failure text. With status and error both None the attempt counts as abandoned: only the slot is freed.
-        aborted: the app disconnected before the answer was complete; whatever status or error came with
-        it, the key is not judged (its tokens and the request are still counted).
+        aborted: the app disconnected before the answer was complete; the `error` that caused is not held
+        against the key (its tokens and the request are still counted). An error status the upstream sent
+        before (429, 401, 5xx) still counts.
         """
         if self.released:
             raise RuntimeError(f"lease on key {self.key_id!r} released twice")

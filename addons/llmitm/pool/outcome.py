@@ -43,9 +43,11 @@ def _body_outcome(body_json: Any) -> Outcome | None:
 
 def classify(status: int | None, body_json: Any = None, error: str | None = None, aborted: bool = False) -> Outcome:
     if aborted:
-        # The client disconnected: whatever broke (the stream, the upstream read) broke because of that,
-        # so it must not count against the key (three aborted streams used to open its breaker).
-        return Outcome.ABORTED
+        # The app disconnected: a broken stream or read is its doing, not the key's (three aborted streams
+        # used to open a key's breaker). What the upstream itself said before that (429, 401, 5xx, an
+        # in-stream overloaded_error) still counts.
+        verdict = classify(status, body_json)
+        return Outcome.ABORTED if verdict in (Outcome.SUCCESS, Outcome.UNKNOWN) else verdict
     if status is None:
         return Outcome.FAILURE if error else Outcome.UNKNOWN
     # An error body names the cause more precisely than the status (an in-stream overloaded_error comes
