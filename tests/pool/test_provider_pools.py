@@ -108,3 +108,35 @@ async def test_a_provider_removed_by_a_reload_is_retired_and_closed(tmp_path):
     lease.release(200)
     await registry.close()
     assert pool._writer._task is None  # closed: its writer stopped and no new one starts
+
+
+def test_the_pool_package_imports_nothing_of_the_rest_of_llmitm():
+    import ast
+    from pathlib import Path
+
+    import llmitm.pool
+
+    root = Path(llmitm.pool.__file__).parent
+    outside = []
+    for path in root.rglob("*.py"):
+        package = ["llmitm", "pool", *path.relative_to(root).parent.parts]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package[: len(package) - (node.level - 1)]
+                modules = [".".join([*base, *([node.module] if node.module else [])])]
+            elif isinstance(node, ast.ImportFrom):
+                modules = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                modules = [a.name for a in node.names]
+            else:
+                continue
+            outside += [f"{path.name}: {m}" for m in modules if m.startswith("llmitm") and not m.startswith("llmitm.pool")]
+    assert outside == []
+
+
+def test_the_pool_masks_secrets_as_the_config_does():
+    from llmitm.config import mask_secret as config_mask
+    from llmitm.pool import mask_secret as pool_mask
+
+    for secret in ["short", "sk-12345678", "sk-ant-api03-" + "x" * 80 + "WXYZ"]:
+        assert pool_mask(secret) == config_mask(secret)
