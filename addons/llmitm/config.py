@@ -17,6 +17,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .clients import ClientSpec, fingerprint
+from .pool.stores import sqlite_path
 from .protocols.registry import REGISTRY
 
 
@@ -256,8 +257,9 @@ class LlmitmConfig(_Strict):
     def _state_url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^(memory|sqlite://.+|rediss?://.+)$", value):
             raise ValueError("must be 'memory', 'sqlite:///path' or 'redis://host:port/db'")
-        if value is not None and value.startswith("sqlite:///"):
-            folder = Path(value.removeprefix("sqlite:///")).expanduser().parent
+        path = sqlite_path(value) if value is not None else None
+        if path is not None:
+            folder = Path(path).expanduser().parent
             if not folder.is_dir():
                 raise ValueError(f"the folder {str(folder)!r} of the SQLite state file does not exist")
         return value

@@ -69,7 +69,8 @@ async def test_a_reload_to_a_missing_state_folder_changes_nothing(tmp_path):
     registry = PoolRegistry()
     registry.apply(config(tmp_path))
     pool, store, url = registry.get("openai"), registry.store, registry.store_url
-    broken = config(tmp_path, keys="[sk-other-secret-0009]", state=f"sqlite://{tmp_path}/missing/state.db")
+    # The config check refuses this too; the registry must hold on its own (defence in depth).
+    broken = config(tmp_path, keys="[sk-other-secret-0009]").model_copy(update={"state": f"sqlite://{tmp_path}/missing/state.db"})
     with pytest.raises(PoolConfigError, match="missing.*does not exist"):
         registry.apply(broken)
     assert (registry.pools, registry.store, registry.store_url) == ({"openai": pool}, store, url)
@@ -82,15 +83,16 @@ async def test_a_reload_with_duplicate_key_ids_changes_nothing(tmp_path):
     registry = PoolRegistry()
     registry.apply(config(tmp_path))
     pool = registry.get("openai")
-    duplicated = config(
-        tmp_path,
-        keys="[{key: sk-new-secret-0003, id: a}, {key: sk-new-secret-0004, id: a}]",
-        extra="""  anthropic:
+    # The config check refuses duplicate ids too; the registry must hold on its own (defence in depth).
+    valid = config(tmp_path, keys="[{key: sk-new-secret-0003, id: a}, {key: sk-new-secret-0004, id: b}]",
+                   extra="""  anthropic:
     protocol: anthropic
     base_url: https://api.anthropic.com
     keys: [sk-ant-secret-0001]
-""",
-    )
+""")
+    openai = valid.providers["openai"]
+    twins = [openai.keys[0], openai.keys[1].model_copy(update={"id": "a"})]
+    duplicated = valid.model_copy(update={"providers": {**valid.providers, "openai": openai.model_copy(update={"keys": twins})}})
     with pytest.raises(PoolConfigError, match=r"providers\.openai: duplicate key ids \['a'\]"):
         registry.apply(duplicated)
     assert set(registry.pools) == {"openai"} and registry.get("openai") is pool  # anthropic not half-added

@@ -176,10 +176,10 @@ class HeaderFamily:
 
 HEADER_FAMILIES: tuple[HeaderFamily, ...] = (
     # OpenAI and Azure OpenAI (PROTOCOLS.md §1.1): x-ratelimit-remaining-requests: 59, …-reset-tokens: 6m0s
-    HeaderFamily("openai", "x-ratelimit-",
+    HeaderFamily("x-ratelimit", "x-ratelimit-",
                  re.compile(r"^x-ratelimit-(?P<part>limit|remaining|reset)-(?P<bucket>.+)$"), _reset_after_duration),
     # Anthropic (PROTOCOLS.md §1.3): anthropic-ratelimit-input-tokens-remaining, …-reset: RFC 3339
-    HeaderFamily("anthropic", "anthropic-ratelimit-",
+    HeaderFamily("anthropic-ratelimit", "anthropic-ratelimit-",
                  re.compile(r"^anthropic-ratelimit-(?P<bucket>.+)-(?P<part>limit|remaining|reset)$"), _reset_at_rfc3339),
     # Gemini sends no quota headers; its retryDelay is read from the error body (_gemini_retry_delay).
 )

@@ -13,17 +13,21 @@ from .base import SlotClaim, Store
 __all__ = ["SlotClaim", "Store", "open_store"]
 
 
+def sqlite_path(url: str) -> str | None:
+    """The file of a `sqlite://` state URL (`sqlite:///abs/path` -> "/abs/path", `sqlite://rel.db` ->
+    "rel.db"), or None for another kind of store."""
+    return url.removeprefix("sqlite://") if url.startswith("sqlite://") else None
+
+
 def open_store(url: str) -> Store:
     """`memory`, `sqlite:///path/to/state.db` (or `sqlite://relative.db`) or `redis://host:port/db`."""
     if url == "memory":
         from .memory import MemoryStore
 
         return MemoryStore()
-    if url.startswith("sqlite://"):
+    if (path := sqlite_path(url)) is not None:
         from .sqlite import SqliteStore
 
-        path = url.removeprefix("sqlite://")
-        # sqlite:///abs/path -> "/abs/path"; sqlite://rel/path -> "rel/path"
         return SqliteStore(path)
     if url.startswith(("redis://", "rediss://", "unix://")):
         from .redis import RedisStore
