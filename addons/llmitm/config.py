@@ -168,6 +168,10 @@ class RouteConfig(_Strict):
     model: str | None = None  # rewrite every matched request to this model
     model_map: dict[str, str] = {}  # {glob: model}; first matching glob wins
     fallback: list[str] = []  # providers tried in order when the main one cannot serve
+    # A tool of the app's that the upstream cannot run (a hosted tool with no twin there): "drop" it
+    # with a warning on the flow, so a coding agent is not failed entirely by one optional tool, or
+    # "refuse" the request with a 400 that names it.
+    unsupported_tools: Literal["drop", "refuse"] = "drop"
 
     @model_validator(mode="after")
     def _model_xor_map(self) -> RouteConfig:
