@@ -20,6 +20,7 @@ from . import credentials, sideflows, upkeep
 from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_default, load_config
 from .exchange import Exchange, answer
 from .guard import fail_closed
+from .observe.observer import Observer
 from .plan import AppRequest, Forward, Planner
 from .pools import PoolRegistry
 from .relay import Relay
@@ -36,6 +37,7 @@ class Llmitm:
         self.pools = PoolRegistry()
         self.exchanges: dict[str, Exchange] = {}
         self.relay = Relay()
+        self.observer: Observer | None = None  # built from the config's `observe:` (usage, metrics, traces)
         self.watcher: upkeep.ConfigWatcher | None = None
         self._upkeep: asyncio.Task | None = None
 
@@ -66,6 +68,7 @@ class Llmitm:
         planner = Planner(config)
         self.pools.apply(config)
         self.config, self.planner = config, planner
+        self.observer = Observer.for_config(config, self.pools, self.observer)
         # Terminate TLS only for the AI hosts; every other host is tunneled untouched. Lazy
         # connections: the original host is never contacted for a rerouted flow.
         ctx.options.update(allow_hosts=planner.router.allow_hosts_patterns(), connection_strategy="lazy")
@@ -86,6 +89,8 @@ class Llmitm:
         if self._upkeep is not None:
             self._upkeep.cancel()
         await self.relay.close()
+        if self.observer is not None:
+            await self.observer.close()
         await self.pools.close()
 
     # -- request ------------------------------------------------------------------------------
@@ -118,6 +123,8 @@ class Llmitm:
         exchange = self.exchanges.get(flow.id)
         if exchange is not None:
             exchange.on_response_headers(flow)
+            if self.observer is not None and flow.response is not None and flow.response.stream:
+                self.observer.stamp_overhead(exchange, flow)  # a streamed answer's headers go out now
         elif self.planner.intercepts(flow.request.pretty_host):
             credentials.redact(flow.request)
 
@@ -126,6 +133,10 @@ class Llmitm:
         exchange = self.exchanges.get(flow.id)
         if exchange is not None:
             exchange.on_response(flow)
+            if self.observer is not None:
+                if not flow.response.stream:
+                    self.observer.stamp_overhead(exchange, flow)
+                self.observer.finished(exchange, flow)
             del self.exchanges[flow.id]  # only now: after a bug, the guard still finds the exchange
 
     @fail_closed
@@ -133,6 +144,8 @@ class Llmitm:
         exchange = self.exchanges.get(flow.id)
         if exchange is not None:
             exchange.on_error(flow, self.relay)
+            if self.observer is not None:
+                self.observer.finished(exchange, flow)
             del self.exchanges[flow.id]
         elif self.planner.intercepts(flow.request.pretty_host):
             credentials.redact(flow.request)
@@ -143,6 +156,8 @@ class Llmitm:
         if exchange is None:
             return None
         exchange.abandon(self.relay, flow)
+        if self.observer is not None:
+            self.observer.finished(exchange, flow, bug=True)
         return exchange.client_protocol
 
 

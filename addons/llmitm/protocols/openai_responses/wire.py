@@ -11,6 +11,7 @@ from ..openai_chat.wire import (  # the same API as Chat Completions
     HOSTS,
     MODEL_FIELD,
     OPENAI_API_ENDPOINTS,
+    OTEL_PROVIDER_NAME,
     PROBE_PATH,
     REQUIRED_HEADERS,
     STREAM_FLAG,
@@ -29,6 +30,7 @@ ENDPOINTS = (
 )
 
 __all__ = [
-    "CARRIERS", "ENDPOINTS", "ERROR_TYPES", "HOSTS", "MODEL_FIELD", "NAME", "PROBE_PATH", "REQUIRED_HEADERS",
+    "CARRIERS", "ENDPOINTS", "ERROR_TYPES", "HOSTS", "MODEL_FIELD", "NAME", "OTEL_PROVIDER_NAME", "PROBE_PATH",
+    "REQUIRED_HEADERS",
     "STREAM_FLAG", "STREAM_QUERY", "USAGE_FIELD", "VENDOR_HEADER_PREFIXES", "error_body", "path_with_model",
 ]
