@@ -57,18 +57,18 @@ class Llmitm:
             path = self._config_path(ctx.options.llmitm_config)
             try:
                 config = load_config(path) if path else builtin_default()
+                self.apply(config)  # ConfigError too when observe.metrics_port is taken
             except ConfigError as e:
                 raise exceptions.OptionsError(str(e)) from None
-            self.apply(config)
             self.watcher = upkeep.ConfigWatcher(path, self.apply) if path else None
 
     def apply(self, config: LlmitmConfig) -> None:
         """Make `config` the active one (startup and hot reload). The planner is built first, so a
         config it cannot use leaves the previous one fully active."""
         planner = Planner(config)
+        self.observer = Observer.for_config(config, self.pools, self.observer)
         self.pools.apply(config)
         self.config, self.planner = config, planner
-        self.observer = Observer.for_config(config, self.pools, self.observer)
         # Terminate TLS only for the AI hosts; every other host is tunneled untouched. Lazy
         # connections: the original host is never contacted for a rerouted flow.
         ctx.options.update(allow_hosts=planner.router.allow_hosts_patterns(), connection_strategy="lazy")

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..clients import fingerprint
+from ..config import ConfigError
 from ..protocols.registry import REGISTRY
 from ..relay import UpstreamTry
 from .ledger import LedgerRow, LedgerWriter, open_ledger
@@ -92,13 +93,18 @@ class Observer:
         self.tracer: Any = None
         self.metrics_port: int | None = None
         self._reported_drops = 0
+        self.closed = False  # replaced on reload: reports after that are dropped
         self.reprice(config)
         store = open_ledger(settings.ledger_url) if settings.ledger_url else None
         if store is not None:
             self.ledger = LedgerWriter(store)
         if self.options.metrics_port is not None:
             self.metrics = Metrics(keys=lambda: key_readings(pools))
-            self.metrics_port = self.metrics.serve(self.options.metrics_host, self.options.metrics_port)
+            try:
+                self.metrics_port = self.metrics.serve(self.options.metrics_host, self.options.metrics_port)
+            except OSError as e:
+                raise ConfigError(f"observe.metrics_port: cannot listen on {self.options.metrics_host}:"
+                                  f"{self.options.metrics_port}: {e.strerror or e}") from None
             log.info("llmitm: metrics on http://%s:%d/metrics", self.options.metrics_host, self.metrics_port)
         if self.options.otlp_endpoint:
             from .traces import Tracer
@@ -108,7 +114,8 @@ class Observer:
     @classmethod
     def for_config(cls, config: Any, pools: Any, previous: Observer | None) -> Observer:
         """The observer `config` asks for: `previous` when only prices changed, else a new one
-        (the previous one's port and tracer are released first, its queued rows still written)."""
+        (the previous one's port and tracer are released first, its queued rows still written).
+        Raises ConfigError when the metrics port cannot be had (observation is then off)."""
         from ..pool.table import state_url_for
 
         settings = Settings(config.observe, state_url_for(config) if config.observe.ledger else None)
@@ -144,6 +151,8 @@ class Observer:
 
     def finished(self, exchange: Any, flow: Any, *, bug: bool = False) -> None:
         """One forwarded request is over: its ledger rows, samples and span. Never raises."""
+        if self.closed:
+            return
         try:
             self._finished(exchange, flow, bug)
         except Exception:
@@ -224,6 +233,7 @@ class Observer:
     # -- shutdown -------------------------------------------------------------------------------
 
     def _release(self) -> None:
+        self.closed = True
         if self.metrics is not None:
             self.metrics.close()
         if self.tracer is not None:
