@@ -107,3 +107,30 @@ def test_key_gauges_read_the_pools_states_by_id():
     pools = SimpleNamespace(pools={"cloud": SimpleNamespace(snapshot=lambda: statuses)})
     assert [(r.key, r.state, r.in_flight, r.remaining_requests, r.remaining_tokens) for r in key_readings(pools)] == [
         ("c1", "cooling", 0, 7, None), ("c2", "ready", 3, None, 900), ("c3", "exhausted", 0, None, None)]
+
+
+def test_a_scrape_reads_the_pools_on_the_event_loop_thread(tmp_path, caplog):
+    import asyncio
+    import threading
+
+    import httpx
+
+    read_on = []
+
+    def snapshot():
+        read_on.append(threading.get_ident())
+        return [KeyStatus("cloud", "c1", "sk-…0001", "ok", "", None, 0)]
+
+    async def scrape():
+        observer = Observer.for_config(config(tmp_path, "{metrics_port: 0}"),
+                                       SimpleNamespace(pools={"cloud": SimpleNamespace(snapshot=snapshot)}), None)
+        try:
+            url = f"http://127.0.0.1:{observer.metrics_port}/metrics"
+            return (await asyncio.to_thread(httpx.get, url, timeout=10)).text
+        finally:
+            await observer.close()
+
+    text = asyncio.run(scrape())
+    assert 'llmitm_key_state{key="c1",provider="cloud",state="ready"} 1.0' in text
+    assert set(read_on) == {threading.get_ident()}  # never from the metrics server's thread
+    assert "key gauges not read" not in caplog.text

@@ -16,6 +16,7 @@ abandoned is recorded up to where it stopped.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import time
@@ -52,8 +53,8 @@ def client_label(secret: str | None) -> str:
 
 
 def key_readings(pools: Any) -> Iterator[KeyReading]:
-    """Every pooled key as its pool sees it now. The one place the metrics read the pools (the
-    scrape runs in the metrics thread; a pool changing under it ends the reading early, harmlessly)."""
+    """Every pooled key as its pool sees it now: the one place the metrics read the pools
+    (pool/status.py's KeyStatus, from KeyPool.snapshot())."""
     try:
         for provider, pool in list(pools.pools.items()):
             for status in pool.snapshot():
@@ -61,6 +62,27 @@ def key_readings(pools: Any) -> Iterator[KeyReading]:
                                  status.remaining.get("requests"), status.remaining.get("tokens"))
     except RuntimeError as e:  # "dictionary changed size during iteration"
         log.debug("llmitm: key gauges cut short: %s", e)
+
+
+def read_keys_on_loop(observer: Observer, pools: Any) -> list[KeyReading]:
+    """The scrape runs in the metrics server's thread; the pools belong to the event loop, so they
+    are read there (directly when already on it, or before it runs: nothing can change them then)."""
+    loop = observer.loop
+    try:
+        here = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
+    if loop is None or loop is here or not loop.is_running():  # prometheus-client reads once on register
+        return list(key_readings(pools))
+
+    async def read() -> list[KeyReading]:
+        return list(key_readings(pools))
+
+    try:
+        return asyncio.run_coroutine_threadsafe(read(), loop).result(timeout=5)
+    except Exception as e:  # a loop too busy to answer: no key gauges in this scrape
+        log.warning("llmitm: key gauges not read: %s", type(e).__name__)
+        return []
 
 
 def is_local_provider(provider: Any) -> bool:
@@ -94,12 +116,16 @@ class Observer:
         self.metrics_port: int | None = None
         self._reported_drops = 0
         self.closed = False  # replaced on reload: reports after that are dropped
+        try:
+            self.loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:  # configured before mitmproxy's loop runs: taken from the first report
+            self.loop = None
         self.reprice(config)
         store = open_ledger(settings.ledger_url) if settings.ledger_url else None
         if store is not None:
             self.ledger = LedgerWriter(store)
         if self.options.metrics_port is not None:
-            self.metrics = Metrics(keys=lambda: key_readings(pools))
+            self.metrics = Metrics(keys=lambda: read_keys_on_loop(self, pools))
             try:
                 self.metrics_port = self.metrics.serve(self.options.metrics_host, self.options.metrics_port)
             except OSError as e:
@@ -153,6 +179,9 @@ class Observer:
         """One forwarded request is over: its ledger rows, samples and span. Never raises."""
         if self.closed:
             return
+        if self.loop is None:
+            with contextlib.suppress(RuntimeError):  # no loop: a unit test
+                self.loop = asyncio.get_running_loop()
         try:
             self._finished(exchange, flow, bug)
         except Exception:
