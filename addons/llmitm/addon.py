@@ -37,7 +37,7 @@ class Llmitm:
         self.pools = PoolRegistry()
         self.exchanges: dict[str, Exchange] = {}
         self.relay = Relay()
-        self.observer: Observer | None = None  # built from the config's `observe:` (usage, metrics, traces)
+        self.observer = Observer.for_config(self.config, self.pools, None)  # usage ledger, metrics, traces
         self.watcher: upkeep.ConfigWatcher | None = None
         self._upkeep: asyncio.Task | None = None
 
@@ -64,7 +64,8 @@ class Llmitm:
 
     def apply(self, config: LlmitmConfig) -> None:
         """Make `config` the active one (startup and hot reload). The planner is built first, so a
-        config it cannot use leaves the previous one fully active."""
+        config it cannot use leaves the previous one fully active (a metrics port that cannot be had
+        turns observation off)."""
         planner = Planner(config)
         self.observer = Observer.for_config(config, self.pools, self.observer)
         self.pools.apply(config)
@@ -89,8 +90,7 @@ class Llmitm:
         if self._upkeep is not None:
             self._upkeep.cancel()
         await self.relay.close()
-        if self.observer is not None:
-            await self.observer.close()
+        await self.observer.close()
         await self.pools.close()
 
     # -- request ------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ class Llmitm:
         exchange = self.exchanges.get(flow.id)
         if exchange is not None:
             exchange.on_response_headers(flow)
-            if self.observer is not None and flow.response is not None and flow.response.stream:
+            if flow.response is not None and flow.response.stream:
                 self.observer.stamp_overhead(exchange, flow)  # a streamed answer's headers go out now
         elif self.planner.intercepts(flow.request.pretty_host):
             credentials.redact(flow.request)
@@ -133,10 +133,9 @@ class Llmitm:
         exchange = self.exchanges.get(flow.id)
         if exchange is not None:
             exchange.on_response(flow)
-            if self.observer is not None:
-                if not flow.response.stream:
-                    self.observer.stamp_overhead(exchange, flow)
-                self.observer.finished(exchange, flow)
+            if not flow.response.stream:
+                self.observer.stamp_overhead(exchange, flow)  # a whole answer's headers go out now
+            self.observer.finished(exchange, flow)
             del self.exchanges[flow.id]  # only now: after a bug, the guard still finds the exchange
 
     @fail_closed
@@ -144,8 +143,7 @@ class Llmitm:
         exchange = self.exchanges.get(flow.id)
         if exchange is not None:
             exchange.on_error(flow, self.relay)
-            if self.observer is not None:
-                self.observer.finished(exchange, flow)
+            self.observer.finished(exchange, flow)
             del self.exchanges[flow.id]
         elif self.planner.intercepts(flow.request.pretty_host):
             credentials.redact(flow.request)
@@ -156,8 +154,7 @@ class Llmitm:
         if exchange is None:
             return None
         exchange.abandon(self.relay, flow)
-        if self.observer is not None:
-            self.observer.finished(exchange, flow, bug=True)
+        self.observer.finished(exchange, flow, bug=True)
         return exchange.client_protocol
 
 

@@ -297,3 +297,14 @@ def test_spans_reach_an_otlp_receiver_with_the_genai_attributes(tmp_path, upstre
     children = [s for s in receiver.spans if s.parent_span_id == request.span_id]
     assert sorted(attrs(c)["http.response.status_code"] for c in children) == [200, 529]
     assert {attrs(c)["llmitm.key_id"] for c in children} == {"ca", "cb"}
+
+
+def test_apps_cannot_reach_the_metrics_port_through_the_proxy(tmp_path, upstream):
+    from llmitm.netguard import REFUSED_HEADER
+
+    text = config(upstream.url, "memory") + "allow_local_destinations: true\n"  # only the own-port rule may refuse
+    with ProxyProcess(tmp_path, text) as proxy:
+        url = metrics_url(proxy)
+        assert "llmitm_requests_total" in httpx.get(url, timeout=10).text  # directly: yes
+        through = httpx.get(url, proxy=proxy.url, timeout=10)
+        assert through.status_code == 403 and through.headers[REFUSED_HEADER] == "local-destination"
