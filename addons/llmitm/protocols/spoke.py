@@ -243,6 +243,12 @@ class Wire(Protocol):
         ...
 
     @property
+    def OTEL_PROVIDER_NAME(self) -> str:
+        """`gen_ai.provider.name` of this protocol's upstreams in OpenTelemetry's GenAI semantic
+        conventions ("openai", "anthropic", "gcp.gemini"), for llmitm's spans (observe/traces.py)."""
+        ...
+
+    @property
     def ERROR_TYPES(self) -> ErrorTypes:
         """Error type by HTTP status (PROTOCOLS.md §2.11)."""
         ...

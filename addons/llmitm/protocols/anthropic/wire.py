@@ -38,6 +38,8 @@ VENDOR_HEADER_PREFIXES = ("anthropic-",)  # anthropic-version, anthropic-beta
 
 PROBE_PATH = "/v1/models"
 USAGE_FIELD = "usage"
+# gen_ai.provider.name in OpenTelemetry's GenAI semantic conventions (observe/traces.py).
+OTEL_PROVIDER_NAME = "anthropic"
 
 # Anthropic error types by status (PROTOCOLS.md §1.3 / §2.11).
 HOSTED_TOOLS = frozenset({HOSTED_WEB_SEARCH})  # web_search_20250305 (server tool)

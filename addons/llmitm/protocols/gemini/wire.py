@@ -54,6 +54,8 @@ VENDOR_HEADER_PREFIXES = ("x-goog-",)  # x-goog-api-client, x-goog-user-project,
 
 PROBE_PATH = "/v1beta/models"
 USAGE_FIELD = "usageMetadata"
+# gen_ai.provider.name in OpenTelemetry's GenAI semantic conventions (observe/traces.py).
+OTEL_PROVIDER_NAME = "gcp.gemini"
 
 # google.rpc status names by HTTP status.
 HOSTED_TOOLS = frozenset({HOSTED_WEB_SEARCH})  # googleSearch grounding

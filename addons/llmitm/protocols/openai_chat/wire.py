@@ -40,6 +40,8 @@ VENDOR_HEADER_PREFIXES = ("openai-",)  # openai-organization, openai-project, op
 
 PROBE_PATH = "/v1/models"
 USAGE_FIELD = "usage"
+# gen_ai.provider.name in OpenTelemetry's GenAI semantic conventions (observe/traces.py).
+OTEL_PROVIDER_NAME = "openai"
 
 # OpenAI error types by status (PROTOCOLS.md §2.11).
 HOSTED_TOOLS: frozenset[str] = frozenset()  # Chat Completions has no provider-run tools

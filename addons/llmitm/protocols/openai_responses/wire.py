@@ -12,6 +12,7 @@ from ..openai_chat.wire import (  # the same API as Chat Completions
     HOSTS,
     MODEL_FIELD,
     OPENAI_API_ENDPOINTS,
+    OTEL_PROVIDER_NAME,
     PROBE_PATH,
     REQUIRED_HEADERS,
     STREAM_FLAG,
@@ -32,6 +33,7 @@ ENDPOINTS = (
 )
 
 __all__ = [
-    "CARRIERS", "ENDPOINTS", "ERROR_TYPES", "HOSTED_TOOLS", "HOSTS", "MODEL_FIELD", "NAME", "TITLE", "PROBE_PATH",
-    "REQUIRED_HEADERS", "STREAM_FLAG", "STREAM_QUERY", "USAGE_FIELD", "VENDOR_HEADER_PREFIXES", "error_body", "path_with_model",
+    "CARRIERS", "ENDPOINTS", "ERROR_TYPES", "HOSTED_TOOLS", "HOSTS", "MODEL_FIELD", "NAME", "OTEL_PROVIDER_NAME", "TITLE",
+    "PROBE_PATH", "REQUIRED_HEADERS", "STREAM_FLAG", "STREAM_QUERY", "USAGE_FIELD", "VENDOR_HEADER_PREFIXES", "error_body",
+    "path_with_model",
 ]
