@@ -142,7 +142,7 @@ class Observer:
         """The observer `config` asks for: `previous` when only prices changed, else a new one
         (the previous one's port and tracer are released first, its queued rows still written).
         Raises ConfigError when the metrics port cannot be had (observation is then off)."""
-        from ..pool.table import state_url_for
+        from ..provider_pools import state_url_for
 
         settings = Settings(config.observe, state_url_for(config) if config.observe.ledger else None)
         if previous is not None and previous.settings == settings:
