@@ -167,6 +167,10 @@ class RouteConfig(_Strict):
     model: str | None = None  # rewrite every matched request to this model
     model_map: dict[str, str] = {}  # {glob: model}; first matching glob wins
     fallback: list[str] = []  # providers tried in order when the main one cannot serve
+    # An endpoint of the app's protocol that the route's provider (speaking another protocol) lacks:
+    # files, batches, stored responses, vendor paths. "refuse": a 404 in the app's protocol naming it;
+    # "original": passed to the host the app called, with the app's own credential (never a pooled key).
+    other_endpoints: Literal["refuse", "original"] = "refuse"
 
     @model_validator(mode="after")
     def _model_xor_map(self) -> RouteConfig:

@@ -20,11 +20,12 @@ from ..openai_chat.wire import (  # the same API as Chat Completions
     error_body,
     path_with_model,
 )
-from ..spoke import GENERATE, Endpoint
+from ..spoke import COUNT_TOKENS, GENERATE, Endpoint
 
 NAME = "openai-responses"
 ENDPOINTS = (
     Endpoint(GENERATE, "POST", re.compile(r"/responses$")),
+    Endpoint(COUNT_TOKENS, "POST", re.compile(r"/responses/input_tokens$")),
     *OPENAI_API_ENDPOINTS,
 )
 
