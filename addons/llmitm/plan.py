@@ -32,13 +32,14 @@ from .protocols.embeddings import EmbeddingTranslation
 from .protocols.errors import render_error
 from .protocols.registry import REGISTRY, EndpointMatch
 from .protocols.sidecall import SideTranslation
-from .protocols.spoke import COUNT_TOKENS, EMBEDDINGS, GENERATE, LIST_MODELS, MODEL_INFO
+from .protocols.spoke import COUNT_TOKENS, EMBEDDINGS, GENERATE, LIST_MODELS, MODEL_INFO, OTHER
 from .protocols.surfaces import SURFACES
 from .protocols.token_count import CountTranslation
 from .routing import RouteDecision, Router, UnknownModel
 
 DEFAULT_PROTOCOL = endpoints.FALLBACK_PROTOCOL  # for errors on a path whose protocol is unknown
 JSON_BODY_KINDS = frozenset({GENERATE, COUNT_TOKENS, EMBEDDINGS})  # endpoints whose JSON body llmitm reads
+MODELLESS_KINDS = frozenset({LIST_MODELS, OTHER, None})  # None: a path no protocol claims
 
 
 def upstream_url(base_url: str, path: str) -> str:
@@ -211,7 +212,7 @@ class Planner:
         if first is not None and first.model:
             model = first.model
         try:
-            decision = self.router.select(req.host, req.path, model)
+            decision = self.router.select(req.host, req.path, model, needs_model=kind not in MODELLESS_KINDS)
         except UnknownModel as e:
             return Refuse(first.protocol if first else DEFAULT_PROTOCOL, 404, str(e), code="model_not_found")
         if decision is None:

@@ -22,7 +22,7 @@ from .config import LlmitmConfig, RouteConfig
 from .observe.prices import PriceTable
 from .protocols.catalog import ModelEntry
 from .protocols.registry import REGISTRY, EndpointMatch
-from .routing import Router
+from .routing import Router, UnknownModel
 
 GLOB_CHARS = frozenset("*?[")
 
@@ -123,17 +123,22 @@ def route_serves_host(route: RouteConfig, host: str, router: Router) -> bool:
 
 
 def catalog(config: LlmitmConfig, router: Router, host: str) -> list[ModelEntry]:
-    """The models an app on `host` may ask for by name: each route's model matcher and model_map
-    keys that are not globs, and a route's `model` (every name reaches it, so its own is one)."""
+    """The models an app on `host` may ask for by name: per route, its model matcher and model_map keys
+    that are not globs, and its `model` (every name reaches it, so its own is one) — each listed only
+    where a generation request naming it would take that route (routes matching a path serve only that
+    endpoint)."""
     entries: dict[str, ModelEntry] = {}
-    for route in config.routes:
-        if not route_serves_host(route, host, router):
+    for i, route in enumerate(config.routes):
+        if route.match.path is not None or not route_serves_host(route, host, router):
             continue
         names = [route.match.model] if route.match.model and not is_glob(route.match.model) else []
         names += [key for key in route.model_map if not is_glob(key)]
         names += [route.model] if route.model else []
         for name in names:
-            target = route.upstream_model(name)
-            if target is not None and name not in entries:
-                entries[name] = entry(name, target, route.provider)
+            try:
+                decision = router.select(host, "/", name)
+            except UnknownModel:
+                continue
+            if decision is not None and decision.position == i and name not in entries:
+                entries[name] = entry(name, decision.upstream_model, route.provider)
     return list(entries.values())
