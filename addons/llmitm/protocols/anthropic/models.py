@@ -1,7 +1,7 @@
 """Anthropic's `GET /v1/models` and `GET /v1/models/{id}` answers (anthropic.types.ModelInfo: `{type:
-"model", id, display_name, created_at, max_input_tokens?, max_tokens?}`; the list is a page `{data,
-first_id, last_id, has_more}`), for catalog.py. `created_at` is the epoch, as the API documents for
-an unknown release date."""
+"model", id, display_name, created_at, lifecycle, max_input_tokens?, max_tokens?}`; the list is a page
+`{data, first_id, last_id, has_more}`), for catalog.py. `created_at` is the epoch, as the API documents
+for an unknown release date; `lifecycle` (required from anthropic 2.x on) is "active": the route serves it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ EPOCH = "1970-01-01T00:00:00Z"
 
 
 def render_info(entry: ModelEntry) -> dict:
-    info: dict = {"type": "model", "id": entry.id, "display_name": entry.display_name, "created_at": EPOCH}
+    info: dict = {"type": "model", "id": entry.id, "display_name": entry.display_name, "created_at": EPOCH,
+                  "lifecycle": "active"}
     if entry.input_limit is not None:
         info["max_input_tokens"] = entry.input_limit
     if entry.output_limit is not None:
