@@ -28,6 +28,7 @@ from . import endpoints, jsonbytes, surface
 from .config import LlmitmConfig
 from .flowinfo import FlowRecord
 from .protocols import Translation, TranslationError, token_count
+from .protocols.catalog import ModelInfoTranslation
 from .protocols.embeddings import EmbeddingTranslation
 from .protocols.errors import render_error
 from .protocols.registry import REGISTRY, EndpointMatch
@@ -182,6 +183,7 @@ class Planner:
     def __init__(self, config: LlmitmConfig):
         self.config = config
         self.router = Router(config)
+        self.model_limits = surface.ModelLimits()  # what upstreams said about their models, kept briefly
 
     def intercepts(self, host: str) -> bool:
         return self.router.intercepts(host)
@@ -235,7 +237,7 @@ class Planner:
         # The upstream's own model list only where the route passes every model through untranslated.
         upstream_lists = same and not surface.restricts_models(decision.route)
         if match is not None and kind in (LIST_MODELS, MODEL_INFO) and not upstream_lists:
-            return self._catalog(req, match, decision, record)
+            return self._catalog(req, match, decision, record, upstream_protocol)
         if same:
             return self._same_protocol(req, endpoint, body, model, decision, record, upstream_protocol)
         assert protocol is not None
@@ -247,14 +249,23 @@ class Planner:
 
     # -- the endpoints beside generation (README "Endpoints") ------------------------------------
 
-    def _catalog(self, req: AppRequest, match: EndpointMatch, decision: RouteDecision, record: FlowRecord) -> Plan:
+    def _catalog(self, req: AppRequest, match: EndpointMatch, decision: RouteDecision, record: FlowRecord,
+                 upstream_protocol: str) -> Plan:
         """The models the app may use through its routes, in its protocol's shape: the upstream's own list
-        would name models the route does not serve, or be another protocol's answer."""
+        would name models the route does not serve, or be another protocol's answer. Model info asks the
+        upstream's own model-info endpoint for its limits (then kept briefly: surface.ModelLimits)."""
         codec = SURFACES[match.protocol].models
         if match.endpoint.kind == MODEL_INFO and match.model:
-            answer = codec.render_info(surface.entry(match.model, decision.upstream_model, decision.provider_name))
+            target = decision.upstream_model or match.model
+            entry = surface.entry(match.model, target, decision.provider_name, self.model_limits)
+            if self.model_limits.get(decision.provider_name, target) is None:
+                upstream_codec = SURFACES[upstream_protocol].models
+                learned = self.model_limits.learner(decision.provider_name, target)
+                info = ModelInfoTranslation(match.protocol, upstream_protocol, codec, upstream_codec, entry, learned)
+                return _side_forward(req, match, decision, record, upstream_protocol, info, upstream_codec.info_path(target))
+            answer = codec.render_info(entry)
         else:
-            answer = codec.render_list(surface.catalog(self.config, self.router, req.host))
+            answer = codec.render_list(surface.catalog(self.config, self.router, req.host, self.model_limits))
         record.warnings.append("answered by llmitm from the routes (model names as the app asks for them)")
         return LocalAnswer(200, json.dumps(answer).encode(), record)
 
@@ -269,7 +280,7 @@ class Planner:
                                    f"characters per token): {upstream_protocol} has no counting endpoint")
             return LocalAnswer(200, json.dumps(client.render_response(tokens)).encode(), record)
         translation = CountTranslation(match.protocol, upstream_protocol, client, target)
-        return _side_forward(req, match, body, decision, record, upstream_protocol, translation)
+        return _translate_side(req, match, body, decision, record, upstream_protocol, translation)
 
     def _embeddings(self, req: AppRequest, match: EndpointMatch, body: dict, decision: RouteDecision,
                     record: FlowRecord, upstream_protocol: str) -> Plan:
@@ -284,7 +295,7 @@ class Planner:
                 f"{{match: {{host: {req.host}, path: \"{bare}\"}}, provider: <a provider speaking {able}>}}"),
                 code="embeddings_not_supported")
         translation = EmbeddingTranslation(match.protocol, upstream_protocol, client, target)
-        return _side_forward(req, match, body, decision, record, upstream_protocol, translation)
+        return _translate_side(req, match, body, decision, record, upstream_protocol, translation)
 
     @staticmethod
     def _other(req: AppRequest, protocol: str, decision: RouteDecision, record: FlowRecord, upstream_protocol: str) -> Plan:
@@ -352,17 +363,23 @@ def _asks_to_stream(endpoint: endpoints.Endpoint | None, body: dict | None, path
     return endpoints.asks_to_stream(endpoint, path, body)
 
 
-def _side_forward(req: AppRequest, match: EndpointMatch, body: dict, decision: RouteDecision, record: FlowRecord,
-                  upstream_protocol: str, translation: CountTranslation | EmbeddingTranslation) -> Plan:
-    """A counting or embeddings call translated to the upstream's own endpoint, answered whole."""
-    try:
-        path, out = translation.translate_request(body, req.path, decision.upstream_model)
-    except TranslationError as e:
-        return Refuse(match.protocol, e.status, e.message, param=e.param)
+def _side_forward(req: AppRequest, match: EndpointMatch, decision: RouteDecision, record: FlowRecord,
+                  upstream_protocol: str, translation: SideTranslation, path: str, body: dict | None = None) -> Plan:
+    """A call beside generation sent to the upstream's own endpoint for it, its answer translated whole."""
     record.translated = True
     record.warnings.extend(translation.warnings)
     drop = [*REGISTRY.foreign_vendor_headers(upstream_protocol, list(req.headers)), "content-encoding"]
     set_headers = {**REGISTRY.codec(upstream_protocol).REQUEST_HEADERS, "accept-encoding": "identity"}
     return Forward(record, decision, match.protocol, upstream_protocol, path,
-                   upstream_url(decision.provider.base_url, path), body=json.dumps(out).encode(),
+                   upstream_url(decision.provider.base_url, path), body=None if body is None else json.dumps(body).encode(),
                    drop_headers=tuple(drop), set_headers=set_headers, translation=translation)
+
+
+def _translate_side(req: AppRequest, match: EndpointMatch, body: dict, decision: RouteDecision, record: FlowRecord,
+                    upstream_protocol: str, translation: CountTranslation | EmbeddingTranslation) -> Plan:
+    """A counting or embeddings body translated to the upstream's own endpoint."""
+    try:
+        path, out = translation.translate_request(body, req.path, decision.upstream_model)
+    except TranslationError as e:
+        return Refuse(match.protocol, e.status, e.message, param=e.param)
+    return _side_forward(req, match, decision, record, upstream_protocol, translation, path, out)

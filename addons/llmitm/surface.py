@@ -15,16 +15,18 @@ llmitm answers itself on a route that restricts or translates models.
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from functools import cache
 
 from .config import LlmitmConfig, RouteConfig
 from .observe.prices import PriceTable
-from .protocols.catalog import ModelEntry
+from .protocols.catalog import Limits, ModelEntry
 from .protocols.registry import REGISTRY, EndpointMatch
 from .routing import Router, UnknownModel
 
 GLOB_CHARS = frozenset("*?[")
+MODEL_LIMITS_TTL = 300.0  # seconds an upstream's model limits are reused before it is asked again
 
 
 @cache
@@ -109,11 +111,34 @@ def _prices() -> PriceTable:
     return PriceTable.load()
 
 
-def entry(name: str, upstream_model: str | None, provider: str) -> ModelEntry:
-    """One model as the app names it, with the upstream model's limits from the price table (LiteLLM's
-    `max_input_tokens`/`max_output_tokens`) when it knows them."""
-    input_limit, output_limit = _prices().context_window(upstream_model or name)
-    return ModelEntry(name, upstream_model, provider, input_limit, output_limit)
+class ModelLimits:
+    """What upstreams said about their models' limits (model info asked on an app's behalf), kept
+    briefly so that model lists and repeated model info are answered without asking again."""
+
+    def __init__(self, ttl: float = MODEL_LIMITS_TTL, clock: Callable[[], float] = time.monotonic):
+        self.ttl, self.clock = ttl, clock
+        self._known: dict[tuple[str, str], tuple[float, Limits]] = {}
+
+    def get(self, provider: str, model: str) -> Limits | None:
+        found = self._known.get((provider, model))
+        if found is None or found[0] < self.clock():
+            return None
+        return found[1]
+
+    def learner(self, provider: str, model: str) -> Callable[[Limits], None]:
+        def learned(limits: Limits) -> None:
+            self._known[(provider, model)] = (self.clock() + self.ttl, limits)
+        return learned
+
+
+def entry(name: str, upstream_model: str | None, provider: str, known: ModelLimits | None = None) -> ModelEntry:
+    """One model as the app names it, with the upstream model's limits: as the upstream stated them
+    (`known`), else from the price table (LiteLLM's `max_input_tokens`/`max_output_tokens`)."""
+    target = upstream_model or name
+    table_input, table_output = _prices().context_window(target)
+    stated = known.get(provider, target) if known is not None else None
+    input_limit, output_limit = stated if stated is not None else (None, None)
+    return ModelEntry(name, upstream_model, provider, input_limit or table_input, output_limit or table_output)
 
 
 def route_serves_host(route: RouteConfig, host: str, router: Router) -> bool:
@@ -122,7 +147,7 @@ def route_serves_host(route: RouteConfig, host: str, router: Router) -> bool:
     return fnmatch.fnmatchcase(host.lower(), route.match.host.lower())
 
 
-def catalog(config: LlmitmConfig, router: Router, host: str) -> list[ModelEntry]:
+def catalog(config: LlmitmConfig, router: Router, host: str, known: ModelLimits | None = None) -> list[ModelEntry]:
     """The models an app on `host` may ask for by name: per route, its model matcher and model_map keys
     that are not globs, and its `model` (every name reaches it, so its own is one) — each listed only
     where a generation request naming it would take that route (routes matching a path serve only that
@@ -140,5 +165,5 @@ def catalog(config: LlmitmConfig, router: Router, host: str) -> list[ModelEntry]
             except UnknownModel:
                 continue
             if decision is not None and decision.position == i and name not in entries:
-                entries[name] = entry(name, decision.upstream_model, route.provider)
+                entries[name] = entry(name, decision.upstream_model, route.provider, known)
     return list(entries.values())

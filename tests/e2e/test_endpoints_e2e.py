@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from tests.harness.proxy import ProxyProcess
-from tests.harness.upstream import FAKE_DIMENSIONS, Reply, fake_token_count, fake_vector
+from tests.harness.upstream import FAKE_DIMENSIONS, FAKE_MODEL_LIMITS, Reply, fake_token_count, fake_vector
 
 KEY_CLAUDE, KEY_GEMINI, KEY_GPT, KEY_RESPONSES = "sk-ant-pool-e1", "AIza-pool-e2", "sk-pool-e3", "sk-pool-e4"
 
@@ -72,14 +72,14 @@ def genai_client(proxy, client_env, base_url: str | None = None):
 def only_own_keys(upstream) -> None:
     """Every request that reached a provider carried that provider's own pooled key, on its own API."""
     for req in upstream.received:
-        if req.path.startswith("/v1/messages"):
-            assert req.key == KEY_CLAUDE and "anthropic-version" in req.headers
-        elif "/models/" in req.path:
+        if req.path.startswith("/v1beta/"):
             assert req.key == KEY_GEMINI
+        elif req.path.startswith("/v1/messages") or "anthropic-version" in req.headers:
+            assert req.key == KEY_CLAUDE and "anthropic-version" in req.headers
         elif req.path.startswith("/v1/responses"):
             assert req.key == KEY_RESPONSES
         else:
-            assert req.path == "/v1/embeddings" and req.key == KEY_GPT
+            assert req.path in ("/v1/embeddings", "/v1/models/gpt-4o") and req.key == KEY_GPT
 
 
 # -- model list and model info ------------------------------------------------------------------
@@ -87,26 +87,36 @@ def only_own_keys(upstream) -> None:
 def test_openai_sdk_lists_and_retrieves_the_routes_models(proxy, upstream):
     client = openai_client(proxy)
     assert [m.id for m in client.models.list()] == ["gpt-4o", "gpt-4o-mini"]
+    assert upstream.received == []  # the list is llmitm's: nothing went to the Anthropic provider
     model = client.models.retrieve("gpt-4o")
     assert (model.id, model.object, model.owned_by) == ("gpt-4o", "model", "claude")
-    assert upstream.received == []  # answered by llmitm: nothing went to the Anthropic provider
+    (req,) = upstream.received  # the info is the upstream's own, asked on its own API
+    assert req.method == "GET" and req.path == "/v1/models/claude-sonnet-4-5"
+    only_own_keys(upstream)
 
 
 def test_anthropic_sdk_lists_models_in_its_own_types_with_the_context_window(proxy, upstream):
     client = anthropic_client(proxy)
     (info,) = list(client.models.list())
     assert (info.id, info.type, info.max_input_tokens, info.max_tokens) == ("gpt-4o", "model", 128000, 16384)
-    assert client.models.retrieve("claude-sonnet-4-5").id == "claude-sonnet-4-5"
-    assert upstream.received == []
+    one = client.models.retrieve("claude-sonnet-4-5")  # this route serves every name as gpt-4o
+    assert (one.id, one.max_input_tokens) == ("claude-sonnet-4-5", 128000)  # OpenAI states no limits: the table's
+    assert [r.path for r in upstream.received] == ["/v1/models/gpt-4o"]
+    only_own_keys(upstream)
 
 
-def test_google_genai_lists_and_gets_models_with_names_and_limits(proxy, upstream, client_env):
+def test_google_genai_lists_and_gets_models_with_the_upstreams_limits(proxy, upstream, client_env):
     client = genai_client(proxy, client_env)
     names = [m.name for m in client.models.list()]
     assert names == ["models/claude-sonnet-4-5"]  # not the model of the route that serves only embeddings
     model = client.models.get(model="gemini-2.5-flash")
-    assert model.name == "models/gemini-2.5-flash" and model.input_token_limit == 200000 and model.output_token_limit
-    assert upstream.received == []
+    assert model.name == "models/gemini-2.5-flash"
+    assert (model.input_token_limit, model.output_token_limit) == FAKE_MODEL_LIMITS  # as Anthropic stated them
+    again = client.models.get(model="gemini-2.5-flash")
+    assert again.input_token_limit == FAKE_MODEL_LIMITS[0]
+    # Asked once at most (kept briefly; another app's model info for the same upstream model counts too).
+    assert [r.path for r in upstream.received] in ([], ["/v1/models/claude-sonnet-4-5"])
+    only_own_keys(upstream)
 
 
 # -- token counting -----------------------------------------------------------------------------

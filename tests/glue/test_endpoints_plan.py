@@ -80,12 +80,49 @@ def test_openai_model_list_on_an_anthropic_route_names_the_routes_models_in_open
     assert [m.id for m in models] == ["gpt-4o", "gpt-4o-mini"] and {m.owned_by for m in models} == {"claude"}
 
 
-def test_openai_model_info_names_the_model_asked_for(planner):
+def test_model_info_asks_the_upstreams_own_model_info_and_answers_with_the_name_asked_for():
+    planner = Planner(CONFIG)
     plan = planner.plan(get("api.openai.com", "/v1/models/gpt-4o", OPENAI_SDK))
-    model = openai.types.Model.model_validate(answered(plan))
-    assert model.id == "gpt-4o" and model.object == "model"
-    glob_served = openai.types.Model.model_validate(answered(planner.plan(get("api.openai.com", "/v1/models/o3", OPENAI_SDK))))
-    assert glob_served.id == "o3"
+    assert isinstance(plan, Forward) and plan.pooled and plan.url == f"{BASE}/v1/models/claude-sonnet-4-5"
+    assert plan.set_headers["anthropic-version"] and plan.body is None
+    stated = {"type": "model", "id": "claude-sonnet-4-5", "display_name": "Claude Sonnet 4.5",
+              "created_at": "2025-09-29T00:00:00Z", "max_input_tokens": 123456, "max_tokens": 4321}
+    status, body = plan.translation.response(200, json.dumps(stated).encode())
+    model = openai.types.Model.model_validate_json(body)
+    assert status == 200 and (model.id, model.object, model.owned_by) == ("gpt-4o", "model", "claude")
+    glob_served = planner.plan(get("api.openai.com", "/v1/models/o3", OPENAI_SDK))
+    assert isinstance(glob_served, Forward) and glob_served.url == f"{BASE}/v1/models/claude-opus-4-1"
+
+
+def test_what_an_upstream_stated_about_a_model_is_reused_briefly():
+    planner = Planner(CONFIG)
+    first = planner.plan(get("generativelanguage.googleapis.com", "/v1beta/models/gemini-2.5-flash", GENAI_SDK))
+    assert isinstance(first, Forward) and first.url == f"{BASE}/v1/models/claude-sonnet-4-5"
+    stated = {"type": "model", "id": "claude-sonnet-4-5", "display_name": "x", "created_at": "2025-09-29T00:00:00Z",
+              "max_input_tokens": 123456, "max_tokens": 4321}
+    _, body = first.translation.response(200, json.dumps(stated).encode())
+    assert json.loads(body)["name"] == "models/gemini-2.5-flash" and json.loads(body)["inputTokenLimit"] == 123456
+    again = answered(planner.plan(get("generativelanguage.googleapis.com", "/v1beta/models/gemini-2.5-flash", GENAI_SDK)))
+    assert (again["inputTokenLimit"], again["outputTokenLimit"]) == (123456, 4321)
+    listing = answered(planner.plan(get("generativelanguage.googleapis.com", "/v1beta/models", GENAI_SDK)))
+    assert listing["models"][0]["inputTokenLimit"] == 123456  # the list uses what the upstream said too
+    planner.model_limits.clock = lambda: float("inf")  # the entry expired: ask again
+    assert isinstance(planner.plan(get("generativelanguage.googleapis.com", "/v1beta/models/gemini-2.5-flash", GENAI_SDK)), Forward)
+
+
+def test_an_upstream_without_limits_in_its_model_info_falls_back_to_the_price_table():
+    plan = Planner(CONFIG).plan(get("api.anthropic.com", "/v1/models/claude-x", ANTHROPIC_SDK))
+    assert isinstance(plan, Forward) and plan.url == f"{BASE}/v1/models/gpt-4o" and "anthropic-version" in plan.drop_headers
+    _, body = plan.translation.response(200, b'{"id": "gpt-4o", "object": "model", "created": 1, "owned_by": "system"}')
+    info = anthropic.types.ModelInfo.model_validate_json(body)
+    assert info.id == "claude-x" and (info.max_input_tokens, info.max_tokens) == (128000, 16384)
+
+
+def test_an_upstreams_model_info_error_reaches_the_app_in_its_protocol():
+    plan = Planner(CONFIG).plan(get("api.openai.com", "/v1/models/gpt-4o", OPENAI_SDK))
+    status, body = plan.translation.response(
+        404, b'{"type": "error", "error": {"type": "not_found_error", "message": "model: claude-sonnet-4-5"}}')
+    assert status == 404 and json.loads(body)["error"]["message"] == "model: claude-sonnet-4-5"
 
 
 def test_model_info_for_a_model_no_route_serves_is_a_404_in_the_apps_protocol(planner):
@@ -100,17 +137,14 @@ def test_anthropic_model_list_is_told_from_openais_by_its_header_and_carries_the
     assert info.id == "gpt-4o" and info.type == "model"
     assert (info.max_input_tokens, info.max_tokens) == (128000, 16384)  # gpt-4o in the price table
     assert page["first_id"] == page["last_id"] == "gpt-4o" and page["has_more"] is False
-    one = anthropic.types.ModelInfo.model_validate(answered(planner.plan(get("api.anthropic.com", "/v1/models/claude-x", ANTHROPIC_SDK))))
-    assert one.id == "claude-x" and "gpt-4o" in one.display_name
 
 
-def test_gemini_models_list_and_get_carry_names_and_token_limits(planner):
+def test_gemini_models_list_carries_names_and_token_limits(planner):
     # The REST shape google-genai converts into types.Model (end to end: test_endpoints_e2e.py).
     listing = answered(planner.plan(get("generativelanguage.googleapis.com", "/v1beta/models?pageSize=50", GENAI_SDK)))
     assert [m["name"] for m in listing["models"]] == ["models/claude-sonnet-4-5"]
     assert listing["models"][0]["inputTokenLimit"] == 200000
-    one = answered(planner.plan(get("generativelanguage.googleapis.com", "/v1beta/models/gemini-2.5-pro", GENAI_SDK)))
-    assert one["name"] == "models/gemini-2.5-pro" and one["inputTokenLimit"] == 200000 and one["outputTokenLimit"] > 0
+
 
 
 def test_an_unrestricted_route_of_the_apps_protocol_lists_the_upstreams_own_models(planner):

@@ -195,6 +195,26 @@ def gemini_embeddings(req: Received) -> Reply:
     return Reply.json(200, {"embeddings": vectors} if batch else {"embedding": vectors[0]})
 
 
+# The limits the fake states for every model: unlike any real model's, so a test can tell the
+# upstream's metadata from llmitm's price-table fallback.
+FAKE_MODEL_LIMITS = (123456, 4321)
+
+
+def model_info(req: Received) -> Reply:
+    """GET a model's info in the protocol the path and headers say (PROTOCOLS.md §1.1, §1.3, §1.4)."""
+    bare = req.path.split("?", 1)[0]
+    name = bare.rsplit("/models/", 1)[1]
+    limit_in, limit_out = FAKE_MODEL_LIMITS
+    if "/v1beta/" in bare:
+        return Reply.json(200, {"name": f"models/{name}", "version": "001", "displayName": name,
+                                "inputTokenLimit": limit_in, "outputTokenLimit": limit_out,
+                                "supportedGenerationMethods": ["generateContent", "countTokens"]})
+    if "anthropic-version" in req.headers:
+        return Reply.json(200, {"type": "model", "id": name, "display_name": name, "created_at": "2025-09-29T00:00:00Z",
+                                "max_input_tokens": limit_in, "max_tokens": limit_out})
+    return Reply.json(200, {"id": name, "object": "model", "created": 1715367049, "owned_by": "system"})
+
+
 # The endpoints beside generation, by the end of the path.
 SIDE_ENDPOINTS: dict[str, Callable[[Received], Reply]] = {
     "/v1/messages/count_tokens": anthropic_count_tokens,
@@ -208,6 +228,8 @@ SIDE_ENDPOINTS: dict[str, Callable[[Received], Reply]] = {
 
 def default_script(req: Received) -> Reply:
     bare = req.path.split("?", 1)[0]
+    if req.method == "GET" and "/models/" in bare and ":" not in bare.rsplit("/", 1)[1]:
+        return model_info(req)
     for suffix, answer in SIDE_ENDPOINTS.items():
         if bare.endswith(suffix):
             try:

@@ -24,3 +24,14 @@ def render_list(entries: list[ModelEntry]) -> dict:
     data = [render_info(e) for e in entries]
     return {"data": data, "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None,
             "has_more": False}
+
+
+def info_path(model: str) -> str:
+    return f"/v1/models/{model}"
+
+
+def parse_limits(body: dict):
+    def count(name: str) -> int | None:
+        return body[name] if isinstance(body.get(name), int) else None
+
+    return count("max_input_tokens"), count("max_tokens")

@@ -23,3 +23,15 @@ def render_info(entry: ModelEntry) -> dict:
 
 def render_list(entries: list[ModelEntry]) -> dict:
     return {"models": [render_info(e) for e in entries]}
+
+
+def info_path(model: str) -> str:
+    return f"/v1beta/models/{model.removeprefix('models/')}"
+
+
+def parse_limits(body: dict):
+    def count(camel: str, snake: str) -> int | None:
+        value = body.get(camel, body.get(snake))
+        return value if isinstance(value, int) else None
+
+    return count("inputTokenLimit", "input_token_limit"), count("outputTokenLimit", "output_token_limit")
