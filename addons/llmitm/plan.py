@@ -227,7 +227,8 @@ class Planner:
         record.route, record.provider = decision.position, decision.provider_name
         record.upstream_protocol, record.upstream_model = upstream_protocol, decision.upstream_model
         endpoint = endpoints.Endpoint(match) if match else None
-        same = protocol is None or protocol == upstream_protocol
+        kind = match.endpoint.kind if match else None  # the claimants of a shared path share its kind
+        same = protocol is None or protocol == upstream_protocol  # None: no header or host tells; the provider's
         if kind == GENERATE and endpoint is not None:
             # A local model's text conventions (<think>, <tool_call>) are mapped even for an app that
             # speaks the server's own protocol, so that case is translated too.
@@ -240,7 +241,7 @@ class Planner:
             return self._catalog(req, match, decision, record, upstream_protocol)
         if same:
             return self._same_protocol(req, endpoint, body, model, decision, record, upstream_protocol)
-        assert protocol is not None
+        assert protocol is not None  # (`same` covers None)
         if match is not None and kind == COUNT_TOKENS:
             return self._count(req, match, body or {}, decision, record, upstream_protocol)
         if match is not None and kind == EMBEDDINGS:
