@@ -172,6 +172,10 @@ class RouteConfig(_Strict):
     # with a warning on the flow, so a coding agent is not failed entirely by one optional tool, or
     # "refuse" the request with a 400 that names it.
     unsupported_tools: Literal["drop", "refuse"] = "drop"
+    # An endpoint of the app's protocol that the route's provider (speaking another protocol) lacks:
+    # files, batches, stored responses, vendor paths. "refuse": a 404 in the app's protocol naming it;
+    # "original": passed to the host the app called, with the app's own credential (never a pooled key).
+    other_endpoints: Literal["refuse", "original"] = "refuse"
 
     @model_validator(mode="after")
     def _model_xor_map(self) -> RouteConfig:

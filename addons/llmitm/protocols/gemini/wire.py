@@ -29,8 +29,8 @@ ENDPOINTS = (
     Endpoint(OTHER, None, _MODEL_METHOD),
     # /v1/models is OpenAI's and Anthropic's path too: only the beta paths tell Gemini apart.
     Endpoint(LIST_MODELS, "GET", re.compile(r"/v1(?:beta|alpha)?/models$")),
-    # The model of an info request is not routed (yet): no `model` group.
-    Endpoint(MODEL_INFO, "GET", re.compile(r"/v1(?:beta|alpha)?/models/[^/:]+$")),
+    # The model of an info request routes it like a generation request's.
+    Endpoint(MODEL_INFO, "GET", re.compile(r"/v1(?:beta|alpha)?/models/(?P<model>[^/:]+)$")),
 )
 STREAM_FLAG = None  # the path says it (:streamGenerateContent)
 STREAM_QUERY = ("alt", "sse")  # without it a stream is one JSON array

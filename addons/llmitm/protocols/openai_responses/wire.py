@@ -22,13 +22,14 @@ from ..openai_chat.wire import (  # the same API as Chat Completions
     error_body,
     path_with_model,
 )
-from ..spoke import GENERATE, Endpoint
+from ..spoke import COUNT_TOKENS, GENERATE, Endpoint
 
 NAME = "openai-responses"
 TITLE = "OpenAI Responses"  # how people call this API (inspector titles, docs)
 HOSTED_TOOLS = frozenset({HOSTED_WEB_SEARCH})  # web_search
 ENDPOINTS = (
     Endpoint(GENERATE, "POST", re.compile(r"/responses$")),
+    Endpoint(COUNT_TOKENS, "POST", re.compile(r"/responses/input_tokens$")),
     *OPENAI_API_ENDPOINTS,
 )
 
