@@ -14,7 +14,6 @@ only bytes, strings and numbers, each body bounded, and no header: bodies carry 
 from __future__ import annotations
 
 import logging
-
 from typing import Any
 
 from mitmproxy import ctx, http
