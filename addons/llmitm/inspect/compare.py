@@ -6,7 +6,10 @@ functions (through `adapter`), so a field is compared by what it *means*, not by
 app's `max_completion_tokens` and the upstream's `max_tokens` are one field, `kept` under another name.
 Each field gets a verdict:
 
-- **kept**: same value upstream (under its wire name there, when the protocols name it differently);
+- **kept**: same value, same wire name upstream;
+- **renamed**: same value, under the upstream protocol's name for it (`max_completion_tokens` → `max_tokens`);
+- **approximated**: the same intent in the upstream's terms (a thinking budget sent as an effort level,
+  by the effort ⇄ budget table, PROTOCOLS.md §2.7);
 - **changed**: a different value upstream (the route's model, a raised minimum), with the warning
   that explains it when the translation gave one;
 - **dropped**: the app set it and the upstream request no longer says it;
@@ -61,8 +64,33 @@ WIRE_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
 SCALARS = ("model", "stream", "max_tokens", "temperature", "top_p", "top_k", "n", "seed", "presence_penalty",
            "frequency_penalty", "parallel_tool_calls", "stop", "reasoning", "tool_choice", "response_format", "user")
 ROUTE_MODEL = "the route names the upstream's model (routes: model)"
+EFFORT_TABLE = "effort level ⇄ thinking budget by llmitm's table (canonical.EFFORT_BUDGET, PROTOCOLS.md §2.7)"
+# Warnings that name their field in words, not as a path: the phrase → the field path it is about.
+PHRASE_FIELDS = (
+    ("reasoning from earlier turns", "messages[].reasoning"),
+    ("encrypted reasoning", "messages[].reasoning.encrypted_content"),
+    ("system message inside the conversation", "messages[role=system]"),
+    ("tool call with invalid JSON arguments", "tool_calls[].arguments"),
+    ("tool call cut off", "tool_calls[]"),
+    ("images in tool results", "messages[].tool_result.content"),
+    ("grounding/citation metadata", "groundingMetadata"),
+    ("annotations (citations)", "annotations"),
+    ("only the first of several candidates", "candidates"),
+    ("code execution parts", "parts[].executableCode"),
+    ("media output", "parts[].inlineData"),
+    ("user id longer", "user"),
+    ("response not stored", "store"),
+    ("function-call", "functionCall"),
+    ("late tool-call argument", "tool_calls[].arguments"),
+    ("a stream's final text", "output_text"),
+    ("response status", "status"),
+    ("incomplete response", "incomplete_details.reason"),
+    ("Anthropic pause_turn", "stop_reason"),
+    ("hosted ", "tools[]"),
+    ("custom tool", "tools[].format"),
+)
 QUOTED_FIELD = re.compile(r"(?:field|include|type) '([^']+)'")
-LEADING_FIELD = re.compile(r"^([A-Za-z_][\w.\[\]/]*)(?::| dropped| raised| ignored| not | sent | on | \(|$)")
+LEADING_FIELD = re.compile(r"^([A-Za-z_][\w.\[\]/]*)(?::| dropped| raised| ignored| not | sent | on | \(| '|$)")
 
 
 @dataclass(frozen=True)
@@ -108,6 +136,9 @@ def warning_field(warning: str) -> str:
     quoted = QUOTED_FIELD.search(warning)
     if quoted:
         return quoted.group(1)
+    phrase = next((path for words, path in PHRASE_FIELDS if warning.startswith(words)), None)
+    if phrase:
+        return phrase
     leading = LEADING_FIELD.match(warning)
     return leading.group(1) if leading else ""
 
@@ -127,23 +158,31 @@ def compare_requests(app: ParsedRequest, upstream: ParsedRequest, warnings: list
     a, u = app.request, upstream.request
     assert a is not None and u is not None
     rows = []
-    for name in SCALARS:
-        before, after = _show(getattr(a, name)), _show(getattr(u, name))
+    fields = [(name, _show(getattr(a, name)), _show(getattr(u, name))) for name in SCALARS]
+    fields += [("system", _system(a), _system(u)), ("tools", _tools(a), _tools(u)), ("messages", _messages(a), _messages(u))]
+    for name, before, after in fields:
         if not before and not after:
             continue
         wire = (wire_name(app.protocol, name, app_body), wire_name(upstream.protocol, name, upstream_body))
-        verdict = ("kept" if before == after else "dropped" if not after else "added" if not before else "changed")
-        why = _why(name, wire, warnings) or (ROUTE_MODEL if name == "model" and verdict == "changed" else "")
+        verdict = _verdict(before, after, wire[0] != wire[1])
+        why = _why(name, wire, warnings)
+        if verdict == "changed" and name == "model":
+            why = why or ROUTE_MODEL
+        elif verdict == "changed" and name == "reasoning" and _same_switch(a.reasoning, u.reasoning):
+            verdict, why = "approximated", why or EFFORT_TABLE
         rows.append(FieldRow(name, before, after, verdict, " → ".join(wire) if wire[0] != wire[1] else "", why))
-    for name, before, after in (("system", _system(a), _system(u)), ("tools", _tools(a), _tools(u)),
-                                ("messages", _messages(a), _messages(u))):
-        if not before and not after:
-            continue
-        wire = (wire_name(app.protocol, name, app_body), wire_name(upstream.protocol, name, upstream_body))
-        verdict = "kept" if before == after else "dropped" if not after else "added" if not before else "changed"
-        rows.append(FieldRow(name, before, after, verdict, " → ".join(wire) if wire[0] != wire[1] else "",
-                             _why(name, wire, warnings)))
     return rows
+
+
+def _verdict(before: str, after: str, renamed: bool) -> str:
+    if before == after:
+        return "renamed" if renamed else "kept"
+    return "dropped" if not after else "added" if not before else "changed"
+
+
+def _same_switch(a: Any, b: Any) -> bool:
+    """Reasoning on (or off) on both sides, asked for in each protocol's own terms (effort or budget)."""
+    return a is not None and b is not None and a.enabled == b.enabled
 
 
 def _system(req: Request) -> str:
@@ -244,12 +283,14 @@ def _error(parsed: ParsedResponse) -> str:
 
 def render_rows(rows: list[FieldRow], out: Transcript, app_label: str, upstream_label: str) -> None:
     for row in rows:
-        style = {"kept": "text", "changed": "highlight", "dropped": "error", "added": "highlight"}[row.verdict]
+        style = {"kept": "text", "renamed": "text", "approximated": "highlight", "changed": "highlight",
+                 "dropped": "error", "added": "highlight"}[row.verdict]
         wire = f" (as {row.wire})" if row.wire else ""
         out.lines.append([("key", f"    {row.field}{wire}: "), (style, row.verdict)])
-        if row.verdict != "kept" or len(row.app) <= 60:
+        same = row.verdict in ("kept", "renamed")
+        if not same or len(row.app) <= 60:
             out.pair(app_label, row.app or "(not set)", 2)
-            if row.verdict != "kept":
+            if not same:
                 out.pair(upstream_label, row.upstream or "(not set)", 2)
         if row.why:
             out.pair("because", row.why, 2)
