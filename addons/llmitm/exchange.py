@@ -64,6 +64,7 @@ class Bodies:
     upstream_status: int | None = None
     upstream_content_type: str | None = None
     upstream_content_encoding: str | None = None
+    app_host: str | None = None  # the host the app called (the route matched it)
     app_path: str | None = None  # the path the app called (Gemini names model and streaming there)
 
     def note_upstream(self, response: http.Response) -> None:
@@ -111,7 +112,8 @@ class Exchange:
         """Rewrite the flow as planned, then the credential: pooled calls go through the relay (which
         adds the key and the provider's configured headers), others keep the app's own credential."""
         plan, request = self.plan, flow.request
-        self.bodies.app_request, self.bodies.app_path = request.get_content(strict=False), request.path
+        self.bodies.app_request = request.get_content(strict=False)
+        self.bodies.app_host, self.bodies.app_path = request.pretty_host, request.path
         if keep_client_request and plan.translation is not None:
             self.client_request = request.copy()
         for name in plan.drop_headers:

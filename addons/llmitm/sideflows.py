@@ -72,6 +72,7 @@ def publish_bodies(flow: http.HTTPFlow, bodies: Any, plan: Any) -> None:
     record: dict[str, Any] = {
         "client_protocol": plan.client_protocol or "",
         "upstream_protocol": plan.upstream_protocol,
+        "app_host": bodies.app_host or flow.request.pretty_host,
         "client_path": _without_query(bodies.app_path or flow.request.path),
         "upstream_path": _without_query("/" + plan.upstream_path.lstrip("/")),
         "translated": plan.translation is not None,

@@ -63,7 +63,10 @@ WIRE_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
 }
 SCALARS = ("model", "stream", "max_tokens", "temperature", "top_p", "top_k", "n", "seed", "presence_penalty",
            "frequency_penalty", "parallel_tool_calls", "stop", "reasoning", "tool_choice", "response_format", "user")
+# Why a streamed answer reaches the app without usage: the app's protocol sends it only when asked.
+STREAM_USAGE = {"openai-chat": "OpenAI Chat streams carry usage only when the app asks (stream_options.include_usage)"}
 ROUTE_MODEL = "the route names the upstream's model (routes: model)"
+REQUIRED_LIMIT = "the upstream requires an output limit: llmitm sent its default (max_tokens_default)"
 EFFORT_TABLE = "effort level ⇄ thinking budget by llmitm's table (canonical.EFFORT_BUDGET, PROTOCOLS.md §2.7)"
 # Warnings that name their field in words, not as a path: the phrase → the field path it is about.
 PHRASE_FIELDS = (
@@ -168,6 +171,8 @@ def compare_requests(app: ParsedRequest, upstream: ParsedRequest, warnings: list
         why = _why(name, wire, warnings)
         if verdict == "changed" and name == "model":
             why = why or ROUTE_MODEL
+        elif verdict == "added" and name == "max_tokens":
+            why = why or REQUIRED_LIMIT
         elif verdict == "changed" and name == "reasoning" and _same_switch(a.reasoning, u.reasoning):
             verdict, why = "approximated", why or EFFORT_TABLE
         rows.append(FieldRow(name, before, after, verdict, " → ".join(wire) if wire[0] != wire[1] else "", why))
@@ -233,7 +238,7 @@ def signature_fates(app: Request, upstream: Request, upstream_protocol: str, war
     return out
 
 
-def compare_responses(upstream: ParsedResponse, app: ParsedResponse) -> list[FieldRow]:
+def compare_responses(upstream: ParsedResponse, app: ParsedResponse, client_protocol: str = "") -> list[FieldRow]:
     """The upstream's answer against what the app received, field by field."""
     rows = []
     u, a = upstream.response, app.response
@@ -249,7 +254,10 @@ def compare_responses(upstream: ParsedResponse, app: ParsedResponse) -> list[Fie
         if not before and not after:
             continue
         verdict = "kept" if before == after else "dropped" if not after else "added" if not before else "changed"
-        rows.append(FieldRow(name, before, after, verdict))
+        why = ""
+        if name == "usage" and a is not None and a.usage is None and app.stream is not None:
+            why = STREAM_USAGE.get(client_protocol, "")
+        rows.append(FieldRow(name, before, after, verdict, why=why))
     return rows
 
 

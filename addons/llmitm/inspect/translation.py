@@ -20,7 +20,8 @@ from .transcript import Transcript, render_request, render_response
 VIEW_NAME = "llmitm: translation"
 BODIES_KEY = "llmitm_bodies"  # sideflows.BODIES_KEY (not imported: sideflows needs a running master)
 PRIORITY = 0.5  # listed in the View menu on every flow that has the bodies; never chosen over "llmitm"
-COLUMN = 84  # characters per side: two columns fit mitmweb's detail pane at 1800 px
+COLUMN = 66  # characters per side: two columns fit mitmweb's detail pane in a 2300 px window
+PROSE = COLUMN - 12  # model and user text wrapped inside a column (its indentation beside it)
 
 
 def bodies_of(flow: Any) -> dict | None:
@@ -70,7 +71,7 @@ def render_requests(record: dict, warnings: list[str]) -> Transcript:
         out.line("the requests cannot be compared: " + (app.error or upstream.error or "unreadable"), "error")
     _warnings(warnings, out)
     _truncated(record, out)
-    left, right = Transcript(), Transcript()
+    left, right = Transcript(PROSE), Transcript(PROSE)
     render_request(app, left, "what the app sent")
     render_request(upstream, right, "what went upstream")
     side_by_side(left, right, out)
@@ -87,9 +88,9 @@ def render_responses(record: dict) -> Transcript:
     out.heading("response fields, upstream → app (compared through the canonical model)")
     if record.get("upstream_response") is None:
         out.line("the upstream's raw answer was not kept", "error", 1)
-    compare.render_rows(compare.compare_responses(upstream, app), out, "upstream", "app")
+    compare.render_rows(compare.compare_responses(upstream, app, record["client_protocol"]), out, "upstream", "app")
     _truncated(record, out)
-    left, right = Transcript(), Transcript()
+    left, right = Transcript(PROSE), Transcript(PROSE)
     render_response(upstream, left, side=f"what the upstream answered, {record.get('upstream_status')}")
     render_response(app, right, side=f"what the app received, {record.get('app_status')}")
     side_by_side(left, right, out)
