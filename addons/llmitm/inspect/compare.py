@@ -29,42 +29,55 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import adapter
-from .adapter import ParsedRequest, ParsedResponse, Reasoning, Request, Response, Text, ToolCall, ToolResult
+from .adapter import (
+    ANTHROPIC,
+    CHAT,
+    GEMINI,
+    RESPONSES,
+    ParsedRequest,
+    ParsedResponse,
+    Reasoning,
+    Request,
+    Response,
+    Text,
+    ToolCall,
+    ToolResult,
+)
 from .transcript import Transcript, usage_line
 
 # Where each canonical request field is written on each protocol's wire (top-level JSON paths; Gemini's
 # settings live in generationConfig). Only used to name the field as each side spells it.
 WIRE_NAMES: dict[str, dict[str, tuple[str, ...]]] = {
-    "max_tokens": {"openai-chat": ("max_completion_tokens", "max_tokens"), "anthropic": ("max_tokens",),
-                   "openai-responses": ("max_output_tokens",), "gemini": ("generationConfig.maxOutputTokens",)},
+    "max_tokens": {CHAT: ("max_completion_tokens", "max_tokens"), ANTHROPIC: ("max_tokens",),
+                   RESPONSES: ("max_output_tokens",), GEMINI: ("generationConfig.maxOutputTokens",)},
     "temperature": {"*": ("temperature", "generationConfig.temperature")},
     "top_p": {"*": ("top_p", "generationConfig.topP")},
     "top_k": {"*": ("top_k", "generationConfig.topK")},
-    "stop": {"openai-chat": ("stop",), "anthropic": ("stop_sequences",), "gemini": ("generationConfig.stopSequences",)},
+    "stop": {CHAT: ("stop",), ANTHROPIC: ("stop_sequences",), GEMINI: ("generationConfig.stopSequences",)},
     "seed": {"*": ("seed", "generationConfig.seed")},
-    "n": {"openai-chat": ("n",), "gemini": ("generationConfig.candidateCount",)},
+    "n": {CHAT: ("n",), GEMINI: ("generationConfig.candidateCount",)},
     "presence_penalty": {"*": ("presence_penalty", "generationConfig.presencePenalty")},
     "frequency_penalty": {"*": ("frequency_penalty", "generationConfig.frequencyPenalty")},
     "parallel_tool_calls": {"*": ("parallel_tool_calls", "tool_choice.disable_parallel_tool_use")},
-    "reasoning": {"openai-chat": ("reasoning_effort",), "anthropic": ("thinking",), "openai-responses": ("reasoning",),
-                  "gemini": ("generationConfig.thinkingConfig",)},
+    "reasoning": {CHAT: ("reasoning_effort",), ANTHROPIC: ("thinking",), RESPONSES: ("reasoning",),
+                  GEMINI: ("generationConfig.thinkingConfig",)},
     "tool_choice": {"*": ("tool_choice", "toolConfig.functionCallingConfig")},
-    "response_format": {"openai-chat": ("response_format",), "anthropic": ("output_format", "output_config"),
-                        "openai-responses": ("text.format",),
-                        "gemini": ("generationConfig.responseMimeType", "generationConfig.responseSchema")},
-    "system": {"openai-chat": ("messages[role=system]",), "anthropic": ("system",), "openai-responses": ("instructions",),
-               "gemini": ("systemInstruction",)},
+    "response_format": {CHAT: ("response_format",), ANTHROPIC: ("output_format", "output_config"),
+                        RESPONSES: ("text.format",),
+                        GEMINI: ("generationConfig.responseMimeType", "generationConfig.responseSchema")},
+    "system": {CHAT: ("messages[role=system]",), ANTHROPIC: ("system",), RESPONSES: ("instructions",),
+               GEMINI: ("systemInstruction",)},
     "tools": {"*": ("tools",)},
-    "messages": {"openai-chat": ("messages",), "anthropic": ("messages",), "openai-responses": ("input",),
-                 "gemini": ("contents",)},
-    "model": {"gemini": ("path: models/{model}",), "*": ("model",)},
-    "stream": {"gemini": ("path: :streamGenerateContent",), "*": ("stream",)},
-    "user": {"openai-chat": ("user",), "anthropic": ("metadata.user_id",), "openai-responses": ("user",)},
+    "messages": {CHAT: ("messages",), ANTHROPIC: ("messages",), RESPONSES: ("input",),
+                 GEMINI: ("contents",)},
+    "model": {GEMINI: ("path: models/{model}",), "*": ("model",)},
+    "stream": {GEMINI: ("path: :streamGenerateContent",), "*": ("stream",)},
+    "user": {CHAT: ("user",), ANTHROPIC: ("metadata.user_id",), RESPONSES: ("user",)},
 }
 SCALARS = ("model", "stream", "max_tokens", "temperature", "top_p", "top_k", "n", "seed", "presence_penalty",
            "frequency_penalty", "parallel_tool_calls", "stop", "reasoning", "tool_choice", "response_format", "user")
 # Why a streamed answer reaches the app without usage: the app's protocol sends it only when asked.
-STREAM_USAGE = {"openai-chat": "OpenAI Chat streams carry usage only when the app asks (stream_options.include_usage)"}
+STREAM_USAGE = {CHAT: "OpenAI Chat streams carry usage only when the app asks (stream_options.include_usage)"}
 ROUTE_MODEL = "the route names the upstream's model (routes: model)"
 REQUIRED_LIMIT = "the upstream requires an output limit: llmitm sent its default (max_tokens_default)"
 EFFORT_TABLE = "effort level ⇄ thinking budget by llmitm's table (canonical.EFFORT_BUDGET, PROTOCOLS.md §2.7)"
