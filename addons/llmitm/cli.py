@@ -295,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--csv", action="store_true")
     p = sub.add_parser("keys", help="show every pooled key's state, read from the state store")
     p.add_argument("-c", "--config")
+    p = sub.add_parser("replay", help="replay fixture folders written by llmitm.export; exit 1 if the app would now "
+                                      "get a different answer")
+    p.add_argument("dir", help="one fixture folder, or a folder of them")
     return parser
 
 
@@ -312,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_ca(ns)
     if ns.command == "usage":
         return cmd_usage(ns)
+    if ns.command == "replay":
+        from .inspect.replay import main as replay
+
+        return replay(ns.dir)
     return cmd_keys(ns)
 
 

@@ -49,17 +49,31 @@ def answer(flow: http.HTTPFlow, plan: Refuse | LocalAnswer | PassThrough) -> Non
 
 @dataclass
 class Bodies:
-    """The four bodies of one AI exchange, kept for mitmweb (not shown yet; a later view reads them).
+    """The four bodies of one AI exchange, for mitmweb (`sideflows.publish_bodies` stores them on the
+    flow where the llmitm views read them side by side).
 
     `app_request`: what the app sent (content-encoding undone); `upstream_request`: what went upstream
     (the translation, or the app's bytes with the model rewritten); `upstream_response`: the upstream's
-    answer as received (for a stream, only when kept for a view); `app_response`: what the app got.
-    All are references to bytes the flow holds anyway: keeping them costs no copy."""
+    answer as received (for a translated stream, only when kept for a view); `app_response`: what the
+    app got. All are references to bytes the flow holds anyway: keeping them costs no copy. The
+    upstream's status, content type and content encoding say how to read its answer (no other header
+    is kept: headers may carry secrets)."""
 
     app_request: bytes | None = None
     upstream_request: bytes | None = None
     upstream_response: bytes | None = None
     app_response: bytes | None = None
+    upstream_status: int | None = None
+    upstream_content_type: str | None = None
+    upstream_content_encoding: str | None = None
+    app_host: str | None = None  # the host the app called (the route matched it)
+    app_path: str | None = None  # the path the app called (Gemini names model and streaming there)
+
+    def note_upstream(self, response: http.Response) -> None:
+        """The upstream's status line facts, before llmitm rewrites the response for the app."""
+        self.upstream_status = response.status_code
+        self.upstream_content_type = response.headers.get("content-type")
+        self.upstream_content_encoding = response.headers.get("content-encoding")
 
 
 @dataclass
@@ -107,6 +121,7 @@ class Exchange:
         adds the key and the provider's configured headers), others keep the app's own credential."""
         plan, request = self.plan, flow.request
         self.bodies.app_request = request.get_content(strict=False)
+        self.bodies.app_host, self.bodies.app_path = request.pretty_host, request.path
         if keep_client_request and plan.translation is not None:
             self.client_request = request.copy()
         for name in plan.drop_headers:
@@ -167,6 +182,7 @@ class Exchange:
         self.relayed(flow)
         response = flow.response
         assert response is not None
+        self.bodies.note_upstream(response)
         is_sse = response.headers.get("content-type", "").startswith("text/event-stream")
         if self.translation is not None:
             if self.client_request is not None:
@@ -187,6 +203,8 @@ class Exchange:
         response = flow.response
         assert response is not None
         tap = response.stream if isinstance(response.stream, StreamTap) else None
+        if self.bodies.upstream_status is None:  # the relay fetched it whole: no responseheaders hook
+            self.bodies.note_upstream(response)
         upstream_body = b""
         if tap is not None:
             upstream_body = b"".join(tap.raw) if tap.raw is not None else b""
@@ -205,6 +223,7 @@ class Exchange:
         flowinfo.publish(flow, self.record)
         if self.upstream_response is not None and self.client_request is not None:
             sideflows.publish_upstream_side(flow, self.client_request, self.upstream_response, upstream_body)
+        sideflows.publish_bodies(flow, self.bodies, self.plan)
 
     def on_error(self, flow: http.HTTPFlow, relay: Relay) -> None:
         self.redact(flow)

@@ -12,12 +12,15 @@ import json
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.harness.fixtures import REPO
 from tests.harness.proxy import ProxyProcess
 from tests.harness.upstream import Reply
 
@@ -26,6 +29,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PASSWORD = "llmitm-browser-test-password"
 POOLED = "sk-ant-pool-browser-secret-31"
+POOLED_SPARE = "sk-ant-pool-browser-secret-32"
 TOOLS = [{"type": "function", "function": {"name": "search", "description": "Search the web",
                                            "parameters": {"type": "object", "properties": {"query": {"type": "string"}},
                                                           "required": ["query"]}}}]
@@ -48,12 +52,14 @@ def web(tmp_path, upstream):
     config = f"""
 state: memory
 providers:
-  claude: {{protocol: anthropic, base_url: "{upstream.url}", keys: ["{POOLED}"]}}
+  claude: {{protocol: anthropic, base_url: "{upstream.url}", keys: ["{POOLED}", "{POOLED_SPARE}"], strategy: round-robin}}
 routes:
   - {{match: {{host: api.openai.com}}, provider: claude, model: claude-sonnet-4-5}}
 """
     # web_password is 12's; mitmproxy 11 defers the unknown option and runs without authentication.
     extra = ["--set", "web_open_browser=false", "--set", f"web_port={port}", "--set", f"web_password={PASSWORD}"]
+    for column in ("icon", "path", "method", "status", "size", "time", "comment"):  # the comment tells the story
+        extra += ["--set", f"web_columns={column}"]
     with ProxyProcess(tmp_path, config, extra=extra, mode="web") as proxy:
         yield proxy, f"http://127.0.0.1:{port}"
 
@@ -84,21 +90,35 @@ def transcript_text(page) -> str:
     return pre.inner_text()
 
 
-def run_command(page, name: str):
+def run_command(page, name: str, *arguments: str):
     """A command as mitmweb's command bar sends it (POST with the page's XSRF token)."""
-    return page.evaluate("""async (name) => {
+    return page.evaluate("""async ([name, args]) => {
         const m = document.cookie.match(/(?:^|; )(?:_mitmproxy_xsrf|_xsrf)=([^;]*)/);
-        const r = await fetch("/commands/" + name, {method: "POST", body: JSON.stringify({arguments: []}),
+        const r = await fetch("/commands/" + name, {method: "POST", body: JSON.stringify({arguments: args}),
             headers: {"Content-Type": "application/json", "X-XSRFToken": m ? decodeURIComponent(m[1]) : ""}});
         return await r.json();
-    }""", name)
+    }""", [name, list(arguments)])
+
+
+def pick_view(page, name: str) -> None:
+    page.get_by_text("View:").click()
+    page.get_by_role("link", name=name, exact=True).click()
+    page.locator(".contentview .controls", has_text=name).wait_for(timeout=15000)
 
 
 def test_a_streamed_tool_call_reads_as_a_transcript_in_mitmweb(web, upstream, tmp_path):
     import openai
 
     proxy, base = web
-    upstream.script = lambda req: Reply.fixture("anthropic-messages/prism/stream-text-then-tool-use.sse")
+    answered: list[str] = []
+
+    def first_key_rate_limited_once(req):
+        answered.append(req.key)
+        if len(answered) == 1:  # the first call is rate-limited: llmitm retries it on the other key
+            return Reply.json(429, {"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}})
+        return Reply.fixture("anthropic-messages/prism/stream-text-then-tool-use.sse")
+
+    upstream.script = first_key_rate_limited_once
     client = openai.OpenAI(api_key="sk-app-browser-own-key", max_retries=0,
                            http_client=openai.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), timeout=30))
     first = list(client.chat.completions.create(model="gpt-4o", stream=True, tools=TOOLS,
@@ -126,6 +146,11 @@ def test_a_streamed_tool_call_reads_as_a_transcript_in_mitmweb(web, upstream, tm
             page.goto(f"{base}/?token={PASSWORD}")
             rows = page.get_by_text("https://api.openai.com/v1/chat/completions")
             rows.first.wait_for(timeout=15000)
+            flow_list = page.locator(".flow-table").inner_text()
+            rows.first.click()  # the whole comment: the flow list cuts it to the column
+            page.get_by_text("Comment", exact=True).last.click()
+            page.get_by_text("2 attempts:", exact=False).first.wait_for(timeout=15000)
+            page.screenshot(path=str(shots / f"mitmweb{line}-flow-list-story.png"))
 
             rows.first.click()  # the first request: its streamed answer
             page.get_by_text("Response", exact=True).click()
@@ -140,6 +165,19 @@ def test_a_streamed_tool_call_reads_as_a_transcript_in_mitmweb(web, upstream, tm
             page.screenshot(path=str(shots / f"mitmweb{line}-request-prefix-change.png"))
             stats = run_command(page, "llmitm.stats")
             keys = run_command(page, "llmitm.keys")
+
+            # The same translated flow, its app and upstream sides compared field by field.
+            page.set_viewport_size({"width": 2300, "height": 1250})
+            rows.first.click()
+            page.get_by_text("Request", exact=True).click()
+            pick_view(page, "llmitm: translation")
+            comparison = transcript_text(page)
+            page.screenshot(path=str(shots / f"mitmweb{line}-translation-request-comparison.png"))
+            page.get_by_text("Response", exact=True).click()
+            pick_view(page, "llmitm: translation")
+            answers = transcript_text(page)
+            page.screenshot(path=str(shots / f"mitmweb{line}-translation-response-comparison.png"))
+            exported = run_command(page, "llmitm.export", "~u chat/completions", str(tmp_path / "captured"))
         finally:
             browser.close()
 
@@ -155,7 +193,29 @@ def test_a_streamed_tool_call_reads_as_a_transcript_in_mitmweb(web, upstream, tm
     assert f"prefix differs at: system, character {len('You search. Today is ')}" in prompt
     route = next(row for row in stats["value"] if row.startswith("#0 → claude (anthropic)"))
     assert route.split()[4:6] == ["2", "0"]  # two requests, no error
-    assert any(row.startswith("claude#1") for row in stats["value"])
+    assert any(row.startswith("claude#2") for row in stats["value"])  # claude#1 cools down after its 429
     assert "claude" in "\n".join(keys["value"])
-    page_text = answer + prompt + json.dumps([stats, keys])
+    retried = next(f for f in app_flows if "2 attempts" in f["comment"])
+    assert retried["marked"] == "🔁"  # mitmweb sends the emoji for ":repeat:" (a tofu box without an emoji font)
+    assert "2 attempts: claude/" in flow_list and "429, retried" in flow_list
+    assert "route #0 → claude/claude-sonnet-4-5 (app asked for gpt-4o) (anthropic)" in flow_list
+    assert "TTFT " in flow_list and "tokens: 465 in (0 cached), 96 out" in flow_list
+    assert "requests: app speaks OpenAI Chat Completions, upstream Anthropic Messages (translated)" in comparison
+    assert "model: changed" in comparison and "max_tokens (as max_tokens → max_tokens)" not in comparison
+    assert "tools: kept" in comparison and "what the app sent" in comparison and "what went upstream" in comparison
+    assert "responses: app speaks OpenAI Chat Completions" in answers and "stop_reason: kept" in answers
+    assert "what the upstream answered, 200" in answers and "event: message_start" not in answers
+
+    # Capture → regression test: the exported streamed flows replay through a real llmitm to the same answer.
+    written = [line for line in exported["value"] if line.startswith("wrote ")]
+    assert len(written) == 2, exported
+    replayed = subprocess.run([sys.executable, "-m", "llmitm.cli", "replay", str(tmp_path / "captured")],
+                              capture_output=True, text=True, timeout=240,
+                              env={**os.environ, "PYTHONPATH": str(REPO / "addons")})
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    assert replayed.stdout.count(": same") == 2
+    captured = "".join(p.read_text(errors="replace") for p in (tmp_path / "captured").rglob("*") if p.is_file())
+    assert POOLED not in captured and POOLED_SPARE not in captured and "sk-app-browser-own-key" not in captured
+    page_text = answer + prompt + comparison + answers + json.dumps([stats, keys])
     assert POOLED not in page_text and "sk-app-browser-own-key" not in page_text
+    assert POOLED not in flow_list and POOLED_SPARE not in flow_list and POOLED_SPARE not in page_text

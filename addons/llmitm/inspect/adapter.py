@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .. import endpoints
-from ..protocols import canonical, gemini, openai_responses
+from ..protocols import anthropic, canonical, gemini, openai_chat, openai_responses
 from ..protocols.canonical import (  # re-exported: the renderer imports the model from here only
     REASONING,
     REDACTED,
@@ -57,6 +57,8 @@ __all__ = [
 ]
 
 PROTOCOL_TITLES = {spoke.name: spoke.wire.TITLE for spoke in REGISTRY}
+# The four protocols by the spokes' own names, for tables keyed by protocol (compare.WIRE_NAMES).
+CHAT, RESPONSES, ANTHROPIC, GEMINI = openai_chat.NAME, openai_responses.NAME, anthropic.NAME, gemini.NAME
 MAX_LENIENT_RETRIES = 8  # refused top-level fields set aside before giving up
 
 

@@ -15,11 +15,14 @@ import hashlib
 import logging
 from collections import deque
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
+import mitmproxy.flow
+import mitmproxy.types
 from mitmproxy import command, ctx, http
 
-from . import adapter, view
+from . import adapter, export, view
 from .prefix import Snapshot, extends, first_difference, snapshot
 from .stats import FlowStats
 
@@ -103,7 +106,7 @@ class ConversationTracker:
 
 
 class Inspect:
-    """The llmitm contentview, `llmitm.stats` and `llmitm.keys`."""
+    """The llmitm contentviews, `llmitm.stats`, `llmitm.keys` and `llmitm.export`."""
 
     name = "llmitm_inspect"
 
@@ -153,3 +156,8 @@ class Inspect:
         # key_table runs its own event loop (asyncio.run): give it a thread of its own.
         with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
             return pool.submit(key_table, config).result(timeout=KEYS_TIMEOUT)
+
+    @command.command("llmitm.export")
+    def export_command(self, flows: Sequence[mitmproxy.flow.Flow], folder: mitmproxy.types.Path) -> Sequence[str]:
+        """Write flows as fixture folders for `llmitm replay` (bodies only: no header, no key)."""
+        return export.export_flows(list(flows), Path(folder).expanduser())

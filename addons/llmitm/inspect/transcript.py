@@ -41,8 +41,9 @@ WRAP = 76  # columns of prose per line (plus indentation): fits mitmweb's detail
 
 
 class Transcript:
-    def __init__(self) -> None:
+    def __init__(self, wrap: int = WRAP) -> None:
         self.lines: list[Line] = []
+        self.wrap = wrap  # columns of prose: narrower when two transcripts stand side by side
 
     def heading(self, text: str) -> None:
         self.lines.append([("header", f"── {text} ──")])
@@ -60,7 +61,7 @@ class Transcript:
     def prose(self, text: str, depth: int) -> None:
         """Model and user text, wrapped so a long paragraph stays readable in a narrow pane."""
         for row in text.splitlines() or [""]:
-            for piece in textwrap.wrap(row, WRAP, break_long_words=False, break_on_hyphens=False) or [""]:
+            for piece in textwrap.wrap(row, self.wrap, break_long_words=False, break_on_hyphens=False) or [""]:
                 self.line(piece, depth=depth)
 
     def blank(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from mitmproxy import contentviews, http
 
-from . import adapter
+from . import adapter, translation
 from .transcript import Transcript, render_request, render_response
 
 NEW_VIEW_API = hasattr(contentviews, "Contentview")
@@ -31,7 +31,7 @@ def message_protocol(flow: http.HTTPFlow, message: http.Message) -> str | None:
     return protocol
 
 
-def render_priority(data: bytes, flow, http_message) -> float:
+def message_priority(data: bytes, flow, http_message) -> float:
     if not data or not isinstance(flow, http.HTTPFlow) or http_message is None:
         return -1
     return PRIORITY if message_protocol(flow, http_message) else -1
@@ -121,19 +121,24 @@ if NEW_VIEW_API:
     class LlmitmView(contentviews.Contentview):
         """mitmproxy 12: `prettify` returns the transcript as text."""
 
+        view_name = VIEW_NAME
+
         @property
         def name(self) -> str:
-            return VIEW_NAME
+            return self.view_name
 
         @property
         def syntax_highlight(self):
             return "none"
 
         def prettify(self, data: bytes, metadata) -> str:
-            return render_flow_message(data, metadata.flow, metadata.http_message).text()
+            return self.render(data, metadata.flow, metadata.http_message).text()
 
         def render_priority(self, data: bytes, metadata) -> float:
-            return render_priority(data, metadata.flow, metadata.http_message)
+            return self.priority(data, metadata.flow, metadata.http_message)
+
+        render = staticmethod(render_flow_message)
+        priority = staticmethod(message_priority)
 
 else:
 
@@ -145,25 +150,40 @@ else:
         def __call__(self, data: bytes, *, flow=None, http_message=None, **unknown):
             if not isinstance(flow, http.HTTPFlow) or http_message is None:
                 raise ValueError("the llmitm view needs the flow")
-            transcript = render_flow_message(data, flow, http_message)
-            return _description(flow, http_message), iter(transcript.lines)
+            transcript = self.render(data, flow, http_message)
+            description = _description(flow, http_message) if self.name == VIEW_NAME else self.name
+            return description, iter(transcript.lines)
 
         def render_priority(self, data: bytes, *, flow=None, http_message=None, **unknown) -> float:
-            return render_priority(data, flow, http_message)
+            return self.priority(data, flow, http_message)
+
+        render = staticmethod(render_flow_message)
+        priority = staticmethod(message_priority)
 
 
-def register() -> LlmitmView:
-    """Add the view; on mitmproxy 11, first drop one left by an earlier load (a script reload that
+class TranslationView(LlmitmView):
+    """"llmitm: translation": a translated flow's app and upstream bodies side by side, compared field
+    by field (translation.py). Chosen from the View menu; the transcript view stays the default."""
+
+    name = view_name = translation.VIEW_NAME  # type: ignore[assignment]
+    render = staticmethod(translation.render_flow)
+    priority = staticmethod(translation.render_priority)
+
+
+def register() -> list[LlmitmView]:
+    """Add the views; on mitmproxy 11, first drop any left by an earlier load (a script reload that
     skipped `done`), since 11 refuses a second view of the same name."""
-    if not NEW_VIEW_API and (stale := contentviews.get(VIEW_NAME)) is not None:
-        contentviews.remove(stale)
-    view = LlmitmView()
-    contentviews.add(view)
-    return view
+    views = [LlmitmView(), TranslationView()]
+    for view in views:
+        if not NEW_VIEW_API and (stale := contentviews.get(view.name)) is not None:
+            contentviews.remove(stale)
+        contentviews.add(view)
+    return views
 
 
-def unregister(view: LlmitmView) -> None:
+def unregister(views: list[LlmitmView]) -> None:
     """mitmproxy 11 refuses a second view of the same name (a script reload would fail); 12 replaces
     views by name and deprecates `remove`."""
-    if not NEW_VIEW_API and view in contentviews.views:
-        contentviews.remove(view)
+    for view in views:
+        if not NEW_VIEW_API and view in contentviews.views:
+            contentviews.remove(view)
