@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.harness.net import free_port
 from tests.harness.proxy import REPO, ProxyProcess
 from tests.harness.upstream import Reply, default_script
 
@@ -22,12 +23,6 @@ pytestmark = pytest.mark.e2e
 CONTAINER = REPO / "config" / "container"
 KEY_A, KEY_B = "sk-deploy-key-a-000000", "sk-deploy-key-b-000000"
 CLIENT_KEY = "team-client-key-000001"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def require(binary: str, package: str) -> str:

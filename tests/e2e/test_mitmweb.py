@@ -4,23 +4,17 @@ of a translated flow, which key served (masked), and no pooled key anywhere."""
 from __future__ import annotations
 
 import json
-import socket
 import time
 
 import httpx
 import pytest
 
+from tests.harness.net import free_port, mitmweb_options
 from tests.harness.proxy import ProxyProcess
 from tests.harness.upstream import Reply
 
 POOLED = "sk-ant-pool-web-secret-77"
 PASSWORD = "llmitm-test-web-password"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -33,7 +27,7 @@ providers:
 routes:
   - {{match: {{host: api.openai.com}}, provider: claude, model: claude-sonnet-4-5}}
 """
-    extra = ["--set", "web_open_browser=false", "--set", f"web_port={port}", "--set", f"web_password={PASSWORD}"]
+    extra = mitmweb_options(port, PASSWORD)
     with ProxyProcess(tmp_path, config, extra=extra, mode="web") as proxy:
         yield proxy, f"http://127.0.0.1:{port}"
 

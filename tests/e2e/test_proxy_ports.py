@@ -11,6 +11,7 @@ import time
 import httpx
 import pytest
 
+from tests.harness.net import free_port, mitmweb_options
 from tests.harness.proxy import ProxyProcess
 from tests.harness.upstream import Reply
 
@@ -22,12 +23,6 @@ LOOPBACK_SPELLINGS = [
     "[::1]", "[0:0:0:0:0:0:0:1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]", "[::]",
 ]
 POOLED = "sk-pooled-netguard-0123456789"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def listening_ports(pid: int) -> set[int]:
@@ -99,7 +94,7 @@ providers:
 routes:
   - {{match: {{host: api.anthropic.com}}, provider: claude}}
 """
-    extra = ["--set", "web_open_browser=false", "--set", f"web_port={web_port}", "--set", "web_password=netguard-test"]
+    extra = mitmweb_options(web_port, "netguard-test")
     proxy = ProxyProcess(tmp_path_factory.mktemp("netguard"), config, extra=extra, mode="web").start()
     # One streamed pooled request starts llmitm's relay, so its port exists to be attacked.
     upstream.script = lambda req: Reply.fixture("anthropic-messages/prism/stream-text-basic.sse")

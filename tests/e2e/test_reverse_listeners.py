@@ -3,10 +3,9 @@ the same routing, translation and pooled keys as through the proxy."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
+from tests.harness.net import free_port
 from tests.harness.proxy import ProxyProcess
 from tests.harness.upstream import Reply
 
@@ -15,12 +14,6 @@ pytestmark = pytest.mark.e2e
 POOL_CLAUDE = "sk-ant-pool-reverse-0001"
 POOL_OPENAI = "sk-pool-openai-reverse-0001"
 PLACEHOLDER = "sk-app-placeholder-reverse"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 
 from . import smollm3_model
 from .fixtures import REPO
+from .net import free_port
 
 EXTRA = "local-test"
 SERVER_VENV = REPO / ".venv-smollm3"
@@ -132,12 +132,6 @@ def prompt_token_counts(python: Path, home: Path, cases: list[dict]) -> list[int
     done = _run([str(python), smollm3_model.__file__, "count", str(home / MODEL_ID)], "rendering the chat template",
                 BUILD_TIMEOUT, input=json.dumps(cases), env={**os.environ, **OFFLINE})
     return json.loads(done.stdout)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LocalServer:

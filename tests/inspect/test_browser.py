@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import httpx
 import pytest
 
 from tests.harness.fixtures import REPO
+from tests.harness.net import free_port, mitmweb_options
 from tests.harness.proxy import ProxyProcess
 from tests.harness.upstream import Reply
 
@@ -40,12 +40,6 @@ if not Path(CHROMIUM).exists():
     pytest.skip("Debian's chromium is not installed (scripts/test installs it)", allow_module_level=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def web(tmp_path, upstream):
     port = free_port()
@@ -57,7 +51,7 @@ routes:
   - {{match: {{host: api.openai.com}}, provider: claude, model: claude-sonnet-4-5}}
 """
     # web_password is 12's; mitmproxy 11 defers the unknown option and runs without authentication.
-    extra = ["--set", "web_open_browser=false", "--set", f"web_port={port}", "--set", f"web_password={PASSWORD}"]
+    extra = mitmweb_options(port, PASSWORD)
     for column in ("icon", "path", "method", "status", "size", "time", "comment"):  # the comment tells the story
         extra += ["--set", f"web_columns={column}"]
     with ProxyProcess(tmp_path, config, extra=extra, mode="web") as proxy:

@@ -158,9 +158,9 @@ async def test_a_crashed_instance_stops_holding_slots(stores):
 
 
 async def test_an_unreachable_redis_does_not_stop_the_pool(caplog):
-    from redis_server import _free_port
+    from tests.harness.net import free_port
 
-    store = RedisStore(f"redis://127.0.0.1:{_free_port()}/0")
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
     pool = KeyPool("openai", [KeySpec("solo", "sk-solo-key-1234", max_concurrency=1)], store=store, max_wait=0)
     lease = await pool.acquire()
     with pytest.raises(PoolExhausted):

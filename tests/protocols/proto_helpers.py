@@ -9,6 +9,7 @@ from pathlib import Path
 
 import anthropic
 import anthropic._base_client
+import openai
 import openai._base_client
 
 
@@ -17,7 +18,7 @@ def http_module(sdk: str):
     versa): the module the installed SDK itself imports."""
     base = openai._base_client if sdk == "openai" else anthropic._base_client
     return getattr(base, "httpx2", None) or base.httpx
-import openai
+
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 FIXTURES = SHARED / "fixtures"

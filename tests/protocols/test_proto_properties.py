@@ -18,10 +18,18 @@ from llmitm.protocols.canonical import (
     END,
     MAX_TOKENS,
     PAUSE,
+    REASONING,
+    REFUSAL,
     STOP_SEQUENCE,
+    TEXT,
+    TOOL_CALL,
     TOOL_USE,
+    BlockStart,
+    BlockStop,
     Context,
+    Delta,
     Image,
+    KeepAlive,
     Message,
     Reasoning,
     ReasoningConfig,
@@ -29,12 +37,17 @@ from llmitm.protocols.canonical import (
     Request,
     Response,
     ResponseFormat,
+    SignatureDelta,
+    StreamEnd,
+    StreamFinish,
+    StreamStart,
     Text,
     Tool,
     ToolCall,
     ToolChoice,
     ToolResult,
     Usage,
+    UsageUpdate,
 )
 from llmitm.protocols.sse import SSEDecoder
 
@@ -55,7 +68,7 @@ def decode(pieces) -> list:
 
 def cut(data: bytes, points: list[int]) -> list[bytes]:
     points = sorted({p % (len(data) + 1) for p in points})
-    return [data[a:b] for a, b in zip([0] + points, points + [len(data)])]
+    return [data[a:b] for a, b in zip([0] + points, points + [len(data)], strict=True)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,21 +316,6 @@ def test_openai_request_round_trip(req):
 # Stream events: parse(render(events)) == events, per protocol, for event sequences in the form
 # that protocol's parser produces (sequential blocks, the upstream's own event order).
 
-from llmitm.protocols.canonical import (
-    REASONING,
-    REFUSAL,
-    TEXT,
-    TOOL_CALL,
-    BlockStart,
-    BlockStop,
-    Delta,
-    KeepAlive,
-    SignatureDelta,
-    StreamEnd,
-    StreamFinish,
-    StreamStart,
-    UsageUpdate,
-)
 
 
 def _merge_deltas(events: list) -> list:
