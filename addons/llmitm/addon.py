@@ -16,7 +16,7 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
-from . import credentials, sideflows, upkeep
+from . import credentials, sideflows, upkeep, websocket
 from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_default, load_config
 from .exchange import Exchange, answer
 from .guard import fail_closed
@@ -93,6 +93,9 @@ class Llmitm:
     @fail_closed
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response or not self.planner.intercepts(flow.request.pretty_host):
+            return
+        if websocket.is_upgrade(flow.request):  # Codex's Responses WebSocket: 426, so it falls back now
+            websocket.refuse(flow)
             return
         refusal = self.planner.screen_length(flow.request.method, flow.request.path, flow.request.headers.get("content-length"))
         if refusal is not None:
