@@ -16,7 +16,7 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
-from . import credentials, sideflows, upkeep, websocket
+from . import credentials, sideflows, streaming, upkeep, websocket
 from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_default, load_config
 from .exchange import Exchange, answer
 from .guard import fail_closed
@@ -135,7 +135,10 @@ class Llmitm:
     def error(self, flow: http.HTTPFlow) -> None:
         exchange = self.exchanges.get(flow.id)
         if exchange is not None:
-            exchange.on_error(flow, self.relay)
+            if streaming.settle_hangup_after_answer(flow):  # the app hung up after the whole answer
+                exchange.on_response(flow)
+            else:
+                exchange.on_error(flow, self.relay)
             del self.exchanges[flow.id]
         elif self.planner.intercepts(flow.request.pretty_host):
             credentials.redact(flow.request)

@@ -36,7 +36,9 @@ class FlowRecord:
             return "llmitm: no route matched: passed through untouched"
         where = f"route #{self.route} → {self.provider} ({self.upstream_protocol})"
         model = f", model {self.model} → {self.upstream_model}" if self.upstream_model != self.model else ""
-        if self.credential == "pooled":
+        if self.credential == "pooled" and self.key_id is None:
+            cred = ", no pooled key served"  # every key failed or was busy, or the app went away first
+        elif self.credential == "pooled":
             cred = f", key {self.key_id} {self.key_masked}"
         else:
             cred = ", app's own credential"
