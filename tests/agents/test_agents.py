@@ -17,13 +17,16 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.harness.agent_upstream import ScriptedAgentUpstream
+from tests.harness.fixtures import REPO
 from tests.harness.proxy import ProxyProcess
 
 from . import install
@@ -75,19 +78,27 @@ routes:{routes}
 """
 
 
+# What the README's section for each agent adds to `eval "$(llmitm env)"`.
+AGENT_ENV = {
+    "claude": {"ANTHROPIC_API_KEY": APP_KEY, "DISABLE_TELEMETRY": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"},
+    "codex": {"OPENAI_API_KEY": APP_KEY},
+    "gemini": {"GEMINI_API_KEY": APP_KEY, "GEMINI_CLI_TRUST_WORKSPACE": "true", "GEMINI_TELEMETRY_ENABLED": "false"},
+}
+
+
+def llmitm_env(proxy: ProxyProcess) -> dict[str, str]:
+    """The variables `llmitm env` prints for this proxy, as a user's `eval "$(llmitm env)"` sets them."""
+    done = subprocess.run([sys.executable, "-m", "llmitm.cli", "env", "--listen-port", str(proxy.port), "--confdir",
+                           str(proxy.confdir)], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO / "addons")})
+    pairs = [line.removeprefix("export ").split("=", 1) for line in done.stdout.splitlines() if line.startswith("export ")]
+    return {name: shlex.split(value)[0] if value else "" for name, value in pairs}
+
+
 def agent_env(agent: str, proxy: ProxyProcess, home: Path) -> dict[str, str]:
-    """Exactly what the README's section for the agent says to set, plus a fresh HOME and a PATH."""
-    env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TERM": "dumb",
-           "HTTPS_PROXY": proxy.url, "HTTP_PROXY": proxy.url, "NO_PROXY": "", "NODE_EXTRA_CA_CERTS": str(proxy.ca),
-           "SSL_CERT_FILE": str(proxy.ca), "NODE_USE_ENV_PROXY": "1"}
-    if agent == "claude":
-        env |= {"ANTHROPIC_API_KEY": APP_KEY, "DISABLE_TELEMETRY": "1", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
-                "DISABLE_AUTOUPDATER": "1"}
-    elif agent == "codex":
-        env |= {"OPENAI_API_KEY": APP_KEY, "CODEX_CA_CERTIFICATE": str(proxy.ca)}
-    else:
-        env |= {"GEMINI_API_KEY": APP_KEY, "GEMINI_TELEMETRY_ENABLED": "false", "GEMINI_CLI_TRUST_WORKSPACE": "true"}
-    return env
+    """`llmitm env`, the README's lines for the agent, a fresh HOME and the PATH: nothing else."""
+    env = {"HOME": str(home), "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "TERM": "dumb"}
+    return env | llmitm_env(proxy) | AGENT_ENV[agent]
 
 
 def agent_argv(node_modules: Path, agent: str, prompt: str) -> list[str]:
