@@ -21,7 +21,7 @@ from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_defa
 from .exchange import Exchange, answer
 from .guard import fail_closed
 from .plan import AppRequest, Forward, Planner
-from .pools import PoolRegistry
+from .provider_pools import PoolRegistry
 from .relay import Relay
 
 log = logging.getLogger(__name__)

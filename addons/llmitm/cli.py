@@ -237,7 +237,7 @@ def cmd_keys(ns: argparse.Namespace) -> int:
     config = _load_or_explain(ns.config)
     if config is None:
         return 2
-    from .pools import key_table
+    from .provider_pools import key_table
 
     for line in key_table(config):
         print(line)

@@ -17,6 +17,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .clients import ClientSpec, fingerprint
+from .pool.stores import sqlite_path
 from .protocols.registry import REGISTRY
 
 
@@ -167,6 +168,10 @@ class RouteConfig(_Strict):
     model: str | None = None  # rewrite every matched request to this model
     model_map: dict[str, str] = {}  # {glob: model}; first matching glob wins
     fallback: list[str] = []  # providers tried in order when the main one cannot serve
+    # A tool of the app's that the upstream cannot run (a hosted tool with no twin there): "drop" it
+    # with a warning on the flow, so a coding agent is not failed entirely by one optional tool, or
+    # "refuse" the request with a 400 that names it.
+    unsupported_tools: Literal["drop", "refuse"] = "drop"
 
     @model_validator(mode="after")
     def _model_xor_map(self) -> RouteConfig:
@@ -256,8 +261,9 @@ class LlmitmConfig(_Strict):
     def _state_url(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^(memory|sqlite://.+|rediss?://.+)$", value):
             raise ValueError("must be 'memory', 'sqlite:///path' or 'redis://host:port/db'")
-        if value is not None and value.startswith("sqlite:///"):
-            folder = Path(value.removeprefix("sqlite:///")).expanduser().parent
+        path = sqlite_path(value) if value is not None else None
+        if path is not None:
+            folder = Path(path).expanduser().parent
             if not folder.is_dir():
                 raise ValueError(f"the folder {str(folder)!r} of the SQLite state file does not exist")
         return value

@@ -245,8 +245,8 @@ class Planner:
     def _translated(req: AppRequest, endpoint: endpoints.Endpoint, body: dict, decision: RouteDecision,
                     record: FlowRecord, upstream_protocol: str) -> Plan:
         provider = decision.provider
-        translation = Translation(endpoint.protocol, upstream_protocol,
-                                  max_tokens_default=provider.max_tokens_default, local_model=provider.local_model)
+        translation = Translation(endpoint.protocol, upstream_protocol, max_tokens_default=provider.max_tokens_default,
+                                  local_model=provider.local_model, unsupported_tools=decision.route.unsupported_tools)
         try:
             upstream = translation.request(body, upstream_model=decision.upstream_model, client_path=req.path)
         except TranslationError as e:

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import time
 
 from . import shapes
-
-import re
-from pathlib import Path
 
 STREAMS = {"openai-chat": shapes.openai_stream_events, "anthropic": shapes.anthropic_stream_events}
 

@@ -26,7 +26,7 @@ _IDLE = ("_worker (concurrent/futures/thread.py)", "select (selectors.py)", "wai
 # helpers (asyncio writes, ssl, json) count for whoever called them.
 _CATEGORIES = (
     ("llmitm translation", ("(llmitm/protocols/",)),
-    ("llmitm key pool/state", ("(llmitm/pool/", "(llmitm/pools.py")),
+    ("llmitm key pool/state", ("(llmitm/pool/", "(llmitm/provider_pools.py")),
     ("llmitm relay hop (aiohttp server+client)", ("(llmitm/relay.py", "(aiohttp/", "(multidict/", "(yarl/")),
     ("llmitm hooks/other", ("(llmitm/",)),
     ("mitmproxy", ("(mitmproxy/", "(h11/", "(h2/", "(OpenSSL/", "(wsproto/")),

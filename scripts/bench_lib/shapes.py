@@ -15,22 +15,22 @@ from pathlib import Path
 STREAM_EVENTS = 200
 
 # Real events (openai-python tests, gpt-4o-2024-08-06, stream-text-weather.sse).
-_OA_ID = '"id":"chatcmpl-ABfw031mOJeYCSHe4yI2ZjOA6kMJL","object":"chat.completion.chunk","created":1727346168,"model":"gpt-4o-2024-08-06","system_fingerprint":"fp_5050236cbd"'
-_OA_ROLE = '{' + _OA_ID + ',"choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]}'
+_OA_ID = '"id":"chatcmpl-ABfw031mOJeYCSHe4yI2ZjOA6kMJL","object":"chat.completion.chunk","created":1727346168,"model":"gpt-4o-2024-08-06","system_fingerprint":"fp_5050236cbd"'  # noqa: E501 - recorded bytes, kept on one line
+_OA_ROLE = '{' + _OA_ID + ',"choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]}'  # noqa: E501 - recorded bytes, kept on one line
 _OA_DELTA = '{' + _OA_ID + ',"choices":[{"index":0,"delta":{"content":"%s"},"logprobs":null,"finish_reason":null}]}'
 _OA_FINISH = '{' + _OA_ID + ',"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}'
 _OA_USAGE = '{' + _OA_ID + ',"choices":[],"usage":{"prompt_tokens":14,"completion_tokens":196,"total_tokens":210}}'
-_OA_JSON = {"id": "chatcmpl-ABfvaueLEMLNYbT8YzpJxsmiQ6HSY", "object": "chat.completion", "created": 1727346142, "model": "gpt-4o-2024-08-06", "choices": [{"index": 0, "message": {"role": "assistant", "content": "I'm unable to provide real-time weather updates. To get the current weather in San Francisco, I recommend checking a reliable weather website or app like the Weather Channel or a local news station.", "refusal": None}, "logprobs": None, "finish_reason": "stop"}], "usage": {"prompt_tokens": 14, "completion_tokens": 37, "total_tokens": 51, "completion_tokens_details": {"reasoning_tokens": 0}}, "system_fingerprint": "fp_b40fb1c6fb"}
+_OA_JSON = {"id": "chatcmpl-ABfvaueLEMLNYbT8YzpJxsmiQ6HSY", "object": "chat.completion", "created": 1727346142, "model": "gpt-4o-2024-08-06", "choices": [{"index": 0, "message": {"role": "assistant", "content": "I'm unable to provide real-time weather updates. To get the current weather in San Francisco, I recommend checking a reliable weather website or app like the Weather Channel or a local news station.", "refusal": None}, "logprobs": None, "finish_reason": "stop"}], "usage": {"prompt_tokens": 14, "completion_tokens": 37, "total_tokens": 51, "completion_tokens_details": {"reasoning_tokens": 0}}, "system_fingerprint": "fp_b40fb1c6fb"}  # noqa: E501 - recorded bytes, kept on one line
 
 # Real events (prism tests, claude-3-7-sonnet-20250219, stream-text-basic.sse).
-_AN_START = '{"type":"message_start","message":{"id":"msg_014HN4fQn2vqETrzGmNdZ9Eg","type":"message","role":"assistant","model":"claude-3-7-sonnet-20250219","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":11,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":3}}}'
+_AN_START = '{"type":"message_start","message":{"id":"msg_014HN4fQn2vqETrzGmNdZ9Eg","type":"message","role":"assistant","model":"claude-3-7-sonnet-20250219","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":11,"cache_creation_input_tokens":0,"cache_read_input_tokens":0,"output_tokens":3}}}'  # noqa: E501 - recorded bytes, kept on one line
 _AN_BLOCK = '{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}'
 _AN_PING = '{"type": "ping"}'
 _AN_DELTA = '{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"%s"}}'
 _AN_BSTOP = '{"type":"content_block_stop","index":0}'
 _AN_MDELTA = '{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},"usage":{"output_tokens":193}}'
 _AN_MSTOP = '{"type":"message_stop"}'
-_AN_JSON = {"model": "claude-sonnet-4-5-20250929", "id": "msg_01VdEjxAP5ahtHKrrRdNBteQ", "type": "message", "role": "assistant", "content": [{"type": "text", "text": "Hello! I'm doing well, thanks for asking. How are you doing today? Is there anything I can help you with?"}], "stop_reason": "end_turn", "stop_sequence": None, "usage": {"input_tokens": 12, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0}, "output_tokens": 29, "service_tier": "standard", "inference_geo": "not_available"}}
+_AN_JSON = {"model": "claude-sonnet-4-5-20250929", "id": "msg_01VdEjxAP5ahtHKrrRdNBteQ", "type": "message", "role": "assistant", "content": [{"type": "text", "text": "Hello! I'm doing well, thanks for asking. How are you doing today? Is there anything I can help you with?"}], "stop_reason": "end_turn", "stop_sequence": None, "usage": {"input_tokens": 12, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0, "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0}, "output_tokens": 29, "service_tier": "standard", "inference_geo": "not_available"}}  # noqa: E501 - recorded bytes, kept on one line
 
 # Deltas cycle through real token texts from the recordings.
 _WORDS = ["I'm", " unable", " to", " provide", " real", "-time", " weather", " updates", ".", " To", " get",

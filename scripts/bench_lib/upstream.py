@@ -5,8 +5,9 @@
 POST /v1/chat/completions -> OpenAI shape, POST /v1/messages -> Anthropic shape; `"stream": true` in the
 JSON body selects a 200-event SSE stream (chunked, first event written with the headers, the rest one
 write per `--events-per-write` events, yielding to the loop between writes (or pausing `--event-gap-ms`)
-so events leave as separate segments, as a real provider's do; under load a busy reader still coalesces them). GET /__stats returns per-path, per-key and per-mode counters so the
-harness can check that a proxy really routed (and key-swapped / translated) what it claims.
+so events leave as separate segments, as a real provider's do; under load a busy reader still coalesces
+them). GET /__stats returns per-path, per-key and per-mode counters so the harness can check that a
+proxy really routed (and key-swapped / translated) what it claims.
 Plain asyncio.Protocol, no framework: the upstream must cost little next to the proxy under test.
 """
 

@@ -1,4 +1,4 @@
-"""Issue 2 end to end: real SDKs and curl → real llmitm (mitmdump) → loopback upstream replaying
+"""The foundation end to end: real SDKs and curl → real llmitm (mitmdump) → loopback upstream replaying
 recorded provider traffic. The SDKs call the real hostnames; the config routes them to loopback."""
 
 from __future__ import annotations

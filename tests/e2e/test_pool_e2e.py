@@ -1,4 +1,4 @@
-"""Issue 4 end to end: transparent retry on another key, quota skipping, disable + probe, exhaustion,
+"""The key pool end to end: transparent retry on another key, quota skipping, disable + probe, exhaustion,
 persistence across a restart and a pool shared by two instances through Redis."""
 
 from __future__ import annotations

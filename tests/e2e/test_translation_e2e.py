@@ -1,4 +1,4 @@
-"""Issue 3 end to end: an OpenAI-Chat app on an Anthropic upstream and an Anthropic app (Claude Code's
+"""Translation end to end: an OpenAI-Chat app on an Anthropic upstream and an Anthropic app (Claude Code's
 SDK) on an OpenAI-compatible upstream, through a real mitmdump, with recorded upstream traffic."""
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from llmitm.config import parse_config
-from llmitm.pools import PoolRegistry
+from llmitm.provider_pools import PoolRegistry
 from tests.harness.upstream import FakeUpstream
 
 KEYS = ["sk-glue-a-00000001", "sk-glue-b-00000002"]

@@ -136,3 +136,26 @@ routes:
     plan = Planner(config).plan(AppRequest("POST", "generativelanguage.googleapis.com", path, {}, b'{"contents": []}'))
     assert isinstance(plan, Forward) and plan.streams
     assert plan.url == "http://127.0.0.1:9/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+
+
+def test_a_route_can_refuse_hosted_tools_the_upstream_cannot_run_instead_of_dropping_them():
+    from llmitm.config import parse_config
+    from llmitm.plan import AppRequest, Forward, Planner, Refuse
+
+    text = """
+providers:
+  compat: {protocol: openai-chat, base_url: "http://127.0.0.1:9/v1"}
+routes:
+  - {match: {model: strict-*}, provider: compat, unsupported_tools: refuse}
+  - {provider: compat}
+"""
+    planner = Planner(parse_config(text, "t", env={}))
+
+    def plan(model: str):
+        body = {"model": model, "input": "hi", "tools": [{"type": "web_search"}]}
+        return planner.plan(AppRequest("POST", "api.openai.com", "/v1/responses", {}, json.dumps(body).encode()))
+
+    dropped = plan("gpt-4o")
+    assert isinstance(dropped, Forward) and any("web_search" in w for w in dropped.record.warnings)
+    refused = plan("strict-4o")
+    assert isinstance(refused, Refuse) and refused.status == 400

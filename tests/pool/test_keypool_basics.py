@@ -183,7 +183,7 @@ async def test_context_manager_with_an_explicit_release_releases_once(make_pool)
 
 def test_open_store_rejects_unknown_urls():
     from llmitm.pool import open_store
-    from llmitm.pool.store_memory import MemoryStore
+    from llmitm.pool.stores.memory import MemoryStore
 
     assert isinstance(open_store("memory"), MemoryStore)
     with pytest.raises(ValueError, match="unknown state store"):

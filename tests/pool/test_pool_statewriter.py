@@ -10,8 +10,8 @@ from pool_helpers import FakeClock, specs
 
 from llmitm.pool import KeyPool
 from llmitm.pool.keystate import KeyUpdate
-from llmitm.pool.store import SlotClaim
-from llmitm.pool.store_memory import MemoryStore
+from llmitm.pool.stores import SlotClaim
+from llmitm.pool.stores.memory import MemoryStore
 
 
 class FlakyStore(MemoryStore):

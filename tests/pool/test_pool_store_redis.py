@@ -11,7 +11,7 @@ from redis_server import running_redis_server
 
 from llmitm.pool import KeyPool, KeySpec, PoolExhausted, open_store
 from llmitm.pool.keystate import KeyUpdate
-from llmitm.pool.store_redis import RedisStore
+from llmitm.pool.stores.redis import RedisStore
 
 
 @pytest.fixture(scope="module")
@@ -228,6 +228,7 @@ async def test_a_slot_released_here_is_free_at_once_for_the_next_claim(stores):
 async def test_llmitm_keys_reads_the_shared_pool(stores, redis_url):
     from llmitm.config import parse_config
     from llmitm.pool.table import read_key_statuses
+    from llmitm.provider_pools import pool_settings, pooled_keys
 
     config = parse_config(
         f"""
@@ -243,12 +244,12 @@ routes: [{{provider: openai}}]
         env={},
     )
     store = stores()
-    pool = KeyPool.from_config("openai", config.providers["openai"], store=store)
+    pool = KeyPool.from_settings("openai", pool_settings("openai", config.providers["openai"]), store=store)
     (await pool.acquire(pin="openai#1")).release(429, {"retry-after": "60"})
     held = await pool.acquire(pin="openai#2")
     await pool.flush()
     reader = stores()  # `llmitm keys` beside the running proxy: its own connection
-    first, second = await read_key_statuses(config, reader)
+    first, second = await read_key_statuses(pooled_keys(config), reader)
     assert (first.state, first.errors, first.masked) == ("cooling", 1, "sk-…0001")
     assert (second.state, second.in_flight) == ("ok", 1)
     held.release(200)

@@ -5,7 +5,7 @@ from pool_helpers import FakeClock, specs
 
 from llmitm.pool import CooldownSettings, KeyPool, KeySpec, PoolExhausted, open_store
 from llmitm.pool.keystate import KeyUpdate
-from llmitm.pool.store_sqlite import SqliteStore
+from llmitm.pool.stores.sqlite import SqliteStore
 
 
 async def test_fields_and_counters_round_trip(tmp_path):

@@ -18,7 +18,6 @@ import pytest
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as gtypes
-from llmitm.protocols import Translation
 from proto_helpers import A_DIR, C_DIR, FIXTURES, fixtures, is_error_body, merged_anthropic_usage, split, wire_bytes
 from test_proto_fixtures_sdk import (
     a_text,
@@ -30,6 +29,8 @@ from test_proto_fixtures_sdk import (
     reference_openai,
     translating_client,
 )
+
+from llmitm.protocols import Translation
 
 G_DIR = "gemini"
 G_STREAMS = fixtures(G_DIR, stream=True)

@@ -9,6 +9,9 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from proto_helpers import A_DIR, C_DIR, fixtures, wire_bytes
+from test_proto_properties import _merge_deltas, arguments, block_plan, cut, decode, nat, schema, text, tool_id, word
+
 from llmitm.protocols import Translation, gemini
 from llmitm.protocols.canonical import (
     CONTENT_FILTER,
@@ -38,8 +41,6 @@ from llmitm.protocols.canonical import (
     Usage,
     UsageUpdate,
 )
-from proto_helpers import A_DIR, C_DIR, fixtures, wire_bytes
-from test_proto_properties import _merge_deltas, arguments, block_plan, cut, decode, nat, schema, text, tool_id, word
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 G_STREAMS = fixtures("gemini", stream=True)
@@ -120,7 +121,7 @@ def test_gemini_response_round_trip(resp):
 result_text = text.filter(lambda s: not s.strip().startswith("{"))
 image = st.one_of(
     st.builds(Image, media_type=st.sampled_from(["image/png", "image/jpeg"]),
-              data=st.from_regex(r"[A-Za-z0-9+/]{4,20}", fullmatch=True)),
+              data=st.from_regex(r"(?:[A-Za-z0-9+/]{4}){1,5}", fullmatch=True)),  # standard base64
     st.builds(Image, url=st.from_regex(r"https://example\.com/[a-z]{1,8}\.png", fullmatch=True)))
 
 
@@ -161,9 +162,11 @@ def gemini_requests(draw):
         req.tool_choice = None if mode is None else ToolChoice(mode, req.tools[0].name if mode == "tool" else None)
     req.reasoning = draw(st.none() | st.just(ReasoningConfig(False)) | st.just(ReasoningConfig(True))
                          | st.builds(ReasoningConfig, st.just(True), budget_tokens=st.integers(1, 32000)))
+    # A response schema arrives back as every JSON Schema upstream takes it: objects closed, strict only
+    # when every object requires all its properties (gemini.standard_json_schema).
+    closed = schema.map(lambda s: gemini.standard_json_schema(s, close_objects=True))
     req.response_format = draw(st.none() | st.just(ResponseFormat("json_object"))
-                               | st.builds(ResponseFormat, st.just("json_schema"), schema, st.just("response"),
-                                           st.just(True)))
+                               | closed.map(lambda c: ResponseFormat("json_schema", c[0], "response", c[1])))
     return req
 
 

@@ -11,6 +11,7 @@ import httpx
 import pytest
 from google import genai
 from google.genai import types as gtypes
+
 from llmitm.protocols import Translation, TranslationError, gemini
 from llmitm.protocols.canonical import Context
 
@@ -120,11 +121,14 @@ def test_sdk_json_schema_and_forced_tool():
     _, body = sdk_request(contents="hi", config=config)
     _, c, _ = up(body, "openai-chat")
     assert c["response_format"]["type"] == "json_schema"
-    assert c["response_format"]["json_schema"]["schema"] == {"type": "object", "properties": {"n": {"type": "number"}}}
+    # Objects closed (OpenAI strict mode and Anthropic structured outputs need it); not strict, as "n" is optional.
+    closed = {"type": "object", "properties": {"n": {"type": "number"}}, "additionalProperties": False}
+    assert c["response_format"]["json_schema"]["schema"] == closed
+    assert c["response_format"]["json_schema"]["strict"] is False
     assert c["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
     _, a, _ = up(body, "anthropic")
     assert a["tool_choice"] == {"type": "tool", "name": "get_weather"}
-    assert a["output_config"]["format"]["schema"] == {"type": "object", "properties": {"n": {"type": "number"}}}
+    assert a["output_config"]["format"]["schema"] == closed
 
 
 @pytest.mark.parametrize("mode,chat,anth", [("NONE", "none", {"type": "none"}), ("ANY", "required", {"type": "any"}),
@@ -195,7 +199,7 @@ HI = [{"role": "user", "parts": [{"text": "hi"}]}]
     ({"contents": HI, "generationConfig": {"responseMimeType": "text/x.enum"}}, "generationConfig.responseMimeType"),
     ({"contents": HI, "generationConfig": {"thinkingConfig": {"thinkingBudget": 100, "thinkingLevel": "LOW"}}},
      "generationConfig.thinkingConfig"),
-    ({"contents": HI, "tools": [{"googleSearch": {}}]}, "tools[0].googleSearch"),
+    ({"contents": HI, "tools": [{"urlContext": {}}]}, "tools[0].urlContext"),
     ({"contents": HI, "tools": [{"code_execution": {}}]}, "tools[0].codeExecution"),
     ({"contents": HI, "cachedContent": "cachedContents/abc"}, "cachedContent"),
     ({"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "audio/wav", "data": "AAAA"}}]}]},

@@ -10,9 +10,10 @@ import json
 import httpx
 from google import genai
 from google.genai import types as gtypes
-from llmitm.protocols import Translation, gemini
 from proto_helpers import FIXTURES, split, wire_bytes
 from test_proto_fixtures_sdk import translating_client
+
+from llmitm.protocols import Translation, gemini
 
 USER_TURN = [{"role": "user", "content": "weather?"}]
 TOOLS = [{"type": "function", "function": {"name": n, "parameters": {"type": "object"}}}

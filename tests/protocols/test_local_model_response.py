@@ -470,9 +470,9 @@ def test_other_errors_pass_unchanged():
 
 
 def test_long_held_call_sends_keepalives(monkeypatch):
-    from llmitm.protocols import local_model
+    from llmitm.protocols.local_model import stream
     clock = [1000.0]
-    monkeypatch.setattr(local_model.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(stream.time, "monotonic", lambda: clock[0])
     t = new_translation("anthropic", stream=True)
     s = t.stream()
     body = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "' + "P" * 50 + '"}}\n</tool_call>'
@@ -491,8 +491,8 @@ def test_long_held_call_sends_keepalives(monkeypatch):
 
 
 def test_call_longer_than_the_cap_is_kept_as_text(monkeypatch):
-    from llmitm.protocols import local_model
-    monkeypatch.setattr(local_model, "MAX_CALL_CHARS", 100)
+    from llmitm.protocols.local_model import tool_calls
+    monkeypatch.setattr(tool_calls, "MAX_CALL_CHARS", 100)
     body = '<tool_call>\n{"name": "f", "arguments": {"x": "' + "y" * 200 + '"}}\n</tool_call>'
     t = new_translation("openai-chat", stream=True)
     got = read_openai_stream(run_stream(t, chat_stream(tokens(body, 7))))

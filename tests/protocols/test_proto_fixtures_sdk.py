@@ -9,7 +9,6 @@ import json
 import anthropic
 import openai
 import pytest
-from llmitm.protocols import Translation
 from proto_helpers import (
     A_DIR,
     C_DIR,
@@ -23,6 +22,8 @@ from proto_helpers import (
     split,
     wire_bytes,
 )
+
+from llmitm.protocols import Translation
 
 A_TO_C_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "tool_calls", "max_tokens": "length",
                  "refusal": "content_filter", "pause_turn": "stop"}

@@ -9,6 +9,8 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from proto_helpers import A_DIR, C_DIR, fixtures, manifest, wire_bytes
+
 from llmitm.protocols import Translation, anthropic, openai_chat
 from llmitm.protocols.canonical import (
     CONTENT_FILTER,
@@ -35,7 +37,6 @@ from llmitm.protocols.canonical import (
     Usage,
 )
 from llmitm.protocols.sse import SSEDecoder
-from proto_helpers import A_DIR, C_DIR, fixtures, manifest, wire_bytes
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ALL_STREAMS = sorted(r["path"] for r in manifest() if r["format"] in ("raw-sse", "chunks-jsonl"))

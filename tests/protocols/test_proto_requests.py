@@ -1,10 +1,11 @@
-"""Request translation, both directions: every item of issue 3's list, including the refusals."""
+"""Request translation, both directions: every field each protocol can send, including the refusals."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+
 from llmitm.protocols import Translation, TranslationError
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="

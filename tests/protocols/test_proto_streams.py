@@ -11,8 +11,9 @@ import anthropic
 import brotli
 import openai
 import pytest
-from llmitm.protocols import Translation, client_content_type
 from proto_helpers import anthropic_client, openai_client, split
+
+from llmitm.protocols import Translation, client_content_type
 
 USER = [{"role": "user", "content": "hi"}]
 CHAT_REQ = {"model": "gpt-4o", "messages": USER, "stream": True, "stream_options": {"include_usage": True}}

@@ -7,8 +7,9 @@ import json
 
 import anthropic
 import openai
-from llmitm.protocols import Translation
 from proto_helpers import http_module
+
+from llmitm.protocols import Translation
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
 

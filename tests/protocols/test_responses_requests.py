@@ -193,17 +193,23 @@ def test_allowed_tools_filters_the_list():
     assert [t["name"] for t in out["tools"]] == ["now"] and out["tool_choice"] == {"type": "any"}
 
 
+@pytest.mark.parametrize("tool", [{"type": "file_search", "vector_store_ids": ["vs_1"]}, {"type": "local_shell"}])
+def test_hosted_tools_without_an_equivalent_are_dropped_with_a_warning_or_refused(tool):
+    out, t = r_to("anthropic", resp("hi", tools=[tool, *TOOLS]))
+    assert [x["name"] for x in out["tools"]] == [x["name"] for x in TOOLS]
+    assert any(w.startswith("tools[0]: hosted") and "dropped" in w for w in t.warnings)
+    with pytest.raises(TranslationError) as info:
+        r_to("anthropic", resp("hi", tools=[tool]), unsupported_tools="refuse")
+    assert info.value.param == "tools[0]"
+
+
 @pytest.mark.parametrize("tools, choice, param", [
-    ([{"type": "web_search"}], None, "tools[0]"),
-    ([{"type": "file_search", "vector_store_ids": ["vs_1"]}], None, "tools[0]"),
-    ([{"type": "local_shell"}], None, "tools[0]"),
     (TOOLS, {"type": "web_search_preview"}, "tool_choice"),
     (TOOLS, {"type": "allowed_tools", "mode": "auto", "tools": [{"type": "web_search"}]}, "tool_choice"),
 ])
-def test_hosted_tools_are_400(tools, choice, param):
+def test_hosted_tool_choice_is_400(tools, choice, param):
     body = resp("hi", tools=tools)
-    if choice is not None:
-        body["tool_choice"] = choice
+    body["tool_choice"] = choice
     with pytest.raises(TranslationError) as info:
         r_to("anthropic", body)
     assert info.value.param == param

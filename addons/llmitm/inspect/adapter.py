@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .. import endpoints
-from ..protocols import canonical
+from ..protocols import canonical, gemini, openai_responses
 from ..protocols.canonical import (  # re-exported: the renderer imports the model from here only
     REASONING,
     REDACTED,
@@ -46,6 +46,7 @@ from ..protocols.canonical import (  # re-exported: the renderer imports the mod
     Usage,
     UsageUpdate,
 )
+from ..protocols.registry import REGISTRY
 from ..protocols.sse import SSEDecoder
 from ..protocols.translate import SPOKES
 
@@ -55,12 +56,7 @@ __all__ = [
     "parse_request", "parse_response", "split_tool_id",
 ]
 
-PROTOCOL_TITLES = {
-    "openai-chat": "OpenAI Chat Completions",
-    "openai-responses": "OpenAI Responses",
-    "anthropic": "Anthropic Messages",
-    "gemini": "Gemini generateContent",
-}
+PROTOCOL_TITLES = {spoke.name: spoke.wire.TITLE for spoke in REGISTRY}
 MAX_LENIENT_RETRIES = 8  # refused top-level fields set aside before giving up
 
 
@@ -163,7 +159,7 @@ def parse_response(protocol: str, status: int | None, body: bytes, content_type:
     except ValueError as e:
         out.problem = f"not JSON: {e}"
         return out
-    if protocol == "gemini" and isinstance(payload, list):  # streamGenerateContent without alt=sse
+    if protocol == gemini.NAME and isinstance(payload, list):  # streamGenerateContent without alt=sse
         return _parse_chunks(spoke, [json.dumps(p) for p in payload], out)
     if not isinstance(payload, dict):
         out.problem = "the body is not a JSON object"
@@ -319,7 +315,7 @@ def _part_for(ev):
 
 def _encrypted_reasoning_notes(protocol: str, payload: dict) -> list[str]:
     """OpenAI's own encrypted reasoning has no place in the canonical model (it is bound to OpenAI)."""
-    if protocol != "openai-responses":
+    if protocol != openai_responses.NAME:
         return []
     items = [i for i in payload.get("output") or [] if isinstance(i, dict) and i.get("type") == "reasoning"]
     sealed = [i for i in items if isinstance(i.get("encrypted_content"), str)
@@ -329,5 +325,5 @@ def _encrypted_reasoning_notes(protocol: str, payload: dict) -> list[str]:
 
 def split_tool_id(tool_id: str) -> tuple[str, bool]:
     """(the id to show, whether a Gemini thought signature rides on it in llmitm's `__thought__` carrier)."""
-    base, sep, signature = tool_id.partition(SPOKES["gemini"].THOUGHT_SEPARATOR)
+    base, sep, signature = tool_id.partition(gemini.THOUGHT_SEPARATOR)
     return (base, bool(signature)) if sep else (tool_id, False)

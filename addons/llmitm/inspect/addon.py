@@ -144,7 +144,7 @@ class Inspect:
     @command.command("llmitm.keys")
     def keys_command(self) -> Sequence[str]:
         """Every pooled key (masked): state, cooldown, in-flight, quota, requests, tokens, errors."""
-        from ..pools import key_table
+        from ..provider_pools import key_table
 
         llmitm = ctx.master.addons.get("llmitm")
         config = getattr(llmitm, "config", None)

@@ -14,6 +14,7 @@ import json
 import textwrap
 from collections.abc import Iterable
 
+from ..protocols.gemini import NAME as GEMINI
 from .adapter import (
     PROTOCOL_TITLES,
     Document,
@@ -244,7 +245,7 @@ def render_response(parsed: ParsedResponse, out: Transcript, timings: Iterable[t
         if parsed.stream is not None:
             s = parsed.stream
             end = ("ended with the protocol's end marker" if s.terminated
-                   else "Gemini streams have no end marker" if parsed.protocol == "gemini" else "no end marker: cut off?")
+                   else "Gemini streams have no end marker" if parsed.protocol == GEMINI else "no end marker: cut off?")
             out.pair("streamed", f"{s.events} events ({end}); assembled below")
         out.heading("output")
         if not resp.parts:

@@ -149,8 +149,10 @@ class RedisLedger:
 
 def open_ledger(state_url: str) -> LedgerStore | None:
     """The ledger that goes with a pool state URL: SQLite beside the state file, Redis shared; none for memory."""
-    if state_url.startswith("sqlite:///"):
-        state = Path(state_url.removeprefix("sqlite:///"))
+    from ..pool.stores import sqlite_path
+
+    if (path := sqlite_path(state_url)) is not None:
+        state = Path(path)
         return SqliteLedger(state.with_name(state.stem + "-ledger.db"))
     if state_url.startswith(("redis://", "rediss://")):
         return RedisLedger(state_url)

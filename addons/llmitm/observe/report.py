@@ -28,7 +28,7 @@ def parse_since(text: str, now: float) -> float:
 
 
 def usage(config: Any, *, since: str, by: str, fmt: str) -> str:
-    from ..pool.table import state_url_for
+    from ..provider_pools import state_url_for
 
     dims = tuple(d for d in by.split(",") if d)
     unknown = [d for d in dims if d not in DIMENSIONS]

@@ -13,36 +13,28 @@ move (tests) cannot hang a caller.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import dataclasses
 import logging
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llmitm.config import CooldownConfig, ProviderConfig
-
 from .errors import PoolExhausted, UnknownKey
-from .keystate import COUNTERS, FIELDS, KeySpec, KeyState, keys_from_config
 from .lease import Lease
-from .livekey import UNKNOWN_FREE_SECONDS, LiveKey
-from .outcome import Outcome, classify
+from .livekey import LiveKey
+from .outcome import classify
 from .ratelimits import parse_rate_limits
-from .statewriter import StateWriter
-from .status import KeyStatus, key_status
-from .store import SlotClaim, Store
-from .store_memory import MemoryStore
+from .settings import CooldownSettings, KeySpec, PoolSettings, check_unique_ids
+from .status import KeyStatus, pool_snapshot
+from .stores import SlotClaim, Store
+from .stores.memory import MemoryStore
 from .strategies import Candidate, Strategy, make_strategy
+from .sync import StoreSync
+from .tasks import CancelGuard, wait_event
+from .transitions import Attempt, transition
+from .waiting import exhausted, wait_seconds
 
 log = logging.getLogger(__name__)
-
-CooldownSettings = CooldownConfig  # the pool takes the config model as is
-
-# Releases on other instances wake no local waiter, so waiters poll a shared store: from 50 ms, doubling
-# to 0.5 s, so that many waiters on a busy pool do not flood Redis.
-_SHARED_POLL_SECONDS = (0.05, 0.5)
-_STORE_BACKOFF_SECONDS = 5.0  # after a store error, decide locally this long before asking it again
 
 
 @dataclass(frozen=True)
@@ -61,7 +53,7 @@ class KeyPool:
         keys: Sequence[KeySpec],
         *,
         strategy: str = "most-remaining",
-        cooldown: CooldownConfig | None = None,
+        cooldown: CooldownSettings | None = None,
         store: Store | None = None,
         max_wait: float = 10.0,
         max_waiters: int = 256,
@@ -69,47 +61,31 @@ class KeyPool:
         shared_cache_ttl: float = 1.0,
     ) -> None:
         self.provider = provider
-        self.cooldown = cooldown or CooldownConfig()
+        self.cooldown = cooldown or CooldownSettings()
         self.max_wait = max_wait
         self.max_waiters = max_waiters
-        self.shared_cache_ttl = shared_cache_ttl
         self._clock = clock
         self._store = store or MemoryStore()
+        self._sync = StoreSync(provider, self._store, clock, shared_cache_ttl)
+        self._writer = self._sync.writer
         self._strategy_name = strategy
         self._strategy: Strategy = make_strategy(strategy)
         self._keys: dict[str, LiveKey] = {}
         self._order: list[str] = []
-        self._unloaded: set[str] = set()  # keys whose stored state has not been read yet
         self._set_keys(keys)
         self._waiters = 0
         self._changed: asyncio.Event | None = None
-        self._writer = StateWriter(self._store, provider, self._store_trouble)
-        self._load_lock: asyncio.Lock | None = None
-        self._refresh_lock: asyncio.Lock | None = None
-        self._refreshed_at = float("-inf")
-        self._store_down_until = float("-inf")  # monotonic
-        self._store_warned_at = float("-inf")  # monotonic
 
     @classmethod
-    def from_config(
-        cls, provider: str, config: ProviderConfig, store: Store | None = None, **kwargs: Any
-    ) -> KeyPool:
-        return cls(
-            provider,
-            keys_from_config(provider, config),
-            strategy=config.strategy,
-            cooldown=config.cooldown,
-            store=store,
-            max_wait=config.max_wait_seconds,
-            **kwargs,
-        )
+    def from_settings(cls, provider: str, settings: PoolSettings, store: Store | None = None, **kwargs: Any) -> KeyPool:
+        return cls(provider, settings.keys, strategy=settings.strategy, cooldown=settings.cooldown, store=store,
+                   max_wait=settings.max_wait, **kwargs)
 
     # ---- configuration -------------------------------------------------------------------------------
 
     def _set_keys(self, specs: Sequence[KeySpec]) -> None:
+        check_unique_ids(specs)
         ids = [s.id for s in specs]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"{self.provider}: duplicate key ids in {ids}")
         keys: dict[str, LiveKey] = {}
         for spec in specs:
             old = self._keys.get(spec.id)
@@ -119,8 +95,8 @@ class KeyPool:
             else:
                 # New key, or the id now names another secret: nothing learned applies to it.
                 keys[spec.id] = LiveKey(spec)
-                self._unloaded.add(spec.id)
-        self._unloaded &= set(keys)
+                self._sync.unloaded.add(spec.id)
+        self._sync.unloaded &= set(keys)
         self._keys = keys
         self._order = ids
         self._positions = {key_id: i for i, key_id in enumerate(ids)}
@@ -129,7 +105,7 @@ class KeyPool:
         self,
         keys: Sequence[KeySpec] | None = None,
         strategy: str | None = None,
-        cooldown: CooldownConfig | None = None,
+        cooldown: CooldownSettings | None = None,
         max_wait: float | None = None,
     ) -> None:
         """Hot reload. Unchanged keys keep their state; leases on removed keys stay valid and are
@@ -145,13 +121,9 @@ class KeyPool:
             self.max_wait = max_wait
         self._notify()
 
-    def reconfigure_from(self, config: ProviderConfig) -> None:
-        self.reconfigure(
-            keys=keys_from_config(self.provider, config),
-            strategy=config.strategy,
-            cooldown=config.cooldown,
-            max_wait=config.max_wait_seconds,
-        )
+    def apply(self, settings: PoolSettings) -> None:
+        self.reconfigure(keys=settings.keys, strategy=settings.strategy, cooldown=settings.cooldown,
+                         max_wait=settings.max_wait)
 
     @property
     def key_ids(self) -> list[str]:
@@ -163,11 +135,13 @@ class KeyPool:
         """A key for one upstream attempt. pin: only this key id. exclude: key ids already tried for this
         request. tokens: estimated input tokens, to skip keys whose token quota is too low (0: unknown).
         Waits up to max_wait for a busy or soon-free key; raises PoolExhausted otherwise."""
-        if self._store_usable():
+        guard = CancelGuard()  # a store call may lose our caller's cancellation (tasks.py): re-raise it
+        if self._sync.usable():
             try:
-                await self._load_unloaded()
+                await self._sync.load_unloaded(self._keys, self._order)
             except Exception as e:
-                self._store_trouble("loading key state", e)
+                self._sync.trouble("loading key state", e)
+            guard.check()
         if pin is not None and pin not in self._keys:
             raise UnknownKey(self.provider, pin)
         deadline = self._clock() + self.max_wait
@@ -177,23 +151,28 @@ class KeyPool:
         polls = 0
         try:
             while True:
-                if self._store.shared and self._store_usable():
+                if self._store.shared and self._sync.usable():
                     try:
                         await self.refresh()
                     except Exception as e:
-                        self._store_trouble("reading shared state", e)
+                        self._sync.trouble("reading shared state", e)
+                    guard.check()
                 now = self._clock()
                 names = [pin] if pin is not None else self._order
                 candidates = [self._keys[n] for n in names if n in self._keys and n not in exclude]
                 lease = await self._take(candidates, now, tokens)
+                if guard.lost:
+                    if lease is not None:
+                        lease.release()  # abandoned: the slot is freed, the key not judged
+                    guard.check()
                 if lease is not None:
                     return lease
-                if self._refreshed_at == float("-inf") and not reread:
+                if self._sync.refreshed_at == float("-inf") and not reread:
                     reread = True  # the store refused a key our copy thought usable: re-read, decide again
                     continue
                 now = self._clock()
                 budget = min(deadline - now, real_deadline - time.monotonic())
-                wait = self._wait_seconds(candidates, now, budget, tokens, polls)
+                wait = wait_seconds(candidates, now, budget, tokens, polls, self._store.shared)
                 if wait is None:
                     raise self._exhausted(now, pin, exclude, tokens)
                 if not queued:
@@ -232,17 +211,17 @@ class KeyPool:
         for view in self._strategy.order(views):
             key = by_id[view.id]
             claimed = False
-            if self._store.shared and self._store_usable():
+            if self._store.shared and self._sync.usable():
                 # The store is the authority on concurrency across instances, and on state other instances
                 # changed since our last read: claim there first.
                 try:
                     claim = await self._claim_slot(key)
                 except Exception as e:
                     # Fail open: a Redis outage must not take the proxy down; caps hold per instance meanwhile.
-                    self._store_trouble("claiming a slot", e)
+                    self._sync.trouble("claiming a slot", e)
                 else:
                     if claim.state_blocked:
-                        self._refreshed_at = float("-inf")  # our copy is behind: re-read before deciding again
+                        self._sync.refreshed_at = float("-inf")  # our copy is behind: re-read before deciding again
                         continue
                     if not claim.granted:
                         continue
@@ -291,67 +270,22 @@ class KeyPool:
             changed.append("in_flight")
         self._writer.record(key, changed)
 
-        def release(lease: Lease | None, status, headers, body_json, error, input_tokens, output_tokens) -> None:  # type: ignore[no-untyped-def]
-            self._release(key, trial, claimed, status, headers, body_json, error, input_tokens, output_tokens)
+        def release(lease: Lease | None, status, headers, body_json, error, input_tokens, output_tokens,  # type: ignore[no-untyped-def]
+                    aborted=False) -> None:
+            self._release(key, trial, claimed, status, headers, body_json, error, input_tokens, output_tokens,
+                          aborted)
 
         return Lease(self.provider, key.spec.id, key.spec.secret, key.spec.masked, release)
 
-    def _wait_seconds(
-        self, candidates: list[LiveKey], now: float, budget: float, tokens: int, polls: int
-    ) -> float | None:
-        """How long to wait before trying again, or None when waiting cannot help within the budget."""
-        if budget <= 0 or not candidates:
-            return None
-        frees: list[float] = []
-        depends_on_release = False
-        for k in candidates:
-            blocked = k.blocked(now, tokens=tokens)
-            if blocked is None:
-                # Available but the shared store refused its slot: another instance holds it.
-                depends_on_release = True
-            elif blocked[1] is None:
-                depends_on_release = True
-            elif not k.state.disabled:
-                frees.append(blocked[1])
-        earliest = min(frees) - now if frees else None
-        if earliest is not None and earliest <= budget:
-            wait = max(earliest, 0.0)
-        elif depends_on_release:
-            wait = budget
-        else:
-            return None
-        if self._store.shared:
-            first, most = _SHARED_POLL_SECONDS
-            wait = min(wait, first * 2 ** min(polls, 10), most)
-        return min(wait, budget)
-
     async def _wait_for_change(self, seconds: float) -> None:
-        changed = self._change_event()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(changed.wait(), timeout=max(seconds, 0.001))
+        await wait_event(self._change_event(), seconds)
 
     def _exhausted(
         self, now: float, pin: str | None, exclude: Collection[str], tokens: int, reason: str | None = None
     ) -> PoolExhausted:
-        """Retry-After is for the client's next request, which excludes nothing: it is when any key (the
-        pinned one, if pinned) frees up."""
         names = [pin] if pin is not None else self._order
-        frees: list[float] = []
-        reasons: dict[str, int] = {}
-        for name in names:
-            k = self._keys[name]
-            blocked = k.blocked(now, tokens=tokens)
-            if blocked is None:
-                why, free_at = ("already tried" if name in exclude else "busy"), now + UNKNOWN_FREE_SECONDS
-            else:
-                why, free_at = blocked[0], blocked[1] if blocked[1] is not None else now + UNKNOWN_FREE_SECONDS
-            frees.append(free_at)
-            reasons[why] = reasons.get(why, 0) + 1
-        if not frees:
-            return PoolExhausted(self.cooldown.default_seconds, reason or f"{self.provider}: no keys configured")
-        summary = ", ".join(f"{n} {why}" for why, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
-        prefix = f"{self.provider}: {reason}; " if reason else f"{self.provider}: no key can serve; "
-        return PoolExhausted(min(frees) - now, prefix + f"keys: {summary}")
+        return exhausted(self.provider, [(n, self._keys[n]) for n in names], now, exclude, tokens,
+                         self.cooldown.default_seconds, reason)
 
     # ---- release -------------------------------------------------------------------------------------
 
@@ -366,6 +300,7 @@ class KeyPool:
         error: str | None,
         input_tokens: int,
         output_tokens: int,
+        aborted: bool = False,
     ) -> None:
         now = self._clock()
         s = key.state
@@ -385,58 +320,22 @@ class KeyPool:
             # Requests still in flight may not be counted in this snapshot: stay conservative.
             key.local_spent = key.in_flight
             changed.append("quota")
-
-        outcome = classify(status, body_json, error)
-        incr = {"input_tokens": input_tokens, "output_tokens": output_tokens}
-        if outcome is not Outcome.UNKNOWN:
-            incr["requests"] = 1
-        if outcome not in (Outcome.UNKNOWN, Outcome.SUCCESS) or (status is not None and status >= 400):
-            incr["errors"] = 1
         if input_tokens + output_tokens:
             key.add_tokens(now, input_tokens + output_tokens)
 
-        if outcome is Outcome.SUCCESS:
-            if s.failures or s.breaker_until:
-                s.failures, s.breaker_until = 0, 0.0
-                changed += ["failures", "breaker_until"]
-        elif outcome in (Outcome.RATE_LIMITED, Outcome.OVERLOADED, Outcome.QUOTA_EXHAUSTED):
-            self._cool_down(key, now, outcome, status, info.retry_after if info else None)
-            changed += ["cooldown_until", "cooldown_reason"]
-        elif outcome is Outcome.AUTH_FAILED:
-            s.disabled = True
-            s.disabled_reason = f"HTTP {status} from upstream"
-            s.next_probe_at = now + self.cooldown.probe_interval_seconds
-            changed += ["disabled", "disabled_reason", "next_probe_at"]
-            log.warning("%s: key %s disabled after HTTP %s; probing every %gs", self.provider, key.spec.id,
-                        status, self.cooldown.probe_interval_seconds)
-        elif outcome is Outcome.FAILURE:
-            s.failures += 1
-            if trial or s.failures >= self.cooldown.failure_threshold:
-                s.breaker_until = now + self.cooldown.breaker_seconds
-                log.warning("%s: key %s circuit breaker open for %gs after %d failures (%s)", self.provider,
-                            key.spec.id, self.cooldown.breaker_seconds, s.failures, error or f"HTTP {status}")
-            changed += ["failures", "breaker_until"]
-        for name, n in incr.items():
+        attempt = Attempt(classify(status, body_json, error, aborted), now, status, error,
+                          info.retry_after if info else None, trial)
+        result = transition(s, attempt, self.cooldown)
+        for name, value in result.fields.items():
+            setattr(s, name, value)
+        counters = {**result.counters, "input_tokens": input_tokens, "output_tokens": output_tokens}
+        for name, n in counters.items():
             setattr(s, name, getattr(s, name) + n)
-        self._writer.record(key, changed, {k: v for k, v in incr.items() if v})
+        if result.note is not None:
+            level, text = result.note
+            log.log(level, "%s: key %s %s", self.provider, key.spec.id, text)
+        self._writer.record(key, [*changed, *result.fields], {k: v for k, v in counters.items() if v})
         self._notify()
-
-    def _cool_down(
-        self, key: LiveKey, now: float, outcome: Outcome, status: int | None, retry_after: float | None
-    ) -> None:
-        s = key.state
-        if outcome is Outcome.QUOTA_EXHAUSTED:
-            seconds = self.cooldown.max_seconds
-        elif retry_after is not None:
-            seconds = retry_after
-        else:
-            # No Retry-After: a spent bucket's reset is the next best estimate, then the default.
-            resets = [b.reset_at - now for b in s.quota.values() if b.spent and b.reset_at and b.reset_at > now]
-            seconds = max(resets) if resets else self.cooldown.default_seconds
-        seconds = min(seconds, self.cooldown.max_seconds)
-        s.cooldown_until = max(s.cooldown_until, now + seconds)
-        s.cooldown_reason = f"{outcome.value} (HTTP {status})" if status is not None else outcome.value
-        log.info("%s: key %s cooling down for %.1fs: %s", self.provider, key.spec.id, seconds, s.cooldown_reason)
 
     # ---- probes --------------------------------------------------------------------------------------
 
@@ -476,17 +375,7 @@ class KeyPool:
     # ---- status --------------------------------------------------------------------------------------
 
     def snapshot(self) -> list[KeyStatus]:
-        now = self._clock()
-        statuses = []
-        for key in (self._keys[n] for n in self._order):
-            status = key_status(self.provider, key.spec.id, key.spec.masked, key.state, now, key.busy,
-                                key.spec.max_concurrency)
-            blocked = key.blocked(now)
-            if status.state == "ok" and blocked is not None:
-                # Held back by what only this instance knows: the rpm/tpm hints or requests not yet answered.
-                status = dataclasses.replace(status, state="throttled", reason=blocked[0])
-            statuses.append(status)
-        return statuses
+        return pool_snapshot(self.provider, [self._keys[n] for n in self._order], self._clock())
 
     # ---- store I/O -----------------------------------------------------------------------------------
 
@@ -497,89 +386,15 @@ class KeyPool:
     async def load(self) -> None:
         """Read the stored state of keys not read yet. acquire() does it on demand; call it at start so
         that snapshot() and keys_due_for_probe() see persisted state before the first request."""
-        await self._load_unloaded()
-
-    async def _load_unloaded(self) -> None:
-        if not self._unloaded:
-            return
-        if self._load_lock is None:
-            self._load_lock = asyncio.Lock()
-        async with self._load_lock:
-            ids = [i for i in self._order if i in self._unloaded]
-            if not ids:
-                return
-            stored = await self._store.load(self.provider, ids)
-            now = self._clock()
-            for key_id in ids:
-                self._unloaded.discard(key_id)
-                key = self._keys.get(key_id)
-                if key is None:
-                    continue
-                fields = stored.get(key_id) or {}
-                stored_fingerprint = fields.get("fingerprint")
-                if stored_fingerprint is None or stored_fingerprint == key.spec.fingerprint:
-                    # Learned for this secret, or nothing learned yet (a shared store may already count
-                    # other instances' requests in flight, and their writes may be on the way: no reset).
-                    self._adopt(key, KeyState.from_fields(fields), fields)
-                    changed = ["fingerprint"] if stored_fingerprint is None else []
-                    if not self._store.shared and key.state.in_flight != key.in_flight:
-                        # A count left behind by a previous run that ended with requests in flight.
-                        key.state.in_flight = key.in_flight
-                        changed.append("in_flight")
-                    self._writer.record(key, changed)
-                else:
-                    # Learned for another secret under this id: start clean, counters too.
-                    key.state = KeyState(fingerprint=key.spec.fingerprint, last_used=key.state.last_used)
-                    self._writer.record(key, [*FIELDS, *COUNTERS])
-            self._refreshed_at = now
-
-    def _adopt(self, key: LiveKey, state: KeyState, fields: Mapping[str, Any]) -> None:
-        state.fingerprint = key.spec.fingerprint  # a record holding only counters has none yet
-        if state.quota != key.state.quota:
-            key.local_spent = key.in_flight
-        key.state = state
-        if self._store.shared and isinstance(fields.get("in_flight"), int):
-            unsent = self._writer.unsent_slot_releases(key.spec.id)
-            key.remote_in_flight = max(0, fields["in_flight"] - key.in_flight - unsent)
+        await self._sync.load_unloaded(self._keys, self._order)
 
     async def refresh(self, force: bool = False) -> None:
         """Re-read a shared store's state (other instances' cooldowns, quota, in-flight counts)."""
-        if not force and self._clock() - self._refreshed_at < self.shared_cache_ttl:
-            return
-        if self._refresh_lock is None:
-            self._refresh_lock = asyncio.Lock()
-        async with self._refresh_lock:
-            if not force and self._clock() - self._refreshed_at < self.shared_cache_ttl:
-                return
-            await self.flush()  # our own changes must be in the store before we read it back
-            keys = dict(self._keys)
-            versions = {i: k.version for i, k in keys.items()}
-            stored = await self._store.load(self.provider, list(keys))
-            for key_id, key in keys.items():
-                fields = stored.get(key_id)
-                # A key changed locally since the read began keeps its local state until the next refresh.
-                if fields is None or key.version != versions[key_id] or key.version != key.flushed_version:
-                    continue
-                if fields.get("fingerprint") not in (None, key.spec.fingerprint):
-                    continue
-                self._adopt(key, KeyState.from_fields(fields), fields)
-            self._refreshed_at = self._clock()
+        await self._sync.refresh(self._keys, force)
 
     async def close(self) -> None:
         """Write what is queued and stop the writer. The store stays open: it is shared by all pools."""
         await self._writer.close()
-
-    def _store_usable(self) -> bool:
-        return time.monotonic() >= self._store_down_until
-
-    def _store_trouble(self, action: str, error: Exception) -> None:
-        """Fail open: the pool keeps serving on its own copy of the state while the store is unreachable."""
-        now = time.monotonic()
-        self._store_down_until = now + _STORE_BACKOFF_SECONDS
-        if now - self._store_warned_at >= 10 * _STORE_BACKOFF_SECONDS:
-            self._store_warned_at = now
-            log.warning("%s: state store failed while %s (%s); deciding locally for %gs", self.provider, action,
-                        error, _STORE_BACKOFF_SECONDS)
 
     # ---- waiting -------------------------------------------------------------------------------------
 

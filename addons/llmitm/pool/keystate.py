@@ -1,4 +1,4 @@
-"""A key as configured (KeySpec) and what the pool has learned about it (KeyState).
+"""What the pool has learned about a key (KeyState), and partial writes of it (KeyUpdate).
 
 KeyState is what persists in the state store: it converts to and from a flat mapping of JSON values so
 that every store (memory, SQLite, Redis hash) can hold it field by field and merge partial updates.
@@ -6,12 +6,9 @@ that every store (memory, SQLite, Redis hash) can hold it field by field and mer
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-
-from llmitm.config import KeyConfig, ProviderConfig, mask_secret
 
 from .ratelimits import Bucket
 
@@ -30,45 +27,6 @@ FIELDS: tuple[str, ...] = (
     "last_used",
     "in_flight",
 )
-
-
-@dataclass(frozen=True)
-class KeySpec:
-    id: str
-    secret: str
-    weight: float = 1.0
-    max_concurrency: int | None = None
-    rpm: int | None = None  # requests-per-minute hint, enforced locally when the upstream sends no headers
-    tpm: int | None = None  # tokens-per-minute hint, likewise
-
-    @property
-    def masked(self) -> str:
-        return mask_secret(self.secret)
-
-    @property
-    def fingerprint(self) -> str:
-        """Identifies the secret without revealing it: state learned for one secret is not applied to another
-        that reuses its id (default ids are positional, so reordering keys in the config shifts them)."""
-        return hashlib.sha256(self.secret.encode()).hexdigest()[:16]
-
-
-def default_key_id(provider: str, index: int) -> str:
-    return f"{provider}#{index + 1}"
-
-
-def key_spec_from_config(provider: str, index: int, key: KeyConfig) -> KeySpec:
-    return KeySpec(
-        id=key.id or default_key_id(provider, index),
-        secret=key.key,
-        weight=key.weight,
-        max_concurrency=key.max_concurrency,
-        rpm=key.rpm,
-        tpm=key.tpm,
-    )
-
-
-def keys_from_config(provider: str, config: ProviderConfig) -> list[KeySpec]:
-    return [key_spec_from_config(provider, i, k) for i, k in enumerate(config.keys)]
 
 
 @dataclass

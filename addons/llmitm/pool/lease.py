@@ -8,14 +8,14 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Any
 
-ReleaseFn = Callable[["Lease | None", int | None, Mapping[str, str] | None, Any, str | None, int, int], None]
+ReleaseFn = Callable[["Lease | None", int | None, Mapping[str, str] | None, Any, str | None, int, int, bool], None]
 
 log = logging.getLogger(__name__)
 
 
 def _free_leaked_slot(provider: str, key_id: str, release_fn: ReleaseFn) -> None:
     log.warning("%s: a lease on key %s was dropped without release(); freeing its slot", provider, key_id)
-    release_fn(None, None, None, None, None, 0, 0)
+    release_fn(None, None, None, None, None, 0, 0, False)
 
 
 class Lease:
@@ -38,6 +38,7 @@ class Lease:
         error: str | None = None,
         input_tokens: int = 0,
         output_tokens: int = 0,
+        aborted: bool = False,
     ) -> None:
         """Return the key with the attempt's result.
 
@@ -45,12 +46,15 @@ class Lease:
         for rate-limit state. body_json: the parsed error body when there is one (Gemini's retryDelay,
         OpenAI's insufficient_quota, Anthropic's in-stream overloaded_error). error: a connection/stream
         failure text. With status and error both None the attempt counts as abandoned: only the slot is freed.
+        aborted: the app disconnected before the answer was complete; the `error` that caused is not held
+        against the key (its tokens and the request are still counted). An error status the upstream sent
+        before (429, 401, 5xx) still counts.
         """
         if self.released:
             raise RuntimeError(f"lease on key {self.key_id!r} released twice")
         self.released = True
         self._finalizer.detach()
-        self._release_fn(self, status, headers, body_json, error, input_tokens, output_tokens)
+        self._release_fn(self, status, headers, body_json, error, input_tokens, output_tokens, aborted)
 
     async def __aenter__(self) -> Lease:
         return self

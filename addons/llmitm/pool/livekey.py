@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections import deque
 
-from .keystate import KeySpec, KeyState
+from .keystate import KeyState
 from .ratelimits import Bucket
+from .settings import KeySpec
 
 HINT_WINDOW_SECONDS = 60.0  # rpm/tpm hints are per minute
 UNKNOWN_FREE_SECONDS = 1.0  # how soon a key frees when that depends on a release we cannot predict

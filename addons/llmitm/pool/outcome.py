@@ -7,7 +7,8 @@ from typing import Any
 
 
 class Outcome(enum.Enum):
-    UNKNOWN = "unknown"  # released without a result (client went away, attempt abandoned): frees the slot only
+    UNKNOWN = "unknown"  # released without a result (attempt abandoned before an answer): frees the slot only
+    ABORTED = "aborted"  # the app went away mid-answer: the key served, its health is not judged
     SUCCESS = "success"  # the key works: 2xx/3xx, and 4xx that are the request's fault (400, 404, 413, 422…)
     RATE_LIMITED = "rate-limited"  # 429 / rate_limit_error / RESOURCE_EXHAUSTED: cool down
     QUOTA_EXHAUSTED = "quota-exhausted"  # OpenAI insufficient_quota: billing, not a minute window; long cooldown
@@ -40,7 +41,13 @@ def _body_outcome(body_json: Any) -> Outcome | None:
     return None
 
 
-def classify(status: int | None, body_json: Any = None, error: str | None = None) -> Outcome:
+def classify(status: int | None, body_json: Any = None, error: str | None = None, aborted: bool = False) -> Outcome:
+    if aborted:
+        # The app disconnected: a broken stream or read is its doing, not the key's (three aborted streams
+        # used to open a key's breaker). What the upstream itself said before that (429, 401, 5xx, an
+        # in-stream overloaded_error) still counts.
+        verdict = classify(status, body_json)
+        return Outcome.ABORTED if verdict in (Outcome.SUCCESS, Outcome.UNKNOWN) else verdict
     if status is None:
         return Outcome.FAILURE if error else Outcome.UNKNOWN
     # An error body names the cause more precisely than the status (an in-stream overloaded_error comes

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -19,9 +19,6 @@ from typing import Any
 # A Go duration as OpenAI sends it: "6m0s", "12ms", "1h2m3.5s". Azure sends plain seconds ("20").
 _GO_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(h|ms|us|µs|ns|m|s)")
 _GO_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
-
-_OPENAI_HEADER = re.compile(r"^x-ratelimit-(limit|remaining|reset)-(.+)$")
-_ANTHROPIC_HEADER = re.compile(r"^anthropic-ratelimit-(.+)-(limit|remaining|reset)$")
 
 # Clock skew below this is Date-header rounding (1 s resolution), not a real offset; correcting for it
 # would only add error.
@@ -156,33 +153,56 @@ def _gemini_retry_delay(body_json: Any) -> float | None:
     return None
 
 
+def _reset_after_duration(value: str, now: float, skew: float) -> float | None:
+    relative = parse_go_duration(value)
+    return None if relative is None else now + relative
+
+
+def _reset_at_rfc3339(value: str, now: float, skew: float) -> float | None:
+    absolute = _parse_rfc3339(value)
+    return None if absolute is None else absolute + skew  # the server's clock, moved onto ours
+
+
+@dataclass(frozen=True)
+class HeaderFamily:
+    """One provider family's rate-limit headers: a name pattern with the groups `bucket` and `part`
+    (limit | remaining | reset), and how its reset values read (to epoch seconds on our clock)."""
+
+    name: str
+    prefix: str  # cheap first test of a header name
+    pattern: re.Pattern[str]
+    reset_at: Callable[[str, float, float], float | None]  # (value, now, skew) -> epoch seconds
+
+
+HEADER_FAMILIES: tuple[HeaderFamily, ...] = (
+    # OpenAI and Azure OpenAI (PROTOCOLS.md §1.1): x-ratelimit-remaining-requests: 59, …-reset-tokens: 6m0s
+    HeaderFamily("x-ratelimit", "x-ratelimit-",
+                 re.compile(r"^x-ratelimit-(?P<part>limit|remaining|reset)-(?P<bucket>.+)$"), _reset_after_duration),
+    # Anthropic (PROTOCOLS.md §1.3): anthropic-ratelimit-input-tokens-remaining, …-reset: RFC 3339
+    HeaderFamily("anthropic-ratelimit", "anthropic-ratelimit-",
+                 re.compile(r"^anthropic-ratelimit-(?P<bucket>.+)-(?P<part>limit|remaining|reset)$"), _reset_at_rfc3339),
+    # Gemini sends no quota headers; its retryDelay is read from the error body (_gemini_retry_delay).
+)
+_PREFIXES = tuple(f.prefix for f in HEADER_FAMILIES)
+
+
 def parse_rate_limits(headers: Mapping[str, str] | None, now: float, body_json: Any = None) -> RateLimitInfo:
     """Everything a response says about quota. `now` is when the response arrived, on the pool's clock."""
     lowered = {k.lower(): v for k, v in (headers or {}).items()}
     skew = _server_skew(lowered, now)
     raw: dict[str, dict[str, str]] = {}
-    resets_are_absolute: dict[str, bool] = {}
+    family_of: dict[str, HeaderFamily] = {}
     for name, value in lowered.items():
-        if not name.startswith(("x-ratelimit-", "anthropic-ratelimit-")):
+        if not name.startswith(_PREFIXES):
             continue
-        if m := _OPENAI_HEADER.match(name):
-            kind, bucket = m.group(1), m.group(2)
-            raw.setdefault(bucket, {})[kind] = value
-            resets_are_absolute[bucket] = False
-        elif m := _ANTHROPIC_HEADER.match(name):
-            bucket, kind = m.group(1), m.group(2)
-            raw.setdefault(bucket, {})[kind] = value
-            resets_are_absolute[bucket] = True
+        for family in HEADER_FAMILIES:
+            if name.startswith(family.prefix) and (m := family.pattern.match(name)):
+                raw.setdefault(m.group("bucket"), {})[m.group("part")] = value
+                family_of[m.group("bucket")] = family
+                break
     buckets: dict[str, Bucket] = {}
     for bucket, parts in raw.items():
-        reset_at: float | None = None
-        if "reset" in parts:
-            if resets_are_absolute[bucket]:
-                absolute = _parse_rfc3339(parts["reset"])
-                reset_at = None if absolute is None else absolute + skew
-            else:
-                relative = parse_go_duration(parts["reset"])
-                reset_at = None if relative is None else now + relative
+        reset_at = family_of[bucket].reset_at(parts["reset"], now, skew) if "reset" in parts else None
         limit = _parse_int(parts["limit"]) if "limit" in parts else None
         remaining = _parse_int(parts["remaining"]) if "remaining" in parts else None
         if limit is None and remaining is None and reset_at is None:

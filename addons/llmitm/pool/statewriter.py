@@ -4,13 +4,13 @@ one background task, so that acquire() and release() never wait for I/O."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 
 from .keystate import KeyUpdate
 from .livekey import LiveKey
-from .store import Store
+from .stores import Store
+from .tasks import CancelGuard, stop_task, wait_event
 
 _WRITE_RETRY_SECONDS = 1.0
 # Routine changes (usage counters, last use, remaining quota, in-flight counts) are gathered for this
@@ -38,6 +38,7 @@ class StateWriter:
         self._write_lock: asyncio.Lock | None = None
         self._wake_event: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closed = False  # after close() no task is started: a late release must not outlive the loop
 
     def release_slot(self, key_id: str) -> None:
         self._slot_releases[key_id] += 1
@@ -89,6 +90,8 @@ class StateWriter:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop (a sync caller): the next flush() or acquire() writes it
+        if self._closed:
+            return  # close() wrote what was queued; a release after it (a lease outliving a reload) stays local
         if self._task is None or self._task.done():
             self._wake_event = asyncio.Event()
             self._task = loop.create_task(self._loop(), name=f"llmitm-pool-writer-{self.provider}")
@@ -97,13 +100,14 @@ class StateWriter:
 
     async def _loop(self) -> None:
         assert self._wake_event is not None
+        guard = CancelGuard()
         while True:
+            guard.check()  # a store call that swallowed our cancellation must not keep this loop alive
             await self._wake_event.wait()
             self._wake_event.clear()
             if not self._urgent:
                 # Gather routine changes; an urgent one arriving meanwhile cuts the wait short.
-                with contextlib.suppress(TimeoutError, asyncio.TimeoutError):
-                    await asyncio.wait_for(self._urgent_event().wait(), BATCH_SECONDS)
+                await wait_event(self._urgent_event(), BATCH_SECONDS)
             self._urgent = False
             try:
                 await self.flush()
@@ -152,12 +156,14 @@ class StateWriter:
         self._pending, self._pending_versions = batch, versions
 
     async def close(self) -> None:
+        """Write what is queued, then stop the background task. Ends even when cancelled itself: the task
+        is stopped first, then the cancellation goes on to the caller."""
+        self._closed = True
         try:
             await self.flush()
         except Exception as e:
             self._on_trouble("writing the last key state on close", e)
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
+        finally:
+            task, self._task = self._task, None
+            if task is not None:
+                await stop_task(task)

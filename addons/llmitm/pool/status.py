@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .keystate import KeyState
+from .livekey import LiveKey
 
 
 @dataclass(frozen=True)
@@ -77,3 +80,16 @@ def key_status(
         errors=state.errors,
         last_used=state.last_used or None,
     )
+
+
+def pool_snapshot(provider: str, keys: Sequence[LiveKey], now: float) -> list[KeyStatus]:
+    """KeyPool.snapshot(): the stored view of each key, plus what only this instance knows."""
+    statuses = []
+    for key in keys:
+        status = key_status(provider, key.spec.id, key.spec.masked, key.state, now, key.busy, key.spec.max_concurrency)
+        blocked = key.blocked(now)
+        if status.state == "ok" and blocked is not None:
+            # Held back by what only this instance knows: the rpm/tpm hints or requests not yet answered.
+            status = dataclasses.replace(status, state="throttled", reason=blocked[0])
+        statuses.append(status)
+    return statuses

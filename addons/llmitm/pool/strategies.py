@@ -93,13 +93,15 @@ class MostRemaining(Strategy):
         return sorted(candidates, key=lambda c: (c.busy, -c.remaining, c.last_used, c.position))
 
 
+STRATEGIES: dict[str, type[Strategy]] = {
+    "round-robin": RoundRobin,
+    "weighted": Weighted,
+    "least-busy": LeastBusy,
+    "most-remaining": MostRemaining,
+}
+
+
 def make_strategy(name: str) -> Strategy:
-    strategies: dict[str, type[Strategy]] = {
-        "round-robin": RoundRobin,
-        "weighted": Weighted,
-        "least-busy": LeastBusy,
-        "most-remaining": MostRemaining,
-    }
-    if name not in strategies:
-        raise ValueError(f"unknown strategy {name!r}: use one of {', '.join(strategies)}")
-    return strategies[name]()
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}: use one of {', '.join(STRATEGIES)}")
+    return STRATEGIES[name]()

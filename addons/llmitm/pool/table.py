@@ -1,40 +1,29 @@
 """Rows for `llmitm keys`: every configured key's state as the state store has it, so the table works
-beside a running proxy (SQLite in WAL mode, or the shared Redis)."""
+beside a running proxy (SQLite in WAL mode, or the shared Redis). Which keys and which store come from
+the caller (llmitm.provider_pools reads them from the config)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from llmitm.config import LlmitmConfig
-
-from .keystate import KeyState, keys_from_config
+from .keystate import KeyState
+from .settings import KeySpec
 from .status import KeyStatus, key_status
-from .store import Store, open_store
+from .stores import Store, open_store
 
-STATE_FILE_NAME = ".llmitm-state.db"
-
-
-def state_url_for(config: LlmitmConfig) -> str:
-    """`state:` from the config; else SQLite beside the config file; else (built-in default) memory."""
-    if config.state:
-        return config.state
-    source = Path(config.source)
-    if config.source.startswith("<") or not source.suffix:
-        return "memory"
-    return f"sqlite:///{source.resolve().parent / STATE_FILE_NAME}"
+KeysByProvider = Mapping[str, Sequence[KeySpec]]
 
 
 async def read_key_statuses(
-    config: LlmitmConfig, store: Store, clock: Callable[[], float] = time.time
+    keys: KeysByProvider, store: Store, clock: Callable[[], float] = time.time
 ) -> list[KeyStatus]:
     rows: list[KeyStatus] = []
     now = clock()
-    for provider, provider_config in config.providers.items():
-        specs = keys_from_config(provider, provider_config)
+    for provider, specs in keys.items():
         stored = await store.load(provider, [s.id for s in specs])
         for spec in specs:
             fields = stored.get(spec.id, {})
@@ -45,19 +34,15 @@ async def read_key_statuses(
     return rows
 
 
-def key_rows(
-    config: LlmitmConfig, state_url: str | None = None, clock: Callable[[], float] = time.time
-) -> list[KeyStatus]:
+def key_rows(keys: KeysByProvider, state_url: str, clock: Callable[[], float] = time.time) -> list[KeyStatus]:
     """Synchronous entry for the CLI: opens the store, reads every key, closes the store."""
-
-    url = state_url or state_url_for(config)
 
     async def read() -> list[KeyStatus]:
         # No state file yet (the proxy never ran): every key is fresh; do not create the file here.
-        missing = url.startswith("sqlite://") and not Path(url.removeprefix("sqlite://")).exists()
-        store = open_store("memory" if missing else url)
+        missing = state_url.startswith("sqlite://") and not Path(state_url.removeprefix("sqlite://")).exists()
+        store = open_store("memory" if missing else state_url)
         try:
-            return await read_key_statuses(config, store, clock)
+            return await read_key_statuses(keys, store, clock)
         finally:
             await store.close()
 

@@ -98,6 +98,14 @@ class Tool:
     description: str | None = None
     parameters: dict | None = None  # JSON Schema of the arguments object
     strict: bool | None = None
+    # A tool the provider runs itself (HOSTED_WEB_SEARCH), not a function the app runs; `name` is then
+    # where the client declared it (e.g. "tools[2]"), for the warning or 400 when it cannot go upstream.
+    hosted: str | None = None
+
+
+# Hosted tool kinds: what each upstream calls them lives with its spoke, which upstreams can run them
+# in each protocol's `wire.HOSTED_TOOLS`.
+HOSTED_WEB_SEARCH = "web_search"  # Responses web_search, Anthropic web_search_20250305, Gemini googleSearch
 
 
 @dataclass(slots=True)
@@ -301,9 +309,11 @@ class TranslationError(Exception):
 class Context:
     """Per-flow translation state shared by the spokes: warnings to show in mitmweb and policy."""
 
-    __slots__ = ("_warned", "client_path", "freeform_tools", "max_tokens_default", "warnings")
+    __slots__ = ("_warned", "client_path", "freeform_tools", "max_tokens_default", "namespaced_tools",
+                 "unsupported_tools", "warnings")
 
-    def __init__(self, *, max_tokens_default: int = 4096, client_path: str | None = None):
+    def __init__(self, *, max_tokens_default: int = 4096, client_path: str | None = None,
+                 unsupported_tools: str = "drop"):
         self.warnings: list[str] = []
         self.max_tokens_default = max_tokens_default
         # The path the app called: Gemini carries the model and stream-or-not there, not in the body.
@@ -311,6 +321,14 @@ class Context:
         # Client tools whose call input is free text (OpenAI Responses `custom` tools): sent upstream as
         # functions with one string argument `input`, their calls shown to the client as custom calls.
         self.freeform_tools: set[str] = set()
+        # Functions a Responses client declared inside a `namespace` tool: the flat name they go upstream
+        # under → (namespace, the function's own name), so that calls reach the client as it named them.
+        self.namespaced_tools: dict[str, tuple[str, str]] = {}
+        # A client tool the upstream has no equivalent for (a hosted tool such as web search toward an
+        # OpenAI Chat upstream): "drop" sends the request on without it and warns; "refuse" answers 400.
+        if unsupported_tools not in ("drop", "refuse"):
+            raise ValueError(f"unsupported_tools must be 'drop' or 'refuse', not {unsupported_tools!r}")
+        self.unsupported_tools = unsupported_tools
         self._warned: set[str] = set()
 
     def warn(self, message: str) -> None:
@@ -350,6 +368,45 @@ def parse_data_url(url: str) -> tuple[str | None, str] | None:
     if not header.endswith(";base64"):
         return None
     return header[: -len(";base64")] or None, data
+
+
+def drop_unrunnable_hosted_tools(req: Request, runnable: frozenset[str], ctx: Context) -> None:
+    """Hosted tools the upstream cannot run leave the request with a warning, or refuse it (400) when the
+    route says so (`ctx.unsupported_tools == "refuse"`)."""
+    if not any(t.hosted for t in req.tools):
+        return
+    kept = []
+    for tool in req.tools:
+        if tool.hosted is None or tool.hosted in runnable:
+            kept.append(tool)
+        elif ctx.unsupported_tools == "refuse":
+            raise TranslationError(f"{tool.name}: the hosted {tool.hosted} tool has no equivalent on this upstream",
+                                   param=tool.name)
+        else:
+            ctx.warn(f"{tool.name}: hosted {tool.hosted} tool dropped (no equivalent on this upstream)")
+    req.tools = kept
+
+
+# What a field must hold, as JSON types (a bool is not a number here, though it is an int in Python).
+JSON_KINDS = {
+    "a string": lambda v: isinstance(v, str),
+    "an object": lambda v: isinstance(v, dict),
+    "an array": lambda v: isinstance(v, list),
+    "a boolean": lambda v: isinstance(v, bool),
+    "an integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "a number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+}
+
+
+def typed(value, kind: str, where: str, default=None):
+    """`value` (a client's field at path `where`) when it holds `kind` ("a string", "an object", "an
+    array", "a boolean", "an integer", "a number"); `default` when absent (None); anything else is the
+    client's mistake, answered with a 400 naming the field."""
+    if value is None:
+        return default
+    if not JSON_KINDS[kind](value):
+        raise TranslationError(f"{where}: must be {kind}", param=where)
+    return value
 
 
 def derive_stop_reason(reason: str | None, emitted_tool_call: bool) -> str:

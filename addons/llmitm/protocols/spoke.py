@@ -232,6 +232,17 @@ class Wire(Protocol):
         ...
 
     @property
+    def TITLE(self) -> str:
+        """The API's name as people know it ("Anthropic Messages"), for what mitmweb shows."""
+        ...
+
+    @property
+    def HOSTED_TOOLS(self) -> frozenset[str]:
+        """Provider-run tools (canonical `Tool.hosted` kinds, e.g. web search) an upstream of this
+        protocol runs itself; a request's other hosted tools go by `Context.unsupported_tools`."""
+        ...
+
+    @property
     def ERROR_TYPES(self) -> ErrorTypes:
         """Error type by HTTP status (PROTOCOLS.md §2.11)."""
         ...

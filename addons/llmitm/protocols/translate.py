@@ -41,6 +41,7 @@ from .canonical import (
     Usage,
     UsageUpdate,
     derive_stop_reason,
+    drop_unrunnable_hosted_tools,
 )
 from .content_encoding import decode_body, decompressor, looks_gzipped
 from .errors import render_error
@@ -73,11 +74,13 @@ def _spoke(name: str):
 
 
 class Translation:
-    def __init__(self, client: str, upstream: str, *, max_tokens_default: int = 4096, local_model: Any = None):
+    def __init__(self, client: str, upstream: str, *, max_tokens_default: int = 4096, local_model: Any = None,
+                 unsupported_tools: str = "drop"):
         """`local_model`: the provider's `LocalModelConfig` when the upstream is a local OpenAI-compatible
         server whose model writes <think>/<tool_call> text and switches reasoning its own way
-        (local_model.py); client and upstream may then both be openai-chat."""
-        self.ctx = Context(max_tokens_default=max_tokens_default)
+        (local_model.py); client and upstream may then both be openai-chat. `unsupported_tools`: "drop"
+        (warn) or "refuse" (400) a client tool the upstream cannot run (`Context.unsupported_tools`)."""
+        self.ctx = Context(max_tokens_default=max_tokens_default, unsupported_tools=unsupported_tools)
         self.client, self.upstream = _local_model(_spoke(client), _spoke(upstream), local_model, self.ctx)
         self.usage: Usage | None = None
         self.canonical_request: Request | None = None
@@ -94,6 +97,7 @@ class Translation:
         req = self.client.parse_request(body, self.ctx)
         if upstream_model:
             req.model = upstream_model
+        drop_unrunnable_hosted_tools(req, REGISTRY.wire(self.upstream.NAME).HOSTED_TOOLS, self.ctx)
         self.canonical_request = req
         out = self.upstream.render_request(req, self.ctx)
         return UpstreamRequest(self.upstream.request_path(req), json.dumps(out).encode(), req.stream,

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 
+from ..canonical import HOSTED_WEB_SEARCH
 from ..spoke import COUNT_TOKENS, GENERATE, LIST_MODELS, MODEL_INFO, Carrier, Endpoint, ErrorTypes
 
 NAME = "anthropic"
+TITLE = "Anthropic Messages"  # how people call this API (inspector titles, docs)
 HOSTS = ("api.anthropic.com",)
 
 ENDPOINTS = (
@@ -38,6 +40,7 @@ PROBE_PATH = "/v1/models"
 USAGE_FIELD = "usage"
 
 # Anthropic error types by status (PROTOCOLS.md §1.3 / §2.11).
+HOSTED_TOOLS = frozenset({HOSTED_WEB_SEARCH})  # web_search_20250305 (server tool)
 ERROR_TYPES = ErrorTypes(
     {
         400: "invalid_request_error",

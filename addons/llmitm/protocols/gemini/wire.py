@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 
+from ..canonical import HOSTED_WEB_SEARCH
 from ..spoke import COUNT_TOKENS, EMBEDDINGS, GENERATE, LIST_MODELS, MODEL_INFO, OTHER, Carrier, Endpoint, ErrorTypes
 
 NAME = "gemini"
+TITLE = "Gemini generateContent"  # how people call this API (inspector titles, docs)
 HOSTS = ("generativelanguage.googleapis.com",)
 
 # `{prefix}/models/{model}:{method}`, prefix ending in /v1, /v1beta or /v1alpha.
@@ -54,6 +56,7 @@ PROBE_PATH = "/v1beta/models"
 USAGE_FIELD = "usageMetadata"
 
 # google.rpc status names by HTTP status.
+HOSTED_TOOLS = frozenset({HOSTED_WEB_SEARCH})  # googleSearch grounding
 ERROR_TYPES = ErrorTypes(
     {
         400: "INVALID_ARGUMENT",

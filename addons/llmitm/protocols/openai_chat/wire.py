@@ -9,6 +9,7 @@ import re
 from ..spoke import EMBEDDINGS, GENERATE, LIST_MODELS, MODEL_INFO, Carrier, Endpoint, ErrorTypes
 
 NAME = "openai-chat"
+TITLE = "OpenAI Chat Completions"  # how people call this API (inspector titles, docs)
 HOSTS = ("api.openai.com",)
 
 # The OpenAI API endpoints beside generation. Both OpenAI protocols list them, so the path alone does
@@ -41,6 +42,7 @@ PROBE_PATH = "/v1/models"
 USAGE_FIELD = "usage"
 
 # OpenAI error types by status (PROTOCOLS.md §2.11).
+HOSTED_TOOLS: frozenset[str] = frozenset()  # Chat Completions has no provider-run tools
 ERROR_TYPES = ErrorTypes(
     {
         400: "invalid_request_error",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from ..canonical import HOSTED_WEB_SEARCH
 from ..openai_chat.wire import (  # the same API as Chat Completions
     CARRIERS,
     ERROR_TYPES,
@@ -23,12 +24,14 @@ from ..openai_chat.wire import (  # the same API as Chat Completions
 from ..spoke import GENERATE, Endpoint
 
 NAME = "openai-responses"
+TITLE = "OpenAI Responses"  # how people call this API (inspector titles, docs)
+HOSTED_TOOLS = frozenset({HOSTED_WEB_SEARCH})  # web_search
 ENDPOINTS = (
     Endpoint(GENERATE, "POST", re.compile(r"/responses$")),
     *OPENAI_API_ENDPOINTS,
 )
 
 __all__ = [
-    "CARRIERS", "ENDPOINTS", "ERROR_TYPES", "HOSTS", "MODEL_FIELD", "NAME", "PROBE_PATH", "REQUIRED_HEADERS",
-    "STREAM_FLAG", "STREAM_QUERY", "USAGE_FIELD", "VENDOR_HEADER_PREFIXES", "error_body", "path_with_model",
+    "CARRIERS", "ENDPOINTS", "ERROR_TYPES", "HOSTED_TOOLS", "HOSTS", "MODEL_FIELD", "NAME", "TITLE", "PROBE_PATH",
+    "REQUIRED_HEADERS", "STREAM_FLAG", "STREAM_QUERY", "USAGE_FIELD", "VENDOR_HEADER_PREFIXES", "error_body", "path_with_model",
 ]

@@ -1,10 +1,4 @@
-"""Where pool state lives: the interface every store implements, and `open_store` to pick one by URL.
-
-The pool keeps an in-memory copy of every key's state and decides on it; a store persists that state
-(SQLite) or shares it between llmitm instances (Redis). Writes leave the hot path: the pool queues them
-and a background writer applies them in batches. Reads happen once at start and, for shared stores,
-again whenever the pool's cached copy is older than a short TTL.
-"""
+"""The interface every state store implements."""
 
 from __future__ import annotations
 
@@ -13,7 +7,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .keystate import KeyUpdate
+from ..keystate import KeyUpdate
 
 
 @dataclass(frozen=True)
@@ -51,22 +45,3 @@ class Store(ABC):
 
     async def close(self) -> None:
         """Release connections; the pool calls it from KeyPool.close() only when it owns the store."""
-
-
-def open_store(url: str) -> Store:
-    """`memory`, `sqlite:///path/to/state.db` (or `sqlite://relative.db`) or `redis://host:port/db`."""
-    if url == "memory":
-        from .store_memory import MemoryStore
-
-        return MemoryStore()
-    if url.startswith("sqlite://"):
-        from .store_sqlite import SqliteStore
-
-        path = url.removeprefix("sqlite://")
-        # sqlite:///abs/path -> "/abs/path"; sqlite://rel/path -> "rel/path"
-        return SqliteStore(path)
-    if url.startswith(("redis://", "rediss://", "unix://")):
-        from .store_redis import RedisStore
-
-        return RedisStore(url)
-    raise ValueError(f"unknown state store {url!r}: use 'memory', 'sqlite:///path' or 'redis://host:port/db'")

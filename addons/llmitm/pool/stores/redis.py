@@ -22,7 +22,6 @@ quota resets are epoch times on the instances' clocks: keep them NTP-synchronise
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -33,10 +32,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from .keystate import COUNTERS, KeyUpdate
-from .store import SlotClaim, Store
+from ..keystate import COUNTERS, KeyUpdate
+from ..tasks import CancelGuard, stop_task
+from .base import SlotClaim, Store
 
 log = logging.getLogger(__name__)
+
+COMMAND_SECONDS = 2.0  # one Redis call, connecting included
 
 _NOW = "local t = redis.call('TIME') local now = tonumber(t[1]) + tonumber(t[2]) / 1000000\n"
 
@@ -127,15 +129,17 @@ class RedisStore(Store):
         self.prefix = prefix
         self.instance_ttl = instance_ttl
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        # Bounded timeouts: an unreachable Redis must fail fast so the pool can fall back on local state.
-        self._redis = aioredis.Redis.from_url(url, decode_responses=True, socket_timeout=2.0,
-                                              socket_connect_timeout=2.0)
+        # Bounded: an unreachable Redis must fail fast so the pool can fall back on local state. Each call is
+        # bounded here (asyncio.timeout) rather than by the client's socket_timeout, which redis-py applies
+        # through asyncio.wait_for: on Python 3.11 that loses cancellations (see tasks.py).
+        self._redis = aioredis.Redis.from_url(url, decode_responses=True, socket_connect_timeout=COMMAND_SECONDS)
         self._acquire = self._redis.register_script(_ACQUIRE)
         self._release = self._redis.register_script(_RELEASE)
         self._load = self._redis.register_script(_LOAD)
         self._heartbeat_script = self._redis.register_script(_HEARTBEAT)
         self._providers: set[str] = set()  # providers this instance holds slots in: they need heartbeats
         self._heartbeat: asyncio.Task[None] | None = None
+        self._closed = False
 
     def _state_key(self, provider: str, key_id: str) -> str:
         return f"{self.prefix}:{{{provider}}}:key:{key_id}"
@@ -153,7 +157,8 @@ class RedisStore(Store):
         keys = [self._instances_key(provider)]
         for key_id in ids:
             keys += [self._state_key(provider, key_id), self._inflight_key(provider, key_id)]
-        out = await self._load(keys=keys, args=[])
+        async with asyncio.timeout(COMMAND_SECONDS):
+            out = await self._load(keys=keys, args=[])
         result: dict[str, dict[str, Any]] = {}
         for i, key_id in enumerate(ids):
             flat, total = out[2 * i], int(out[2 * i + 1])
@@ -187,53 +192,62 @@ class RedisStore(Store):
                 pipe.hset(key, items=items)
             for name, n in update.incr.items():
                 pipe.hincrby(key, f"c:{name}", int(n))
-        await pipe.execute()
+        async with asyncio.timeout(COMMAND_SECONDS):
+            await pipe.execute()
 
     async def try_acquire_slot(
         self, provider: str, key_id: str, cap: int | None, now: float, released: int = 0
     ) -> SlotClaim:
         self._ensure_heartbeat(provider)
-        code, total = await self._acquire(
-            keys=[
-                self._inflight_key(provider, key_id),
-                self._instances_key(provider),
-                self._state_key(provider, key_id),
-            ],
-            args=[self.instance, cap or 0, self.instance_ttl, repr(now), released],
-        )
+        async with asyncio.timeout(COMMAND_SECONDS):
+            code, total = await self._acquire(
+                keys=[
+                    self._inflight_key(provider, key_id),
+                    self._instances_key(provider),
+                    self._state_key(provider, key_id),
+                ],
+                args=[self.instance, cap or 0, self.instance_ttl, repr(now), released],
+            )
         return SlotClaim(granted=int(code) == 1, in_flight=int(total), state_blocked=int(code) == 2)
 
     async def release_slots(self, provider: str, counts: Mapping[str, int]) -> None:
         ids = [key_id for key_id, n in counts.items() if n > 0]
         if ids:
-            await self._release(
-                keys=[self._inflight_key(provider, key_id) for key_id in ids],
-                args=[self.instance, *(counts[key_id] for key_id in ids)],
-            )
+            async with asyncio.timeout(COMMAND_SECONDS):
+                await self._release(
+                    keys=[self._inflight_key(provider, key_id) for key_id in ids],
+                    args=[self.instance, *(counts[key_id] for key_id in ids)],
+                )
 
     def _ensure_heartbeat(self, provider: str) -> None:
         self._providers.add(provider)
+        if self._closed:
+            return  # a claim after close (a pool outliving a reload) must not start a task nobody stops
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = asyncio.get_running_loop().create_task(self._beat(), name="llmitm-redis-heartbeat")
 
     async def _beat(self) -> None:
+        guard = CancelGuard()
         while True:
+            guard.check()
             await asyncio.sleep(self.instance_ttl / 3)
             for provider in list(self._providers):
                 try:
-                    await self._heartbeat_script(keys=[self._instances_key(provider)],
-                                                 args=[self.instance, self.instance_ttl])
+                    async with asyncio.timeout(COMMAND_SECONDS):
+                        await self._heartbeat_script(keys=[self._instances_key(provider)],
+                                                     args=[self.instance, self.instance_ttl])
                 except Exception as e:  # Redis restarting: the next beat tries again
                     log.warning("redis heartbeat failed: %s", e)
 
     async def close(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._heartbeat
+        self._closed = True
+        heartbeat, self._heartbeat = self._heartbeat, None
         try:
+            if heartbeat is not None:
+                await stop_task(heartbeat)
             for provider in self._providers:
                 # A clean exit: our leases stop counting now rather than after instance_ttl.
-                await self._redis.zrem(self._instances_key(provider), self.instance)
-        finally:
+                async with asyncio.timeout(COMMAND_SECONDS):
+                    await self._redis.zrem(self._instances_key(provider), self.instance)
+        finally:  # bounded: the client's socket timeouts; also reached when close() is cancelled
             await self._redis.aclose()

@@ -6,8 +6,8 @@ import copy
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from .keystate import KeyUpdate
-from .store import Store
+from ..keystate import KeyUpdate
+from .base import Store
 
 
 class MemoryStore(Store):

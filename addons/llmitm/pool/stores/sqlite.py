@@ -3,20 +3,27 @@ restart, and `llmitm keys` can read them beside a running proxy (WAL lets reader
 
 sqlite3 blocks, so every call runs in a worker thread; the pool's writer batches changes, so that is one
 short transaction per batch rather than per request.
+
+The file (and SQLite's -wal/-shm beside it, which take its mode) is private to its owner (0600): key ids,
+usage and which keys are disabled are nobody else's business. A file that is not a readable SQLite
+database stops start-up with CorruptStateFile, which says which file and what to do; llmitm does not
+move or replace it itself (the path may name another program's database).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
-from .keystate import COUNTERS, KeyUpdate
-from .store import Store
+from ..errors import CorruptStateFile, StateStoreError
+from ..keystate import COUNTERS, KeyUpdate
+from .base import Store
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS key_fields (
@@ -30,15 +37,59 @@ CREATE TABLE IF NOT EXISTS key_counters (
 """
 
 
+_PRIVATE = 0o600
+_SIDE_FILES = ("-wal", "-shm")
+
+
+def _create_private(path: Path) -> None:
+    """Create the state file 0600 before SQLite opens it: SQLite creates a file 0644 (less the umask) and
+    gives its -wal/-shm the database file's mode."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, _PRIVATE)
+    except FileNotFoundError:
+        raise StateStoreError(
+            f"cannot create the pool state file {path}: its folder {path.parent} does not exist "
+            "(create it, or point `state:` at an existing folder)"
+        ) from None
+    except OSError as e:
+        raise StateStoreError(f"cannot create the pool state file {path}: {e.strerror}") from None
+    os.close(fd)
+    _tighten(path)
+
+
+def _tighten(path: Path) -> None:
+    for name in (str(path), *(f"{path}{suffix}" for suffix in _SIDE_FILES)):
+        try:
+            if os.stat(name).st_mode & 0o077:
+                os.chmod(name, _PRIVATE)
+        except OSError:
+            continue  # absent, or not ours to change: SQLite still works
+
+
 class SqliteStore(Store):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()  # one connection, used from worker threads one at a time
+        _create_private(self.path)
         self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=5.0, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL: a power cut may lose the last batch, never corrupt the file; FULL would fsync per batch.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # NORMAL: a power cut may lose the last batch, never corrupt the file; FULL would fsync per batch.
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            [verdict] = self._db.execute("PRAGMA quick_check").fetchone()
+            if verdict != "ok":
+                raise CorruptStateFile(str(self.path), verdict)
+            self._db.executescript(_SCHEMA)
+        except sqlite3.OperationalError as e:  # locked, read-only, out of space: not the file's content
+            self._db.close()
+            raise StateStoreError(f"cannot use the pool state file {self.path}: {e}") from None
+        except sqlite3.DatabaseError as e:  # "file is not a database", "database disk image is malformed"
+            self._db.close()
+            raise CorruptStateFile(str(self.path), str(e)) from None
+        except BaseException:
+            self._db.close()
+            raise
+        _tighten(self.path)  # -wal/-shm left by an older llmitm that created them world-readable
 
     def load_sync(self, provider: str, key_ids: Collection[str]) -> dict[str, dict[str, Any]]:
         wanted = set(key_ids)
