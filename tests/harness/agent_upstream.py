@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import agent_wire
+from . import agent_wire, agent_wire_openai
 from .agent_wire import Answer, Conversation, Rejected, Text, ToolCall
 from .upstream import FakeUpstream, Received, Reply, protocol_of
 
@@ -34,8 +34,8 @@ class ScriptedAgentUpstream(FakeUpstream):
         super().__init__()
         self.token, self.token_file, self.pooled_key = token, token_file, pooled_key
         signatures: set[str] = set()
-        self.wire = {"anthropic": agent_wire.Anthropic(signatures), "openai-chat": agent_wire.OpenAIChat(),
-                     "openai-responses": agent_wire.OpenAIResponses(set()), "gemini": agent_wire.Gemini(signatures)}
+        self.wire = {"anthropic": agent_wire.Anthropic(signatures), "openai-chat": agent_wire_openai.OpenAIChat(),
+                     "openai-responses": agent_wire_openai.OpenAIResponses(set()), "gemini": agent_wire.Gemini(signatures)}
         self.rejections: list[str] = []  # what was refused, for the test's failure message
         self.answers: list[str] = []  # one line per answered request
         self.other_paths: list[str] = []  # requests to paths that are no model call
