@@ -20,9 +20,8 @@ from . import credentials, sideflows, streaming, upkeep, websocket
 from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_default, load_config
 from .exchange import Exchange, answer
 from .guard import fail_closed
-from .plan import DEFAULT_PROTOCOL, AppRequest, Forward, Planner, Refuse
+from .plan import AppRequest, Forward, Planner
 from .provider_pools import PoolRegistry
-from .reachability import Reachability
 from .relay import Relay
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,6 @@ class Llmitm:
         self.pools = PoolRegistry()
         self.exchanges: dict[str, Exchange] = {}
         self.relay = Relay()
-        self.reachability = Reachability()  # keyless providers, which mitmproxy dials itself
         self.watcher: upkeep.ConfigWatcher | None = None
         self._upkeep: asyncio.Task | None = None
 
@@ -113,12 +111,6 @@ class Llmitm:
         if not isinstance(plan, Forward):
             answer(flow, plan)
             return
-        if not plan.pooled:  # mitmproxy dials it: if it cannot, answer in the app's protocol, not HTML
-            problem = await self.reachability.problem(plan.url)
-            if problem is not None:
-                answer(flow, Refuse(plan.client_protocol or DEFAULT_PROTOCOL, 502,
-                                    f"llmitm: provider {plan.decision.provider_name} is unreachable: {problem}"))
-                return
         exchange = self.exchanges[flow.id] = Exchange(plan)
         await exchange.send(flow, self.relay, self.pools, self.config, sideflows.views_enabled())
 
