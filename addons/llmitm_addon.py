@@ -31,7 +31,7 @@ addons = [
     NetGuard(
         intercepts=lambda host: llmitm.planner.intercepts(host),
         llmitm_targets=_llmitm_targets,
-        extra_own_ports=lambda: [llmitm.relay.port],
+        extra_own_ports=lambda: [llmitm.relay.port, *llmitm.observer.ports()],
         allow_local=lambda: llmitm.config.allow_local_destinations,
     ),
     ConversationTracker(),

@@ -20,6 +20,7 @@ from . import credentials, sideflows, streaming, upkeep, websocket
 from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_default, load_config
 from .exchange import Exchange, answer
 from .guard import fail_closed
+from .observe.observer import Observer
 from .plan import AppRequest, Forward, Planner
 from .provider_pools import PoolRegistry
 from .relay import Relay
@@ -36,6 +37,7 @@ class Llmitm:
         self.pools = PoolRegistry()
         self.exchanges: dict[str, Exchange] = {}
         self.relay = Relay()
+        self.observer = Observer.for_config(self.config, self.pools, None)  # usage ledger, metrics, traces
         self.watcher: upkeep.ConfigWatcher | None = None
         self._upkeep: asyncio.Task | None = None
 
@@ -55,15 +57,17 @@ class Llmitm:
             path = self._config_path(ctx.options.llmitm_config)
             try:
                 config = load_config(path) if path else builtin_default()
+                self.apply(config)  # ConfigError too when observe.metrics_port is taken
             except ConfigError as e:
                 raise exceptions.OptionsError(str(e)) from None
-            self.apply(config)
             self.watcher = upkeep.ConfigWatcher(path, self.apply) if path else None
 
     def apply(self, config: LlmitmConfig) -> None:
         """Make `config` the active one (startup and hot reload). The planner is built first, so a
-        config it cannot use leaves the previous one fully active."""
+        config it cannot use leaves the previous one fully active (a metrics port that cannot be had
+        turns observation off)."""
         planner = Planner(config)
+        self.observer = Observer.for_config(config, self.pools, self.observer)
         self.pools.apply(config)
         self.config, self.planner = config, planner
         # Terminate TLS only for the AI hosts; every other host is tunneled untouched. Lazy
@@ -86,6 +90,7 @@ class Llmitm:
         if self._upkeep is not None:
             self._upkeep.cancel()
         await self.relay.close()
+        await self.observer.close()
         await self.pools.close()
 
     # -- request ------------------------------------------------------------------------------
@@ -121,6 +126,8 @@ class Llmitm:
         exchange = self.exchanges.get(flow.id)
         if exchange is not None:
             exchange.on_response_headers(flow)
+            if flow.response is not None and flow.response.stream:
+                self.observer.stamp_overhead(exchange, flow)  # a streamed answer's headers go out now
         elif self.planner.intercepts(flow.request.pretty_host):
             credentials.redact(flow.request)
 
@@ -129,6 +136,9 @@ class Llmitm:
         exchange = self.exchanges.get(flow.id)
         if exchange is not None:
             exchange.on_response(flow)
+            if not flow.response.stream:
+                self.observer.stamp_overhead(exchange, flow)  # a whole answer's headers go out now
+            self.observer.finished(exchange, flow)
             del self.exchanges[flow.id]  # only now: after a bug, the guard still finds the exchange
 
     @fail_closed
@@ -139,6 +149,7 @@ class Llmitm:
                 exchange.on_response(flow)
             else:
                 exchange.on_error(flow, self.relay)
+            self.observer.finished(exchange, flow)
             del self.exchanges[flow.id]
         elif self.planner.intercepts(flow.request.pretty_host):
             credentials.redact(flow.request)
@@ -149,6 +160,7 @@ class Llmitm:
         if exchange is None:
             return None
         exchange.abandon(self.relay, flow)
+        self.observer.finished(exchange, flow, bug=True)
         return exchange.client_protocol
 
 

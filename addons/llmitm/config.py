@@ -172,6 +172,10 @@ class RouteConfig(_Strict):
     # with a warning on the flow, so a coding agent is not failed entirely by one optional tool, or
     # "refuse" the request with a 400 that names it.
     unsupported_tools: Literal["drop", "refuse"] = "drop"
+    # An endpoint of the app's protocol that the route's provider (speaking another protocol) lacks:
+    # files, batches, stored responses, vendor paths. "refuse": a 404 in the app's protocol naming it;
+    # "original": passed to the host the app called, with the app's own credential (never a pooled key).
+    other_endpoints: Literal["refuse", "original"] = "refuse"
 
     @model_validator(mode="after")
     def _model_xor_map(self) -> RouteConfig:
@@ -216,6 +220,36 @@ class ClientConfig(_Strict):
                           tuple(self.pins), self.rpm, self.tpm)
 
 
+class ObserveConfig(_Strict):
+    """Usage ledger, Prometheus metrics, OpenTelemetry traces and the overhead header (docs/metrics.md)."""
+
+    # Rows in <state>-ledger.db (SQLite state) or shared totals in Redis; `state: memory` keeps none.
+    ledger: bool = True
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)  # None: no endpoint; 0: any free port
+    # Where /metrics listens. Loopback unless you say otherwise: the numbers name keys (by id) and clients.
+    metrics_host: str = "127.0.0.1"
+    otlp_endpoint: str | None = None  # OTLP/HTTP traces, e.g. http://127.0.0.1:4318/v1/traces
+    capture_content: bool = False  # put prompts and answers on the spans (off: they may be confidential)
+    overhead_header: bool = True  # x-llmitm-overhead-ms on every answer llmitm forwarded
+
+    @field_validator("otlp_endpoint")
+    @classmethod
+    def _otlp_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"must be an http:// or https:// URL, got {value!r}")
+        return value
+
+
+class PriceConfig(_Strict):
+    """A model's price in USD per million tokens (overrides the built-in table; see observe/prices.py)."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cache_read: float | None = Field(default=None, ge=0)  # None: charged as input
+    cache_write: float | None = Field(default=None, ge=0)
+    reasoning: float | None = Field(default=None, ge=0)  # None: charged as output
+
+
 class LlmitmConfig(_Strict):
     providers: dict[str, ProviderConfig] = {}
     routes: list[RouteConfig] = []
@@ -232,6 +266,8 @@ class LlmitmConfig(_Strict):
     # Off by default: such services (a Redis state store, the web UI, llmitm's relay) trust local
     # callers. llmitm's own ports stay unreachable either way (netguard.py).
     allow_local_destinations: bool = False
+    observe: ObserveConfig = ObserveConfig()
+    prices: dict[str, PriceConfig] = {}  # {model glob: price per million tokens}; first matching glob wins
     source: Annotated[str, Field(exclude=True)] = "<built-in default>"
 
     @model_validator(mode="after")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from mitmproxy import http
 from . import credentials, flowinfo, sideflows
 from .endpoints import FALLBACK_PROTOCOL
 from .metering import UsageMeter
+from .observe.observer import client_label
 from .plan import Forward, LocalAnswer, PassThrough, Refuse, upstream_url
 from .protocols import Translation
 from .protocols.canonical import MalformedUpstream
@@ -71,6 +73,12 @@ class Exchange:
     finished: bool = False
     provider_headers_on_flow: bool = False  # configured headers mitmproxy sends (masked once sent)
     meter: UsageMeter = field(init=False)
+    # For observe/ (usage ledger, metrics, traces): who asked, and when things happened (wall clock).
+    client_name: str | None = None  # the configured client that sent it, once clients are identified
+    client_fingerprint: str | None = None  # else the app credential's fingerprint (observer.client_label)
+    sent_at: float = 0.0  # when llmitm was done with the request (mitmproxy then sends unpooled ones)
+    first_chunk_at: float | None = None  # the first streamed chunk of the answer
+    overhead: float | None = None  # seconds llmitm itself added before the answer's headers went out
 
     def __post_init__(self) -> None:
         same = self.plan.client_protocol == self.plan.upstream_protocol
@@ -111,6 +119,7 @@ class Exchange:
         self.bodies.upstream_request = plan.body if plan.body is not None else self.bodies.app_request
         pin = request.headers.pop(PIN_HEADER, None)
         client_secret = credentials.take_client_credential(request)
+        self.client_fingerprint = client_label(client_secret)
         if plan.pooled:
             # The relay draws the key and retries on another; the flow never holds the pooled key.
             self.record.credential = "pooled"
@@ -129,6 +138,7 @@ class Exchange:
             if client_secret:
                 credentials.put_credential(request, plan.upstream_protocol, client_secret)
         flowinfo.publish(flow, self.record)
+        self.sent_at = time.time()
 
     async def _fetch(self, flow: http.HTTPFlow, relay: Relay) -> None:
         """A request that does not stream: llmitm calls upstream itself and answers the flow whole."""

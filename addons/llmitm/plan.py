@@ -5,7 +5,8 @@ and answers with a plan, one of:
 
 - `Refuse`: answer here with an error in the app's own protocol (bad JSON, unknown model, a request
   the upstream protocol cannot express, a body over `max_body_bytes`); nothing goes upstream;
-- `LocalAnswer`: answer here with a made-up success (Anthropic's count_tokens on a non-Anthropic route);
+- `LocalAnswer`: answer here with a success llmitm computed (a model list from the routes; a token count
+  estimated toward an upstream that cannot count);
 - `PassThrough`: an intercepted host no route serves: the request goes where the app sent it, untouched;
 - `Forward`: send it to the route's provider — the same bytes with only the model rewritten in place, or
   translated through the canonical model — either by mitmproxy (the app's own credential) or by the
@@ -23,15 +24,23 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from . import endpoints, jsonbytes
+from . import endpoints, jsonbytes, surface
 from .config import LlmitmConfig
 from .flowinfo import FlowRecord
-from .protocols import Translation, TranslationError
+from .protocols import Translation, TranslationError, token_count
+from .protocols.catalog import ModelInfoTranslation
+from .protocols.embeddings import EmbeddingTranslation
 from .protocols.errors import render_error
-from .protocols.registry import REGISTRY
+from .protocols.registry import REGISTRY, EndpointMatch
+from .protocols.sidecall import SideTranslation
+from .protocols.spoke import COUNT_TOKENS, EMBEDDINGS, GENERATE, LIST_MODELS, MODEL_INFO, OTHER
+from .protocols.surfaces import SURFACES
+from .protocols.token_count import CountTranslation
 from .routing import RouteDecision, Router, UnknownModel
 
 DEFAULT_PROTOCOL = endpoints.FALLBACK_PROTOCOL  # for errors on a path whose protocol is unknown
+JSON_BODY_KINDS = frozenset({GENERATE, COUNT_TOKENS, EMBEDDINGS})  # endpoints whose JSON body llmitm reads
+MODELLESS_KINDS = frozenset({LIST_MODELS, OTHER, None})  # None: a path no protocol claims
 
 
 def upstream_url(base_url: str, path: str) -> str:
@@ -120,7 +129,8 @@ class Forward:
     body: bytes | None = None
     drop_headers: tuple[str, ...] = ()
     set_headers: dict[str, str] = field(default_factory=dict)
-    translation: Translation | None = None  # set when the app's and the upstream's protocols differ
+    # Set when the app's and the upstream's protocols differ (a SideTranslation for counting and embeddings).
+    translation: Translation | SideTranslation | None = None
     streams: bool = False  # the app asked for a streamed answer
 
     @property
@@ -173,6 +183,7 @@ class Planner:
     def __init__(self, config: LlmitmConfig):
         self.config = config
         self.router = Router(config)
+        self.model_limits = surface.ModelLimits()  # what upstreams said about their models, kept briefly
 
     def intercepts(self, host: str) -> bool:
         return self.router.intercepts(host)
@@ -186,40 +197,122 @@ class Planner:
         return None
 
     def plan(self, req: AppRequest) -> Plan:
-        endpoint = endpoints.classify(req.method, req.path)
-        protocol = endpoint.protocol if endpoint else None
+        # A shared path (`GET /v1/models`, `/v1/embeddings`) may be several protocols' endpoint: the
+        # app's headers and host say which it most likely is (surface.py).
+        matches = surface.order_candidates(REGISTRY.candidates(req.method, req.path), req.host, req.headers)
+        first = matches[0] if matches else None
+        kind = first.endpoint.kind if first else None
         body: dict[str, Any] | None = None
         model: str | None = None
-        if endpoint and (endpoint.translatable or endpoint.counts_tokens):
+        if first is not None and kind in JSON_BODY_KINDS:
             try:
                 body = parse_json_object(req.body)
             except BadJson as e:
-                return Refuse(endpoint.protocol, 400, f"malformed JSON in request body: {e}")
-            field = REGISTRY.wire(endpoint.protocol).MODEL_FIELD  # None: the model is in the path
+                return Refuse(first.protocol, 400, f"malformed JSON in request body: {e}")
+            field = REGISTRY.wire(first.protocol).MODEL_FIELD  # None: the model is in the path
             model = body.get(field) if field and isinstance(body.get(field), str) else None
-        if endpoint and endpoint.model_in_path:
-            model = endpoint.model_in_path
+        if first is not None and first.model:
+            model = first.model
         try:
-            decision = self.router.select(req.host, req.path, model)
+            decision = self.router.select(req.host, req.path, model, needs_model=kind not in MODELLESS_KINDS)
         except UnknownModel as e:
-            return Refuse(protocol or DEFAULT_PROTOCOL, 404, str(e), code="model_not_found")
-        record = FlowRecord(client_protocol=protocol, model=model)
+            return Refuse(first.protocol if first else DEFAULT_PROTOCOL, 404, str(e), code="model_not_found")
         if decision is None:
-            return PassThrough(record)
+            return PassThrough(FlowRecord(client_protocol=first.protocol if first else None, model=model))
         provider = decision.provider
+        match = surface.prefer_spoken(matches, req.host, req.headers, provider.protocol)
+        protocol = match.protocol if match else surface.unclassified_protocol(req.host, req.headers, provider.protocol)
         upstream_protocol = protocol if protocol in provider.protocol else provider.protocol[0]
+        record = FlowRecord(client_protocol=protocol, model=model)
         record.route, record.provider = decision.position, decision.provider_name
         record.upstream_protocol, record.upstream_model = upstream_protocol, decision.upstream_model
-        # A local model's text conventions (<think>, <tool_call>) are mapped even for an app that
-        # speaks the server's own protocol, so that case is translated too.
-        local = provider.local_model is not None and bool(endpoint and endpoint.translatable)
-        if endpoint is None or (protocol == upstream_protocol and not local):
+        endpoint = endpoints.Endpoint(match) if match else None
+        kind = match.endpoint.kind if match else None  # the claimants of a shared path share its kind
+        same = protocol is None or protocol == upstream_protocol  # None: no header or host tells; the provider's
+        if kind == GENERATE and endpoint is not None:
+            # A local model's text conventions (<think>, <tool_call>) are mapped even for an app that
+            # speaks the server's own protocol, so that case is translated too.
+            if same and provider.local_model is None:
+                return self._same_protocol(req, endpoint, body, model, decision, record, upstream_protocol)
+            return self._translated(req, endpoint, body or {}, decision, record, upstream_protocol)
+        # The upstream's own model list only where the route passes every model through untranslated.
+        upstream_lists = same and not surface.restricts_models(decision.route)
+        if match is not None and kind in (LIST_MODELS, MODEL_INFO) and not upstream_lists:
+            return self._catalog(req, match, decision, record, upstream_protocol)
+        if same:
             return self._same_protocol(req, endpoint, body, model, decision, record, upstream_protocol)
-        if endpoint.counts_tokens:
-            return _estimate_token_count(body or {}, record, upstream_protocol)
-        if not endpoint.translatable:
-            return Refuse(endpoint.protocol, 404, f"llmitm cannot translate {req.path} from {protocol} to {upstream_protocol}")
-        return self._translated(req, endpoint, body or {}, decision, record, upstream_protocol)
+        assert protocol is not None  # (`same` covers None)
+        if match is not None and kind == COUNT_TOKENS:
+            return self._count(req, match, body or {}, decision, record, upstream_protocol)
+        if match is not None and kind == EMBEDDINGS:
+            return self._embeddings(req, match, body or {}, decision, record, upstream_protocol)
+        return self._other(req, protocol, decision, record, upstream_protocol)
+
+    # -- the endpoints beside generation (README "Endpoints") ------------------------------------
+
+    def _catalog(self, req: AppRequest, match: EndpointMatch, decision: RouteDecision, record: FlowRecord,
+                 upstream_protocol: str) -> Plan:
+        """The models the app may use through its routes, in its protocol's shape: the upstream's own list
+        would name models the route does not serve, or be another protocol's answer. Model info asks the
+        upstream's own model-info endpoint for its limits (then kept briefly: surface.ModelLimits)."""
+        codec = SURFACES[match.protocol].models
+        if match.endpoint.kind == MODEL_INFO and match.model:
+            target = decision.upstream_model or match.model
+            entry = surface.entry(match.model, target, decision.provider_name, self.model_limits)
+            if self.model_limits.get(decision.provider_name, target) is None:
+                upstream_codec = SURFACES[upstream_protocol].models
+                learned = self.model_limits.learner(decision.provider_name, target)
+                info = ModelInfoTranslation(match.protocol, upstream_protocol, codec, upstream_codec, entry, learned)
+                return _side_forward(req, match, decision, record, upstream_protocol, info, upstream_codec.info_path(target))
+            answer = codec.render_info(entry)
+        else:
+            answer = codec.render_list(surface.catalog(self.config, self.router, req.host, self.model_limits))
+        record.warnings.append("answered by llmitm from the routes (model names as the app asks for them)")
+        return LocalAnswer(200, json.dumps(answer).encode(), record)
+
+    def _count(self, req: AppRequest, match: EndpointMatch, body: dict, decision: RouteDecision, record: FlowRecord,
+               upstream_protocol: str) -> Plan:
+        """The upstream's own counting endpoint when it has one (exact), else llmitm's estimate."""
+        client, target = SURFACES[match.protocol].count_tokens, SURFACES[upstream_protocol].count_tokens
+        assert client is not None  # a protocol that declares a counting endpoint states its shape
+        if target is None:
+            tokens = token_count.estimate(body)
+            record.warnings.append(f"token count estimated locally ({tokens}, ~{token_count.CHARS_PER_TOKEN} "
+                                   f"characters per token): {upstream_protocol} has no counting endpoint")
+            return LocalAnswer(200, json.dumps(client.render_response(tokens)).encode(), record)
+        translation = CountTranslation(match.protocol, upstream_protocol, client, target)
+        return _translate_side(req, match, body, decision, record, upstream_protocol, translation)
+
+    def _embeddings(self, req: AppRequest, match: EndpointMatch, body: dict, decision: RouteDecision,
+                    record: FlowRecord, upstream_protocol: str) -> Plan:
+        client, target = SURFACES[match.protocol].embeddings, SURFACES[upstream_protocol].embeddings
+        assert client is not None
+        if target is None:
+            able = " or ".join(name for name, s in SURFACES.items() if s.embeddings is not None)
+            bare = req.path.split("?", 1)[0]
+            return Refuse(match.protocol, 400, (
+                f"llmitm: routes.{decision.position} sends this embeddings request to {decision.provider_name}, which "
+                f"speaks {upstream_protocol}: it has no embeddings API. Add a route before it, e.g. "
+                f"{{match: {{host: {req.host}, path: \"{bare}\"}}, provider: <a provider speaking {able}>}}"),
+                code="embeddings_not_supported")
+        translation = EmbeddingTranslation(match.protocol, upstream_protocol, client, target)
+        return _translate_side(req, match, body, decision, record, upstream_protocol, translation)
+
+    @staticmethod
+    def _other(req: AppRequest, protocol: str, decision: RouteDecision, record: FlowRecord, upstream_protocol: str) -> Plan:
+        """An endpoint of the app's protocol that the route's provider lacks (files, batches, stored
+        responses, vendor paths): never sent to that provider, and never with a pooled key."""
+        what, where = f"{req.method} {req.path.split('?', 1)[0]}", f"routes.{decision.position}"
+        if decision.route.other_endpoints == "original":
+            passed = FlowRecord(client_protocol=protocol, model=record.model)
+            passed.warnings.append(f"{what}: passed to {req.host} with the app's own credential "
+                                   f"({where}.other_endpoints: original)")
+            return PassThrough(passed)
+        return Refuse(protocol, 404, (
+            f"llmitm: {what} is not served: {where} sends this app's requests to {decision.provider_name}, which "
+            f"speaks {upstream_protocol}, and llmitm translates only generation, token counting, embeddings and "
+            f"model lists. Set {where}.other_endpoints: original to pass it to {req.host} with the app's own key"),
+            code="endpoint_not_served")
 
     @staticmethod
     def _same_protocol(req: AppRequest, endpoint: endpoints.Endpoint | None, body: dict | None, model: str | None,
@@ -271,11 +364,23 @@ def _asks_to_stream(endpoint: endpoints.Endpoint | None, body: dict | None, path
     return endpoints.asks_to_stream(endpoint, path, body)
 
 
-def _estimate_token_count(body: dict, record: FlowRecord, upstream_protocol: str) -> LocalAnswer:
-    """Anthropic's count_tokens has no twin elsewhere; Claude Code calls it, so answer with an
-    estimate (about 4 characters per token of the prompt's JSON) rather than fail the app."""
-    prompt = json.dumps([body.get("system"), body.get("messages"), body.get("tools")], ensure_ascii=False)
-    estimate = max(1, len(prompt) // 4)
-    record.warnings.append(
-        f"count_tokens estimated locally ({estimate}, ~4 characters per token): {upstream_protocol} has no such endpoint")
-    return LocalAnswer(200, json.dumps({"input_tokens": estimate}).encode(), record)
+def _side_forward(req: AppRequest, match: EndpointMatch, decision: RouteDecision, record: FlowRecord,
+                  upstream_protocol: str, translation: SideTranslation, path: str, body: dict | None = None) -> Plan:
+    """A call beside generation sent to the upstream's own endpoint for it, its answer translated whole."""
+    record.translated = True
+    record.warnings.extend(translation.warnings)
+    drop = [*REGISTRY.foreign_vendor_headers(upstream_protocol, list(req.headers)), "content-encoding"]
+    set_headers = {**REGISTRY.codec(upstream_protocol).REQUEST_HEADERS, "accept-encoding": "identity"}
+    return Forward(record, decision, match.protocol, upstream_protocol, path,
+                   upstream_url(decision.provider.base_url, path), body=None if body is None else json.dumps(body).encode(),
+                   drop_headers=tuple(drop), set_headers=set_headers, translation=translation)
+
+
+def _translate_side(req: AppRequest, match: EndpointMatch, body: dict, decision: RouteDecision, record: FlowRecord,
+                    upstream_protocol: str, translation: CountTranslation | EmbeddingTranslation) -> Plan:
+    """A counting or embeddings body translated to the upstream's own endpoint."""
+    try:
+        path, out = translation.translate_request(body, req.path, decision.upstream_model)
+    except TranslationError as e:
+        return Refuse(match.protocol, e.status, e.message, param=e.param)
+    return _side_forward(req, match, decision, record, upstream_protocol, translation, path, out)

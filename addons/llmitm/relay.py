@@ -96,6 +96,20 @@ def upstreams_for(plan: Forward, config: LlmitmConfig, pools: Any) -> tuple[list
 
 
 @dataclass
+class UpstreamTry:
+    """One upstream attempt as data, for the usage ledger, metrics and traces (observe/). Wall-clock
+    seconds, so they compare with mitmproxy's timestamps."""
+
+    provider: str
+    key: str  # the key's id, never the key
+    start: float
+    responded: float | None = None  # when the status line arrived; None: no answer (see `error`)
+    end: float | None = None  # when its body was read (the kept answer's: when delivery finished)
+    status: int | None = None
+    error: str | None = None  # why no answer came (the exception's type)
+
+
+@dataclass
 class RelayJob:
     upstreams: list[Upstream]
     pin: str | None = None
@@ -104,6 +118,7 @@ class RelayJob:
     served: Upstream | None = None
     lease: Any = None  # the lease of the attempt whose answer was kept; released by the addon
     attempts: list[str] = field(default_factory=list)
+    tries: list[UpstreamTry] = field(default_factory=list)  # the same attempts, as data
 
 
 class ResponseTooLarge(Exception):
@@ -240,7 +255,10 @@ class Relay:
                 tried.add(lease.key_id)
                 outcome = await self._attempt(job, target, lease, method, headers, body)
                 if isinstance(outcome, aiohttp.ClientResponse):
-                    return await deliver(target, outcome)
+                    try:
+                        return await deliver(target, outcome)
+                    finally:
+                        job.tries[-1].end = time.time()
                 last = outcome
                 if job.pin:
                     break
@@ -265,6 +283,8 @@ class Relay:
         send_headers += REGISTRY.credential_headers(target.protocol, lease.secret, (k for k, _ in send_headers))
         started = time.monotonic()
         label = f"{target.provider}/{lease.key_id}"
+        attempt = UpstreamTry(target.provider, lease.key_id, time.time())
+        job.tries.append(attempt)
         try:
             upstream = await self._session.request(
                 method, target.url, headers=send_headers, data=body,
@@ -272,9 +292,11 @@ class Relay:
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             lease.release(status=None, error=f"{type(e).__name__}: {e}")
+            attempt.end, attempt.error = time.time(), type(e).__name__
             failure = f"{label}: connection failed ({type(e).__name__}) after {time.monotonic() - started:.2f}s"
             job.attempts.append(failure)
             return failure
+        attempt.responded, attempt.status = time.time(), upstream.status
         if upstream.status in RETRYABLE:
             try:
                 data = await read_capped(upstream, job.max_response_bytes)
@@ -283,6 +305,7 @@ class Relay:
             finally:
                 upstream.release()
             lease.release(status=upstream.status, headers=dict(upstream.headers), body_json=_json_or_none(data))
+            attempt.end = time.time()
             job.attempts.append(f"{label}: {upstream.status}, retried")
             return Answer(upstream.status, end_to_end(upstream.headers), data)
         job.served, job.lease = target, lease

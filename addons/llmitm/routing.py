@@ -40,7 +40,9 @@ class Router:
     def intercepts(self, host: str) -> bool:
         return bool(self._intercept and self._intercept.match(host.lower()))
 
-    def select(self, host: str, path: str, model: str | None) -> RouteDecision | None:
+    def select(self, host: str, path: str, model: str | None, *, needs_model: bool = True) -> RouteDecision | None:
+        """The route serving the request. `needs_model=False`: a request that names no model (a model
+        list, a file upload) matches a model_map route too, with no upstream model."""
         bare = path.split("?", 1)[0]
         host = host.lower()
         for i, route in enumerate(self.config.routes):
@@ -49,7 +51,7 @@ class Router:
             if not route.match.matches(host, bare, model):
                 continue
             upstream_model = route.upstream_model(model)
-            if upstream_model is None and route.model_map:
+            if upstream_model is None and route.model_map and (needs_model or model is not None):
                 raise UnknownModel(model, i, route)
             return RouteDecision(i, route, route.provider, self.config.providers[route.provider], upstream_model)
         return None

@@ -9,6 +9,7 @@ error event in its protocol that says so, and the rest of the upstream stream is
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -84,6 +85,8 @@ class StreamTap:
             self.sent.extend(out)
             self._keep_body()
             return out
+        if self.exchange.first_chunk_at is None:
+            self.exchange.first_chunk_at = time.time()
         if self.translator is None:
             self.sent.append(data)
             self.exchange.meter.feed(data)

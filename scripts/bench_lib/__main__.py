@@ -52,7 +52,7 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--profile", default="", help="workloads to py-spy after measuring, e.g. keyswap,xlate-s")
     ap.add_argument("--profile-seconds", type=float, default=12)
     ap.add_argument("--py-spy", default=None)
-    ap.add_argument("--only", help="comma-separated workload keys: direct,bare,keyswap,reroute,xlate,litellm,"
+    ap.add_argument("--only", help="comma-separated workload keys: direct,bare,keyswap,keyswap-quiet,reroute,xlate,litellm,"
                                    "direct-s,bare-s,keyswap-s,xlate-s,litellm-s")
     ap.add_argument("--json", help="write the full results here")
     args = ap.parse_args()

@@ -104,7 +104,7 @@ class Proc:
             self.popen.wait(5)
 
 
-def llmitm_config(up: int, state: str | None) -> str:
+def llmitm_config(up: int, state: str | None, observe: dict | None = None) -> str:
     base = f"http://{LOOPBACK}:{up}"
     cfg = {
         "providers": {
@@ -126,7 +126,15 @@ def llmitm_config(up: int, state: str | None) -> str:
     }
     if state:
         cfg["state"] = state
+    if observe is not None:
+        cfg["observe"] = observe
     return json.dumps(cfg, indent=2)  # JSON is YAML
+
+
+# What the two llmitm processes differ in: usage ledger, metrics endpoint and overhead header on (the
+# default, plus a metrics port) or all off, so the key-swap rows show what observing costs.
+OBSERVE_ON = {"ledger": True, "metrics_port": 0, "overhead_header": True}
+OBSERVE_OFF = {"ledger": False, "overhead_header": False}
 
 
 def litellm_config(up: int) -> str:
@@ -191,22 +199,17 @@ def proxies(args: argparse.Namespace, run_dir: Path, up: int) -> dict[str, Proc]
         if not mitmdump:
             procs_[name].na = "mitmdump not found (pass --python of a venv with mitmproxy)"
 
-    # llmitm: always the working tree's code (PYTHONPATH=addons), through its CLI when it exists.
-    port, conf = free_port(), run_dir / "conf-llmitm"
-    cfg = run_dir / "llmitm.yaml"
-    cfg.write_text(llmitm_config(up, args.llmitm_state))
+    # llmitm: always the working tree's code (PYTHONPATH=addons), through its CLI. Two processes: the
+    # default one observes (ledger, metrics, overhead header), "llmitm-quiet" does not.
     addons = ROOT / "addons"
-    if (addons / "llmitm" / "cli.py").exists():
+    for name, observe in (("llmitm", OBSERVE_ON), ("llmitm-quiet", OBSERVE_OFF)):
+        port, conf = free_port(), run_dir / f"conf-{name}"
+        cfg = run_dir / f"{name}.yaml"
+        cfg.write_text(llmitm_config(up, args.llmitm_state, observe))
         cmd = [py, "-c", "import sys; from llmitm.cli import main; sys.exit(main())", "run", "-c", str(cfg),
                "--listen-host", LOOPBACK, "--listen-port", str(port), "--confdir", str(conf), "--", *MITM_QUIET]
-    else:
-        cmd = [mitmdump or "mitmdump", "-s", str(addons / "llmitm_addon.py"), "--set", f"llmitm_config={cfg}",
-               "--set", f"confdir={conf}", "--set", "connection_strategy=lazy", "--listen-host", LOOPBACK,
-               "-p", str(port), *MITM_QUIET]
-    procs_["llmitm"] = Proc("llmitm", cmd, port, child_env(PYTHONPATH=str(addons)), run_dir / "llmitm.log",
+        procs_[name] = Proc(name, cmd, port, child_env(PYTHONPATH=str(addons)), run_dir / f"{name}.log",
                             ready_file=conf / "mitmproxy-ca-cert.pem")
-    if not (addons / "llmitm_addon.py").exists():
-        procs_["llmitm"].na = "addons/llmitm_addon.py does not exist yet"
 
     port = free_port()
     lcfg = run_dir / "litellm.yaml"

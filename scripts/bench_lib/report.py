@@ -54,6 +54,7 @@ def workload_summary(w: Workload, concs: list[int]) -> dict:
 # of the median time to first event.
 COMPARISONS = (
     ("keyswap_vs_bare", "keyswap", "bare", ("rps", "p50", "cpu_per_req")),
+    ("observing_cost", "keyswap", "keyswap-quiet", ("rps", "p50", "cpu_per_req")),
     ("xlate_vs_bare", "xlate", "bare", ("rps", "p50", "cpu_per_req")),
     ("xlate_stream_vs_bare_stream", "xlate-s", "bare-s", ("rps", "cpu_per_req", "ttfe_added_ms")),
     ("xlate_vs_litellm", "xlate", "litellm", ("rps", "cpu_per_req", "p99")),

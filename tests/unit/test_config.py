@@ -67,7 +67,8 @@ def test_example_config_is_valid():
     text = (REPO / "config" / "llmitm.example.yaml").read_text()
     cfg = parse_config(text, "llmitm.example.yaml", env={"OPENAI_KEY_1": "sk-example-1"})
     assert cfg.providers["openai"].keys[1].id == "team-b"
-    assert cfg.routes[2].upstream_model("gpt-3.5-turbo") == "smollm3"
+    assert cfg.routes[3].upstream_model("gpt-3.5-turbo") == "smollm3"
+    assert cfg.routes[1].other_endpoints == "refuse" and cfg.routes[2].match.path == "/v1/embeddings"
 
 
 def test_an_unknown_protocol_is_named_with_the_valid_ones():

@@ -20,7 +20,7 @@ from llmitm.protocols import REGISTRY
     ("POST", "/v1beta/models/text-embedding-004:embedContent", "gemini", "embeddings", "text-embedding-004"),
     ("GET", "/v1beta/models/gemini-2.5-flash:generateContent", "gemini", "other", "gemini-2.5-flash"),
     ("GET", "/v1beta/models", "gemini", "list_models", None),
-    ("GET", "/v1beta/models/gemini-2.5-flash", "gemini", "model_info", None),
+    ("GET", "/v1beta/models/gemini-2.5-flash", "gemini", "model_info", "gemini-2.5-flash"),
 ])
 def test_each_protocol_claims_its_endpoints(method, path, protocol, kind, model):
     match = REGISTRY.classify(method, path)

@@ -70,6 +70,12 @@ class Registry:
     def classify(self, method: str, path: str) -> EndpointMatch | None:
         """The endpoint an app called, or None for a path no protocol claims or several claim
         (`GET /v1/models` is OpenAI's and Anthropic's alike: the path alone does not tell)."""
+        found = self.candidates(method, path)
+        return found[0] if len(found) == 1 else None
+
+    def candidates(self, method: str, path: str) -> list[EndpointMatch]:
+        """Every protocol's endpoint that `method` and `path` fit, in registry order (one per protocol;
+        several for a shared path, which the caller tells apart by host and headers: plan.py)."""
         bare = path.split("?", 1)[0]
         found: list[EndpointMatch] = []
         for spoke in self._spokes.values():
@@ -78,7 +84,7 @@ class Registry:
                 if m:
                     found.append(EndpointMatch(spoke.name, endpoint, m.groupdict().get("model")))
                     break
-        return found[0] if len(found) == 1 else None
+        return found
 
     def asks_to_stream(self, match: EndpointMatch | None, path: str, body: Mapping | None) -> bool:
         """Whether the app asked for a streamed answer: by the endpoint it called, its body's stream

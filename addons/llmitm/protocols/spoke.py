@@ -243,6 +243,12 @@ class Wire(Protocol):
         ...
 
     @property
+    def OTEL_PROVIDER_NAME(self) -> str:
+        """`gen_ai.provider.name` of this protocol's upstreams in OpenTelemetry's GenAI semantic
+        conventions ("openai", "anthropic", "gcp.gemini"), for llmitm's spans (observe/traces.py)."""
+        ...
+
+    @property
     def ERROR_TYPES(self) -> ErrorTypes:
         """Error type by HTTP status (PROTOCOLS.md §2.11)."""
         ...
@@ -257,11 +263,25 @@ class Wire(Protocol):
 
 
 @dataclass(frozen=True)
+class Surface:
+    """The endpoints a protocol has beside generation, each the module that states its shapes (None
+    where the protocol has no such endpoint: OpenAI Chat counts no tokens, Anthropic has no embeddings):
+    model list and info (catalog.CatalogCodec), token counting (token_count.CountCodec), embeddings
+    (embeddings.EmbeddingCodec)."""
+
+    models: Any
+    count_tokens: Any = None
+    embeddings: Any = None
+
+
+@dataclass(frozen=True)
 class SpokeRecord:
-    """One protocol in the registry: its codec (the package) and its wire facts (its wire.py)."""
+    """One protocol in the registry: its codec (the package), its wire facts (its wire.py) and its
+    endpoints beside generation (its models/count_tokens/embeddings modules)."""
 
     codec: Codec
     wire: Wire
+    surface: Surface
     name: str = field(init=False)
 
     def __post_init__(self) -> None:

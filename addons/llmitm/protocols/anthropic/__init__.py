@@ -36,7 +36,9 @@ __all__ = [
 # mypy checks it against spoke.Codec, and its wire facts.
 
 from .. import anthropic as _codec  # noqa: E402  (this package, complete by now)
-from ..spoke import SpokeRecord  # noqa: E402
+from ..spoke import SpokeRecord, Surface  # noqa: E402
+from . import count_tokens as _count_tokens  # noqa: E402
+from . import models as _models  # noqa: E402
 from . import wire  # noqa: E402
 
-SPOKE = SpokeRecord(codec=_codec, wire=wire)
+SPOKE = SpokeRecord(codec=_codec, wire=wire, surface=Surface(models=_models, count_tokens=_count_tokens))

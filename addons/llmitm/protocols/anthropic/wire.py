@@ -14,10 +14,11 @@ HOSTS = ("api.anthropic.com",)
 
 ENDPOINTS = (
     Endpoint(GENERATE, "POST", re.compile(r"/v1/messages$")),
+    # Toward another protocol: that upstream's counting endpoint, else llmitm's estimate (token_count.py).
     Endpoint(COUNT_TOKENS, "POST", re.compile(r"/v1/messages/count_tokens$"), estimated_when_foreign=True),
-    # The same paths as OpenAI's: the path alone does not tell these apart, so they are forwarded as they are.
+    # The same paths as OpenAI's: the planner tells them apart by host and the `anthropic-version` header.
     Endpoint(LIST_MODELS, "GET", re.compile(r"/v1/models$")),
-    Endpoint(MODEL_INFO, "GET", re.compile(r"/v1/models/[^/:]+$")),
+    Endpoint(MODEL_INFO, "GET", re.compile(r"/v1/models/(?P<model>[^/:]+)$")),
 )
 STREAM_FLAG = "stream"
 STREAM_QUERY = None
@@ -38,6 +39,8 @@ VENDOR_HEADER_PREFIXES = ("anthropic-",)  # anthropic-version, anthropic-beta
 
 PROBE_PATH = "/v1/models"
 USAGE_FIELD = "usage"
+# gen_ai.provider.name in OpenTelemetry's GenAI semantic conventions (observe/traces.py).
+OTEL_PROVIDER_NAME = "anthropic"
 
 # Anthropic error types by status (PROTOCOLS.md §1.3 / §2.11).
 HOSTED_TOOLS = frozenset({HOSTED_WEB_SEARCH})  # web_search_20250305 (server tool)

@@ -29,8 +29,8 @@ ENDPOINTS = (
     Endpoint(OTHER, None, _MODEL_METHOD),
     # /v1/models is OpenAI's and Anthropic's path too: only the beta paths tell Gemini apart.
     Endpoint(LIST_MODELS, "GET", re.compile(r"/v1(?:beta|alpha)?/models$")),
-    # The model of an info request is not routed (yet): no `model` group.
-    Endpoint(MODEL_INFO, "GET", re.compile(r"/v1(?:beta|alpha)?/models/[^/:]+$")),
+    # The model of an info request routes it like a generation request's.
+    Endpoint(MODEL_INFO, "GET", re.compile(r"/v1(?:beta|alpha)?/models/(?P<model>[^/:]+)$")),
 )
 STREAM_FLAG = None  # the path says it (:streamGenerateContent)
 STREAM_QUERY = ("alt", "sse")  # without it a stream is one JSON array
@@ -54,6 +54,8 @@ VENDOR_HEADER_PREFIXES = ("x-goog-",)  # x-goog-api-client, x-goog-user-project,
 
 PROBE_PATH = "/v1beta/models"
 USAGE_FIELD = "usageMetadata"
+# gen_ai.provider.name in OpenTelemetry's GenAI semantic conventions (observe/traces.py).
+OTEL_PROVIDER_NAME = "gcp.gemini"
 
 # google.rpc status names by HTTP status.
 HOSTED_TOOLS = frozenset({HOSTED_WEB_SEARCH})  # googleSearch grounding

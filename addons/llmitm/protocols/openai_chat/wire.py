@@ -12,12 +12,14 @@ NAME = "openai-chat"
 TITLE = "OpenAI Chat Completions"  # how people call this API (inspector titles, docs)
 HOSTS = ("api.openai.com",)
 
-# The OpenAI API endpoints beside generation. Both OpenAI protocols list them, so the path alone does
-# not say which one an app speaks: they are classified as no protocol and forwarded as they are.
+# The OpenAI API endpoints beside generation. Both OpenAI protocols list them (and Anthropic the model
+# paths), so the path alone does not say which protocol an app speaks: the planner tells them apart by
+# host and headers (REGISTRY.candidates). The model list and info are answered by llmitm on a route
+# that restricts or translates models (surfaces.py); embeddings are translated (embeddings.py).
 OPENAI_API_ENDPOINTS = (
     Endpoint(EMBEDDINGS, "POST", re.compile(r"/embeddings$")),
     Endpoint(LIST_MODELS, "GET", re.compile(r"/v1/models$")),
-    Endpoint(MODEL_INFO, "GET", re.compile(r"/v1/models/[^/:]+$")),
+    Endpoint(MODEL_INFO, "GET", re.compile(r"/v1/models/(?P<model>[^/:]+)$")),
 )
 ENDPOINTS = (
     Endpoint(GENERATE, "POST", re.compile(r"/chat/completions$")),
@@ -40,6 +42,8 @@ VENDOR_HEADER_PREFIXES = ("openai-",)  # openai-organization, openai-project, op
 
 PROBE_PATH = "/v1/models"
 USAGE_FIELD = "usage"
+# gen_ai.provider.name in OpenTelemetry's GenAI semantic conventions (observe/traces.py).
+OTEL_PROVIDER_NAME = "openai"
 
 # OpenAI error types by status (PROTOCOLS.md §2.11).
 HOSTED_TOOLS: frozenset[str] = frozenset()  # Chat Completions has no provider-run tools

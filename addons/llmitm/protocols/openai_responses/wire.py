@@ -12,6 +12,7 @@ from ..openai_chat.wire import (  # the same API as Chat Completions
     HOSTS,
     MODEL_FIELD,
     OPENAI_API_ENDPOINTS,
+    OTEL_PROVIDER_NAME,
     PROBE_PATH,
     REQUIRED_HEADERS,
     STREAM_FLAG,
@@ -21,17 +22,19 @@ from ..openai_chat.wire import (  # the same API as Chat Completions
     error_body,
     path_with_model,
 )
-from ..spoke import GENERATE, Endpoint
+from ..spoke import COUNT_TOKENS, GENERATE, Endpoint
 
 NAME = "openai-responses"
 TITLE = "OpenAI Responses"  # how people call this API (inspector titles, docs)
 HOSTED_TOOLS = frozenset({HOSTED_WEB_SEARCH})  # web_search
 ENDPOINTS = (
     Endpoint(GENERATE, "POST", re.compile(r"/responses$")),
+    Endpoint(COUNT_TOKENS, "POST", re.compile(r"/responses/input_tokens$")),
     *OPENAI_API_ENDPOINTS,
 )
 
 __all__ = [
-    "CARRIERS", "ENDPOINTS", "ERROR_TYPES", "HOSTED_TOOLS", "HOSTS", "MODEL_FIELD", "NAME", "TITLE", "PROBE_PATH",
-    "REQUIRED_HEADERS", "STREAM_FLAG", "STREAM_QUERY", "USAGE_FIELD", "VENDOR_HEADER_PREFIXES", "error_body", "path_with_model",
+    "CARRIERS", "ENDPOINTS", "ERROR_TYPES", "HOSTED_TOOLS", "HOSTS", "MODEL_FIELD", "NAME", "OTEL_PROVIDER_NAME", "TITLE",
+    "PROBE_PATH", "REQUIRED_HEADERS", "STREAM_FLAG", "STREAM_QUERY", "USAGE_FIELD", "VENDOR_HEADER_PREFIXES", "error_body",
+    "path_with_model",
 ]
