@@ -16,7 +16,7 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
-from . import credentials, sideflows, upkeep
+from . import credentials, sideflows, streaming, upkeep, websocket
 from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_default, load_config
 from .exchange import Exchange, answer
 from .guard import fail_closed
@@ -99,6 +99,9 @@ class Llmitm:
     def requestheaders(self, flow: http.HTTPFlow) -> None:
         if flow.response or not self.planner.intercepts(flow.request.pretty_host):
             return
+        if websocket.is_upgrade(flow.request):  # Codex's Responses WebSocket: 426, so it falls back now
+            websocket.refuse(flow)
+            return
         refusal = self.planner.screen_length(flow.request.method, flow.request.path, flow.request.headers.get("content-length"))
         if refusal is not None:
             answer(flow, refusal)
@@ -142,7 +145,10 @@ class Llmitm:
     def error(self, flow: http.HTTPFlow) -> None:
         exchange = self.exchanges.get(flow.id)
         if exchange is not None:
-            exchange.on_error(flow, self.relay)
+            if streaming.settle_hangup_after_answer(flow):  # the app hung up after the whole answer
+                exchange.on_response(flow)
+            else:
+                exchange.on_error(flow, self.relay)
             self.observer.finished(exchange, flow)
             del self.exchanges[flow.id]
         elif self.planner.intercepts(flow.request.pretty_host):

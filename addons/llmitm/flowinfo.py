@@ -41,7 +41,7 @@ class FlowRecord:
         how = f", translated from {self.client_protocol}" if self.translated else ""
         parts = [f"llmitm: route #{self.route} → {self.provider}/{model}{renamed} ({self.upstream_protocol}){how}"]
         if self.credential == "pooled":
-            parts.append(f"key {self.key_id} {self.key_masked}" if self.key_id else "key: none drawn")
+            parts.append(f"key {self.key_id} {self.key_masked}" if self.key_id else "no pooled key served")
         else:
             parts.append("app's own credential")
         if len(self.attempts) > 1:

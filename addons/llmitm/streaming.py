@@ -33,6 +33,23 @@ def sse_headers(flow: http.HTTPFlow) -> None:
         response.headers["transfer-encoding"] = "chunked"
 
 
+def settle_hangup_after_answer(flow: http.HTTPFlow) -> bool:
+    """Whether a flow that ended in an error had in fact served the app its whole answer; if so, make
+    it a complete flow. A translated stream ends for the app with its protocol's end event
+    (`data: [DONE]`, `message_stop`, `response.completed`) as soon as the upstream's stop arrives, and
+    OpenAI clients (Codex, LangChain) hang up right then — before the upstream's body has ended — so
+    mitmproxy reports `Client disconnected.` / `stream reset by client (CANCEL)`. The answer was whole
+    and its usage known: mitmweb shows it as served, and the key is judged by its answer."""
+    tap = flow.response.stream if flow.response is not None else None
+    if not isinstance(tap, StreamTap) or tap.failed or tap.translator is None:
+        return False
+    if not getattr(tap.translator, "complete", False):
+        return False
+    flow.error = None
+    tap._keep_body()
+    return True
+
+
 class StreamTap:
     """Passes upstream chunks on (translated when a translator is given) as they arrive."""
 

@@ -198,6 +198,7 @@ class StreamTranslator:
         self._tool_emitted = False
         self._finished = False  # upstream gave a stop reason
         self._done = False  # the client stream is complete (end or error)
+        self.complete = False  # the client got its protocol's normal end of stream: the whole answer
         # None: not known yet (gzip is sniffed from the first two bytes); False: plain; else a decompressor.
         self._decompressor: Any = decompressor(content_encoding) or (None if content_encoding is None else False)
         self._head = b""
@@ -281,4 +282,5 @@ class StreamTranslator:
             self._t.usage = ev.usage
         elif cls is StreamEnd or cls is StreamError:
             self._done = True
+            self.complete = cls is StreamEnd
         self._renderer.render(ev, out)
