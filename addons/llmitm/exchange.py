@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from mitmproxy import http
 
 from . import credentials, flowinfo, sideflows
+from .clients import PIN_HEADER
 from .endpoints import FALLBACK_PROTOCOL
 from .metering import UsageMeter
 from .plan import Forward, LocalAnswer, PassThrough, Refuse, upstream_url
@@ -25,7 +27,6 @@ from .streaming import StreamTap, sse_headers
 
 log = logging.getLogger(__name__)
 
-PIN_HEADER = "x-llmitm-key"
 ERROR_HEADERS = {"content-type": "application/json", "x-llmitm-error": "1"}
 
 __all__ = ["Bodies", "Exchange", "PIN_HEADER", "answer", "upstream_url"]
@@ -42,6 +43,8 @@ def answer(flow: http.HTTPFlow, plan: Refuse | LocalAnswer | PassThrough) -> Non
         flowinfo.publish(flow, plan.record)
         return
     flow.response = http.Response.make(plan.status, plan.body(), ERROR_HEADERS)
+    if plan.retry_after is not None:
+        flow.response.headers["retry-after"] = str(max(1, math.ceil(plan.retry_after)))
     flow.comment = f"llmitm: {plan.status}: {plan.message}"
 
 

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # this module stays importable without mitmproxy (plan.py use
 
 @dataclass
 class FlowRecord:
+    client: str | None = None  # the configured client (clients.py) that sent the request; None: anonymous
     client_protocol: str | None = None
     route: int | None = None
     provider: str | None = None
@@ -41,7 +42,8 @@ class FlowRecord:
         else:
             cred = ", app's own credential"
         how = f", translated from {self.client_protocol}" if self.translated else ""
-        parts = [f"llmitm: {where}{model}{cred}{how}"]
+        who = f", client {self.client}" if self.client else ""
+        parts = [f"llmitm: {where}{model}{cred}{how}{who}"]
         if self.usage:
             parts.append("usage: {input} in ({cached} cached), {output} out".format(**self.usage))
         if len(self.attempts) > 1:
