@@ -59,8 +59,9 @@ def post(proxy, url: str, body: dict, headers: dict[str, str], user: str = "anon
     return httpx.post(url, json=body, headers=headers, proxy=as_user(proxy, user), verify=str(proxy.ca), timeout=30)
 
 
-def sdk_http(proxy) -> httpx.Client:
-    return httpx.Client(proxy=as_user(proxy, "anon"), verify=str(proxy.ca))
+def sdk_http(proxy, sdk) -> httpx.Client:
+    """The SDK's own HTTP client class (newer SDKs ship their own httpx fork) through the proxy."""
+    return sdk.DefaultHttpxClient(proxy=as_user(proxy, "anon"), verify=str(proxy.ca))
 
 
 CHAT = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -70,7 +71,7 @@ GEMINI_URL = "https://generativelanguage.googleapis.com/v1beta/models/gemini-2.5
 
 
 def test_a_known_client_key_is_served_with_the_pooled_key_and_never_forwarded(proxy, upstream):
-    client = openai.OpenAI(api_key=APP_KEY, max_retries=0, http_client=sdk_http(proxy))
+    client = openai.OpenAI(api_key=APP_KEY, max_retries=0, http_client=sdk_http(proxy, openai))
     reply = client.chat.completions.create(**CHAT)
     assert reply.choices[0].message.content
     sent = upstream.received[-1]
@@ -79,7 +80,7 @@ def test_a_known_client_key_is_served_with_the_pooled_key_and_never_forwarded(pr
 
 def test_the_anthropic_sdk_and_a_gemini_query_key_identify_the_client_too(proxy, upstream):
     client = anthropic.Anthropic(api_key=APP_KEY, max_retries=0,
-                                 http_client=sdk_http(proxy))
+                                 http_client=sdk_http(proxy, anthropic))
     assert client.messages.create(**MESSAGES).content
     r = post(proxy, f"{GEMINI_URL}?key={APP_KEY}", GEMINI, {})
     assert r.status_code == 200 and r.json()["candidates"]
