@@ -129,7 +129,7 @@ class Exchange:
             for name, value in plan.decision.provider.headers.items():
                 request.headers[name] = value
             self.provider_headers_on_flow = bool(plan.decision.provider.headers)
-            if client_secret:
+            if client_secret and plan.forward_app_credential:
                 credentials.put_credential(request, plan.upstream_protocol, client_secret)
         flowinfo.publish(flow, self.record)
 

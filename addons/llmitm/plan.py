@@ -132,6 +132,7 @@ class Forward:
     translation: Translation | None = None  # set when the app's and the upstream's protocols differ
     streams: bool = False  # the app asked for a streamed answer
     client: clients.ClientSpec | None = None  # who asked (its tokens count toward its tpm afterwards)
+    forward_app_credential: bool = True  # False: the app's credential is its llmitm client key
 
     @property
     def pooled(self) -> bool:
@@ -216,7 +217,8 @@ class Planner:
         goes to the host the app named, with the app's own credential, spending no pooled key.
         A key pin (`x-llmitm-key`) chooses which pooled key pays: with clients configured only those
         the client's `pins` list; without, only from this machine (a loopback listener address)."""
-        client = self.clients.identify(clients.app_credential(req.headers, req.path), req.proxy_user)
+        credential = clients.app_credential(req.headers, req.path)
+        client = self.clients.identify(credential, req.proxy_user)
         protocol = protocol_of(req.method, req.path)
         refusal = self.clients.admit(None, model=None, provider=None, pin=None, now=now) if client is None else None
         if refusal is not None:
@@ -235,6 +237,8 @@ class Planner:
             return Refuse(protocol, refusal.status, refusal.message, retry_after=refusal.retry_after)
         if isinstance(plan, Forward):
             plan.client = client
+            # A client key is for llmitm only: a route without a pool forwards no credential then.
+            plan.forward_app_credential = client is None or self.clients.identify(credential) is not client
         return plan
 
     def plan(self, req: AppRequest) -> Plan:

@@ -31,7 +31,9 @@ providers:
   openai: {{protocol: openai-chat, base_url: "{upstream_url}", keys: [{{id: main, key: {POOLED}}}]}}
   claude: {{protocol: anthropic, base_url: "{upstream_url}", keys: ["sk-ant-clients-0001"]}}
   gemini: {{protocol: gemini, base_url: "{upstream_url}", keys: ["AIza-clients-000001"]}}
+  unpooled: {{protocol: openai-chat, base_url: "{upstream_url}"}}
 routes:
+  - {{match: {{host: api.openai.com, model: "own-*"}}, provider: unpooled}}
   - {{match: {{host: api.openai.com}}, provider: openai}}
   - {{match: {{host: api.anthropic.com}}, provider: claude}}
   - {{match: {{host: generativelanguage.googleapis.com}}, provider: gemini}}
@@ -141,3 +143,12 @@ def test_curl_with_a_client_key(proxy, upstream):
          "-w", "\n%{http_code}"], capture_output=True, text=True, timeout=30, env={"PATH": "/usr/bin:/bin"})
     body, status = out.stdout.rsplit("\n", 1)
     assert status == "200" and json.loads(body)["choices"]
+
+
+def test_a_client_key_never_reaches_a_provider_without_a_pool(proxy, upstream):
+    own = {**CHAT, "model": "own-model"}
+    assert post(proxy, "https://api.openai.com/v1/chat/completions", own, {"authorization": f"Bearer {APP_KEY}"}).status_code == 200
+    assert upstream.received[-1].key is None
+    r = post(proxy, "https://api.openai.com/v1/chat/completions", own, {"authorization": "Bearer sk-alices-own-key-01"},
+             user="alice")
+    assert r.status_code == 200 and upstream.received[-1].key == "sk-alices-own-key-01"

@@ -101,3 +101,14 @@ def test_stacked_unsupported_or_corrupt_encodings_are_refused(encoding, status):
 def test_a_truncated_gzip_body_is_refused():
     refusal = planner().screen_body("POST", CHAT, gzip.compress(BODY)[:-12], "gzip")
     assert isinstance(refusal, Refuse) and refusal.status == 400
+
+
+def test_a_client_key_is_never_forwarded_on_a_route_without_a_pool():
+    p = planner(f"clients: [{{name: ci, key: {KEY}}}, {{name: alice, proxy_user: alice}}]\n")
+    own = AppRequest("POST", "api.openai.com", CHAT, {"authorization": f"Bearer {KEY}"}, b'{"model": "open-x"}')
+    plan = p.admitted(own, now=0)
+    assert isinstance(plan, Forward) and not plan.pooled and not plan.forward_app_credential
+    provider_key = AppRequest("POST", "api.openai.com", CHAT, {"authorization": "Bearer sk-app-own-provider-key"},
+                              b'{"model": "open-x"}', proxy_user="alice")
+    plan = p.admitted(provider_key, now=0)
+    assert isinstance(plan, Forward) and plan.record.client == "alice" and plan.forward_app_credential
