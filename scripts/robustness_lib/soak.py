@@ -30,7 +30,7 @@ from pathlib import Path
 
 import httpx
 
-from .harness import REPO, COOLDOWN_MAX, PLACEHOLDER, Reply, Run, default_script, must_be_zero, print_report
+from .harness import COOLDOWN_MAX, PLACEHOLDER, REPO, Reply, Run, default_script, must_be_zero, print_report
 
 MARKER = re.compile(rb"soak-(\d{6})")
 HEADERS = {"authorization": f"Bearer {PLACEHOLDER}", "x-api-key": PLACEHOLDER, "x-goog-api-key": PLACEHOLDER,
@@ -39,7 +39,8 @@ GEMINI = "https://generativelanguage.googleapis.com/v1beta/models"
 # How a request's first upstream attempt fails, by request number modulo FAULT_EVERY.
 FAULT_EVERY = 25
 FIRST_ATTEMPT_FAULTS = {
-    0: lambda req: Reply.json(429, {"error": {"message": "Rate limit reached", "type": "requests", "code": "rate_limit_exceeded"}}),
+    0: lambda req: Reply.json(429, {"error": {"message": "Rate limit reached", "type": "requests",
+                                              "code": "rate_limit_exceeded"}}),
     1: lambda req: Reply.json(529, {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}),
     2: lambda req: Reply(reset=True),
 }
