@@ -33,6 +33,7 @@ providers:
   openai: {{protocol: openai-chat, base_url: "{upstream_url}", keys: ["sk-bounded-0000000001"]}}
   claude: {{protocol: anthropic, base_url: "{upstream_url}", keys: ["sk-ant-bounded-000001"]}}
 routes:
+  - {{match: {{host: api.openai.com, model: "claude-*"}}, provider: claude}}
   - {{match: {{host: api.openai.com}}, provider: openai}}
   - {{match: {{host: api.anthropic.com}}, provider: claude}}
 """
@@ -139,3 +140,9 @@ def test_a_pooled_stream_past_max_response_bytes_ends_with_the_protocols_error_e
     last = [e for e in body.split(b"\n\n") if e.strip()][-1]
     assert b'"error"' in last and b"max_response_bytes" in last
     still_serving(proxy, upstream)
+
+
+def test_a_wrongly_typed_field_in_a_translated_body_is_the_apps_400(proxy, upstream):
+    r = send(proxy, CHAT, json.dumps({"model": "claude-x", "messages": [], "tools": 7}).encode())
+    assert r.status_code == 400 and "wrong type" in r.json()["error"]["message"]
+    assert upstream.received == []

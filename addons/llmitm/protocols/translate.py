@@ -91,7 +91,13 @@ class Translation:
         the client: see `error_response`). `client_path`: the path the app called (Gemini puts the
         model and streaming there)."""
         self.ctx.client_path = client_path
-        req = self.client.parse_request(body, self.ctx)
+        try:
+            req = self.client.parse_request(body, self.ctx)
+        except (TypeError, AttributeError) as e:
+            # Where the app's own JSON is read, a value of the wrong type (`"messages": 7`) is the app's
+            # fault, as the provider's is where its answer is read (MalformedUpstream): the real APIs
+            # answer such a body with a 400. The spokes name the common cases; this catches the rest.
+            raise TranslationError(f"the request body has a value of the wrong type ({type(e).__name__}: {e})") from None
         if upstream_model:
             req.model = upstream_model
         self.canonical_request = req
