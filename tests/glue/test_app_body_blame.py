@@ -20,3 +20,15 @@ def test_a_wrong_type_in_the_apps_body_is_a_400(client, body):
     with pytest.raises(TranslationError) as raised:
         Translation(client, upstream).request(body, upstream_model="x")
     assert raised.value.status == 400 and "wrong type" in raised.value.message
+
+
+@pytest.mark.parametrize("client, body", [
+    ("anthropic", {"model": "m", "max_tokens": 5, "messages": [], "temperature": {"x": 1}}),
+    ("openai-chat", {"model": "m", "messages": [], "top_p": "0.5"}),
+    ("gemini", {"contents": [], "generationConfig": {"temperature": [1]}}),
+])
+def test_a_sampling_value_that_is_not_a_number_is_a_400(client, body):
+    upstream = "anthropic" if client != "anthropic" else "openai-chat"
+    with pytest.raises(TranslationError) as raised:
+        Translation(client, upstream).request(body, upstream_model="x", client_path="/v1beta/models/x:generateContent")
+    assert raised.value.status == 400 and "must be a number" in raised.value.message
