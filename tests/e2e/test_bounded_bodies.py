@@ -32,7 +32,9 @@ max_response_bytes: {MAX_RESPONSE}
 providers:
   openai: {{protocol: openai-chat, base_url: "{upstream_url}", keys: ["sk-bounded-0000000001"]}}
   claude: {{protocol: anthropic, base_url: "{upstream_url}", keys: ["sk-ant-bounded-000001"]}}
+  unpooled: {{protocol: openai-chat, base_url: "{upstream_url}"}}
 routes:
+  - {{match: {{host: api.openai.com, model: "own-*"}}, provider: unpooled}}
   - {{match: {{host: api.openai.com, model: "claude-*"}}, provider: claude}}
   - {{match: {{host: api.openai.com}}, provider: openai}}
   - {{match: {{host: api.anthropic.com}}, provider: claude}}
@@ -146,3 +148,12 @@ def test_a_wrongly_typed_field_in_a_translated_body_is_the_apps_400(proxy, upstr
     r = send(proxy, CHAT, json.dumps({"model": "claude-x", "messages": [], "tools": 7}).encode())
     assert r.status_code == 400 and "wrong type" in r.json()["error"]["message"]
     assert upstream.received == []
+
+
+def test_a_whole_answer_past_the_limit_on_a_route_without_a_pool_is_cut_off(proxy, upstream):
+    huge = json.dumps({"id": "c", "object": "chat.completion", "choices": [
+        {"index": 0, "message": {"role": "assistant", "content": "z" * (MAX_RESPONSE + 1000)}}]}).encode()
+    upstream.script = lambda req: Reply(body=huge, headers={"content-type": "application/json"})
+    r = send(proxy, CHAT, json.dumps({"model": "own-model", "messages": []}).encode())
+    assert r.status_code == 502 and len(r.content) < 10_000  # mitmproxy stops buffering at body_size_limit
+    still_serving(proxy, upstream)
