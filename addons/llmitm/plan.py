@@ -220,9 +220,10 @@ class Planner:
         credential = clients.app_credential(req.headers, req.path)
         client = self.clients.identify(credential, req.proxy_user)
         protocol = protocol_of(req.method, req.path)
-        refusal = self.clients.admit(None, model=None, provider=None, pin=None, now=now) if client is None else None
-        if refusal is not None:
-            return Refuse(protocol, refusal.status, refusal.message)
+        if client is None:  # a 401 when clients are configured; anyone is admitted when none are
+            refusal = self.clients.admit(None, model=None, provider=None, pin=None, now=now)
+            if refusal is not None:
+                return Refuse(protocol, refusal.status, refusal.message)
         plan = self.plan(req)
         if isinstance(plan, (Refuse, PassThrough)):
             return plan
