@@ -10,7 +10,9 @@ or translated from `responseheaders`; the key lease is returned and the flow ann
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_defa
 from .exchange import Exchange, answer
 from .guard import fail_closed
 from .observe.observer import Observer
-from .plan import AppRequest, Forward, Planner
+from .plan import AppRequest, Forward, Planner, Refuse
 from .provider_pools import PoolRegistry
 from .relay import Relay
 
@@ -68,11 +70,15 @@ class Llmitm:
         turns observation off)."""
         planner = Planner(config)
         self.observer = Observer.for_config(config, self.pools, self.observer)
+        planner.clients.inherit_usage(self.planner.clients)
         self.pools.apply(config)
         self.config, self.planner = config, planner
         # Terminate TLS only for the AI hosts; every other host is tunneled untouched. Lazy
-        # connections: the original host is never contacted for a rerouted flow.
-        ctx.options.update(allow_hosts=planner.router.allow_hosts_patterns(), connection_strategy="lazy")
+        # connections: the original host is never contacted for a rerouted flow. mitmproxy buffers
+        # a body only up to body_size_limit (a chunked request has no Content-Length to screen): past
+        # it, it answers 413 itself, in its own format; below it, llmitm's in-protocol 413 applies.
+        ctx.options.update(allow_hosts=planner.router.allow_hosts_patterns(), connection_strategy="lazy",
+                           body_size_limit=str(body_size_limit(config)))
         log.info("llmitm: %s: %d providers, %d routes", config.source, len(config.providers), len(config.routes))
 
     @staticmethod
@@ -112,7 +118,12 @@ class Llmitm:
             return
         if not self.planner.intercepts(flow.request.pretty_host):
             return
-        plan = self.planner.plan(app_request(flow))
+        body = self.planner.screen_body(flow.request.method, flow.request.path, flow.request.raw_content or b"",
+                                        flow.request.headers.get("content-encoding"))
+        if isinstance(body, Refuse):
+            answer(flow, body)
+            return
+        plan = self.planner.admitted(app_request(flow, body), time.monotonic())
         if not isinstance(plan, Forward):
             answer(flow, plan)
             return
@@ -140,6 +151,7 @@ class Llmitm:
                 self.observer.stamp_overhead(exchange, flow)  # a whole answer's headers go out now
             self.observer.finished(exchange, flow)
             del self.exchanges[flow.id]  # only now: after a bug, the guard still finds the exchange
+            self.account(exchange)
 
     @fail_closed
     def error(self, flow: http.HTTPFlow) -> None:
@@ -151,8 +163,13 @@ class Llmitm:
                 exchange.on_error(flow, self.relay)
             self.observer.finished(exchange, flow)
             del self.exchanges[flow.id]
+            self.account(exchange)
         elif self.planner.intercepts(flow.request.pretty_host):
             credentials.redact(flow.request)
+
+    def account(self, exchange: Exchange) -> None:
+        """The answer's tokens count toward its client's tokens per minute (known only afterwards)."""
+        self.planner.clients.record_tokens(exchange.plan.client, sum(exchange.usage), time.monotonic())
 
     def abandon(self, flow: http.HTTPFlow) -> str | None:
         """After a bug (guard.py): drop the flow's state, free its key unjudged."""
@@ -164,10 +181,29 @@ class Llmitm:
         return exchange.client_protocol
 
 
-def app_request(flow: http.HTTPFlow) -> AppRequest:
-    """What the planner needs of the flow's request (the body with its content-encoding undone; an
-    undecodable one is passed raw and fails as JSON)."""
+def app_request(flow: http.HTTPFlow, body: bytes) -> AppRequest:
+    """What the planner needs of the flow's request; `body` is the screened, decoded body."""
     request = flow.request
     headers = {k.lower(): v for k, v in request.headers.items()}
-    return AppRequest(request.method, request.pretty_host, request.path, headers, request.get_content(strict=False) or b"")
+    proxyauth = flow.metadata.get("proxyauth")
+    proxy_user = proxyauth[0] if isinstance(proxyauth, (tuple, list)) and proxyauth else None
+    return AppRequest(request.method, request.pretty_host, request.path, headers, body, proxy_user=proxy_user,
+                      local_listener=reached_on_loopback(flow))
+
+
+def reached_on_loopback(flow: http.HTTPFlow) -> bool:
+    """Whether the app connected to a loopback address of the proxy (so it runs on this machine)."""
+    try:
+        address = ipaddress.ip_address(str(flow.client_conn.sockname[0]).split("%", 1)[0])
+    except (ValueError, IndexError, TypeError):
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def body_size_limit(config: LlmitmConfig) -> int:
+    """mitmproxy's ceiling for any body it buffers: the larger of llmitm's own request and response
+    limits (mitmproxy applies one option to both directions)."""
+    return max(config.max_body_bytes, config.max_response_bytes)
 

@@ -21,9 +21,36 @@ import collections
 import fnmatch
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from .protocols.registry import REGISTRY
 
 WINDOW_SECONDS = 60.0
+PIN_HEADER = "x-llmitm-key"  # a request header choosing the pooled key by id (admitted per client)
+
+
+def app_credential(headers: Mapping[str, str], path: str) -> str | None:
+    """The credential the app sent, from the first carrier any protocol defines (REGISTRY.carriers:
+    a header such as `Authorization: Bearer …`, or a query parameter such as Gemini's `?key=`), the
+    carrier's prefix removed. `headers` has lower-case names."""
+    for carrier in REGISTRY.carriers:
+        if carrier.in_query:
+            continue
+        value = headers.get(carrier.name)
+        if value:
+            if carrier.prefix and value.lower().startswith(carrier.prefix.lower()):
+                return value[len(carrier.prefix):].strip() or None
+            if not carrier.prefix:
+                return value.strip() or None
+    query = path.partition("?")[2]
+    if query:
+        in_query = {c.name for c in REGISTRY.carriers if c.in_query}
+        for name, value in parse_qsl(query, keep_blank_values=True):
+            if name in in_query and value:
+                return value
+    return None
 
 
 def fingerprint(secret: str) -> str:
@@ -77,6 +104,12 @@ class ClientRegistry:
     @property
     def required(self) -> bool:
         return bool(self.specs)
+
+    def inherit_usage(self, previous: ClientRegistry) -> None:
+        """Keep the rate windows of clients that survive a config reload (a reload is no rate reset)."""
+        for name in self._usage:
+            if name in previous._usage:
+                self._usage[name] = previous._usage[name]
 
     def identify(self, credential: str | None, proxy_user: str | None = None) -> ClientSpec | None:
         """The client that sent `credential` (or authenticated to the proxy as `proxy_user`)."""

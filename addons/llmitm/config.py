@@ -261,7 +261,7 @@ class LlmitmConfig(_Strict):
     state: str | None = None
     # Largest request body llmitm parses for routing or translation.
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
-    max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)  # a whole (non-streamed) upstream answer
+    max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)  # a whole upstream answer; a pooled stream in total
     # Whether a client may reach local services (loopback, this host's addresses) through the proxy.
     # Off by default: such services (a Redis state store, the web UI, llmitm's relay) trust local
     # callers. llmitm's own ports stay unreachable either way (netguard.py).

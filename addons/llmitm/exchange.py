@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from mitmproxy import http
 
 from . import credentials, flowinfo, sideflows
+from .clients import PIN_HEADER
 from .endpoints import FALLBACK_PROTOCOL
 from .metering import UsageMeter
 from .observe.observer import client_label
@@ -27,7 +29,6 @@ from .streaming import StreamTap, sse_headers
 
 log = logging.getLogger(__name__)
 
-PIN_HEADER = "x-llmitm-key"
 ERROR_HEADERS = {"content-type": "application/json", "x-llmitm-error": "1"}
 
 __all__ = ["Bodies", "Exchange", "PIN_HEADER", "answer", "upstream_url"]
@@ -44,6 +45,8 @@ def answer(flow: http.HTTPFlow, plan: Refuse | LocalAnswer | PassThrough) -> Non
         flowinfo.publish(flow, plan.record)
         return
     flow.response = http.Response.make(plan.status, plan.body(), ERROR_HEADERS)
+    if plan.retry_after is not None:
+        flow.response.headers["retry-after"] = str(max(1, math.ceil(plan.retry_after)))
     flow.comment = f"llmitm: {plan.status}: {plan.message}"
 
 
@@ -150,7 +153,7 @@ class Exchange:
             for name, value in plan.decision.provider.headers.items():
                 request.headers[name] = value
             self.provider_headers_on_flow = bool(plan.decision.provider.headers)
-            if client_secret:
+            if client_secret and plan.forward_app_credential:
                 credentials.put_credential(request, plan.upstream_protocol, client_secret)
         flowinfo.publish(flow, self.record)
         self.sent_at = time.time()

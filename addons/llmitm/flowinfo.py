@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # this module stays importable without mitmproxy (plan.py use
 
 @dataclass
 class FlowRecord:
+    client: str | None = None  # the configured client (clients.py) that sent the request; None: anonymous
     client_protocol: str | None = None
     route: int | None = None
     provider: str | None = None
@@ -39,7 +40,8 @@ class FlowRecord:
         model = self.upstream_model or self.model or "(model not named)"
         renamed = f" (app asked for {self.model})" if self.model and self.upstream_model not in (None, self.model) else ""
         how = f", translated from {self.client_protocol}" if self.translated else ""
-        parts = [f"llmitm: route #{self.route} → {self.provider}/{model}{renamed} ({self.upstream_protocol}){how}"]
+        who = f", client {self.client}" if self.client else ""
+        parts = [f"llmitm: route #{self.route} → {self.provider}/{model}{renamed} ({self.upstream_protocol}){how}{who}"]
         if self.credential == "pooled":
             parts.append(f"key {self.key_id} {self.key_masked}" if self.key_id else "no pooled key served")
         else:

@@ -12,6 +12,12 @@ and answers with a plan, one of:
   translated through the canonical model — either by mitmproxy (the app's own credential) or by the
   relay with a pooled key (`Forward.pooled`), streamed or whole (`Forward.streams`).
 
+`Planner.admitted` adds who is asking (clients.py): with `clients:` configured, an unknown caller gets
+a 401, a model, provider or key pin outside its grant a 403, a caller over its rate a 429 with
+Retry-After — in the app's protocol like every other refusal. Request bodies are screened first
+(`Planner.screen_body`): larger than `max_body_bytes` once decoded, or encoded in a way llmitm will not
+decode, they are refused before anything parses them.
+
 The addon turns a plan into flow edits (exchange.py); everything here is plain data and unit-tested
 like routing.py. This module imports nothing from mitmproxy.
 """
@@ -24,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from . import endpoints, jsonbytes, surface
+from . import bodylimits, clients, endpoints, jsonbytes, surface
 from .config import LlmitmConfig
 from .flowinfo import FlowRecord
 from .protocols import Translation, TranslationError, token_count
@@ -81,6 +87,8 @@ class AppRequest:
     path: str
     headers: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    proxy_user: str | None = None  # mitmproxy's proxyauth user (flow.metadata["proxyauth"]), if any
+    local_listener: bool = True  # the app reached a loopback address of the proxy (its own machine)
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,7 @@ class Refuse:
     message: str
     param: str | None = None
     code: str | None = None
+    retry_after: float | None = None  # seconds, sent as Retry-After (a client over its rate)
 
     def body(self) -> bytes:
         return render_error(self.protocol, self.status, self.message, param=self.param, code=self.code)
@@ -132,6 +141,8 @@ class Forward:
     # Set when the app's and the upstream's protocols differ (a SideTranslation for counting and embeddings).
     translation: Translation | SideTranslation | None = None
     streams: bool = False  # the app asked for a streamed answer
+    client: clients.ClientSpec | None = None  # who asked (its tokens count toward its tpm afterwards)
+    forward_app_credential: bool = True  # False: the app's credential is its llmitm client key
 
     @property
     def pooled(self) -> bool:
@@ -184,6 +195,7 @@ class Planner:
         self.config = config
         self.router = Router(config)
         self.model_limits = surface.ModelLimits()  # what upstreams said about their models, kept briefly
+        self.clients = clients.ClientRegistry([c.spec() for c in config.clients])
 
     def intercepts(self, host: str) -> bool:
         return self.router.intercepts(host)
@@ -195,6 +207,51 @@ class Planner:
             message = f"request body of {length} bytes exceeds llmitm's max_body_bytes ({self.config.max_body_bytes})"
             return Refuse(protocol_of(method, path), 413, message)
         return None
+
+    def screen_body(self, method: str, path: str, raw: bytes, content_encoding: str | None) -> bytes | Refuse:
+        """The body as the planner reads it (content-encoding undone, never more than max_body_bytes),
+        or a 413 (too large once decoded: a small gzip body can inflate a thousandfold) / 415 (an
+        encoding llmitm does not decode, or several stacked) in the app's protocol."""
+        try:
+            return bodylimits.decode_capped(raw, content_encoding, self.config.max_body_bytes)
+        except bodylimits.BodyTooLarge as e:
+            return Refuse(protocol_of(method, path), 413, f"request body {e} llmitm's max_body_bytes "
+                          f"({self.config.max_body_bytes})")
+        except bodylimits.UnreadableEncoding as e:
+            return Refuse(protocol_of(method, path), 415 if e.unsupported else 400, f"request body: {e}")
+
+    def admitted(self, req: AppRequest, now: float) -> Plan:
+        """`plan(req)` as the calling client may have it (clients.py; see the module docstring).
+
+        An unidentified caller is refused before anything else is looked at, so that a 400 or 404 tells
+        a stranger nothing about the routes. A request no route serves passes through untouched: it
+        goes to the host the app named, with the app's own credential, spending no pooled key.
+        A key pin (`x-llmitm-key`) chooses which pooled key pays: with clients configured only those
+        the client's `pins` list; without, only from this machine (a loopback listener address)."""
+        credential = clients.app_credential(req.headers, req.path)
+        client = self.clients.identify(credential, req.proxy_user)
+        protocol = protocol_of(req.method, req.path)
+        if client is None:  # a 401 when clients are configured; anyone is admitted when none are
+            refusal = self.clients.admit(None, model=None, provider=None, pin=None, now=now)
+            if refusal is not None:
+                return Refuse(protocol, refusal.status, refusal.message)
+        plan = self.plan(req)
+        if isinstance(plan, (Refuse, PassThrough)):
+            return plan
+        plan.record.client = client.name if client is not None else None
+        pin = req.headers.get(clients.PIN_HEADER)
+        if pin is not None and not self.clients.required and not req.local_listener:
+            return Refuse(protocol, 403, f"llmitm: {clients.PIN_HEADER} is honoured only from this machine, or for a "
+                                         "configured client whose pins allow it")
+        provider = plan.decision.provider_name if isinstance(plan, Forward) else plan.record.provider
+        refusal = self.clients.admit(client, model=plan.record.model, provider=provider, pin=pin, now=now)
+        if refusal is not None:
+            return Refuse(protocol, refusal.status, refusal.message, retry_after=refusal.retry_after)
+        if isinstance(plan, Forward):
+            plan.client = client
+            # A client key is for llmitm only: a route without a pool forwards no credential then.
+            plan.forward_app_credential = client is None or self.clients.identify(credential) is not client
+        return plan
 
     def plan(self, req: AppRequest) -> Plan:
         # A shared path (`GET /v1/models`, `/v1/embeddings`) may be several protocols' endpoint: the

@@ -216,7 +216,8 @@ class Relay:
             return web.Response(status=404, text="unknown llmitm relay job")
         body = await request.content.read()  # no size cap here: mitmproxy and max_body_bytes bound it
         headers = end_to_end(request.headers)
-        outcome = await self._run(job, request.method, headers, body, lambda t, up: self._stream_back(request, t, up))
+        outcome = await self._run(job, request.method, headers, body,
+                                  lambda t, up: self._stream_back(request, t, up, job.max_response_bytes))
         if isinstance(outcome, Answer):
             return web.Response(status=outcome.status, body=outcome.body, headers=outcome.headers)
         return outcome
@@ -313,7 +314,7 @@ class Relay:
         return upstream
 
     async def _stream_back(
-        self, request: web.BaseRequest, target: Upstream, upstream: aiohttp.ClientResponse
+        self, request: web.BaseRequest, target: Upstream, upstream: aiohttp.ClientResponse, limit: int
     ) -> web.StreamResponse:
         out = web.StreamResponse(status=upstream.status, reason=upstream.reason)
         for k, v in end_to_end(upstream.headers):
@@ -329,12 +330,16 @@ class Relay:
                     raise UpstreamIdle(f"no data from upstream for {target.idle_timeout:g} s") from None
                 if not chunk:
                     break
+                limit -= len(chunk)
+                if limit < 0:  # a stream that never ends is capped like a whole answer
+                    raise ResponseTooLarge("the streamed answer exceeds max_response_bytes")
                 await out.write(chunk)
-        except (TimeoutError, UpstreamIdle, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as e:
+        except (TimeoutError, UpstreamIdle, ResponseTooLarge, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as e:
             # The upstream broke off (or fell silent) mid-answer: too late to retry, so say so in-band
             # where the protocol has a way to (SSE), and let the client see a clean end, not a hang.
             log.warning("llmitm: upstream %s broke off mid-response: %s", target.provider, e)
-            reason = str(e) if isinstance(e, UpstreamIdle) else f"upstream connection lost mid-stream: {type(e).__name__}"
+            reason = str(e) if isinstance(e, (UpstreamIdle, ResponseTooLarge)) else \
+                f"upstream connection lost mid-stream: {type(e).__name__}"
             if is_sse:
                 try:
                     await out.write(in_band_error(target.protocol, reason))

@@ -8,6 +8,7 @@ import re
 import sys
 import tempfile
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,8 +80,9 @@ def rss_kib(pid: int) -> int:
 class Run:
     """Context manager: upstream, llmitm with the sentinel, and the report."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, make_config: Callable[[str, Path], str] = lambda url, tmp: config(url)) -> None:
         self.name = name
+        self.make_config = make_config  # (upstream URL, the run's folder) -> llmitm's YAML
         self.tmp = Path(tempfile.mkdtemp(prefix=f"llmitm-{name}-"))
         self.sentinel = self.tmp / "sentinel.txt"
         self.tally = Tally()
@@ -89,7 +91,7 @@ class Run:
         self.upstream = FakeUpstream().__enter__()
         self.sentinel.write_text("")
         extra = ["-s", str(Path(__file__).with_name("sentinel_addon.py")), "--set", "flow_detail=0"]
-        self.proxy = ProxyProcess(self.tmp, config(self.upstream.url), extra=extra,
+        self.proxy = ProxyProcess(self.tmp, self.make_config(self.upstream.url, self.tmp), extra=extra,
                                   env={"LLMITM_SENTINEL_FILE": str(self.sentinel)}).start()
         self.rss_before = rss_kib(self.proxy.proc.pid)
         return self

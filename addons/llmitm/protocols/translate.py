@@ -73,6 +73,19 @@ def _spoke(name: str):
         raise ValueError(f"unknown protocol {name!r} (known: {', '.join(SPOKES)})") from None
 
 
+# Canonical request fields every renderer compares or does arithmetic with.
+_NUMERIC_FIELDS = ("max_tokens", "temperature", "top_p", "top_k")
+
+
+def _check_numbers(req: Request) -> None:
+    """Spokes copy sampling values as the app sent them; a non-number would fail inside a renderer
+    (`{} > 1`), blamed on llmitm. It is the app's 400 (found by scripts/fuzz)."""
+    for name in _NUMERIC_FIELDS:
+        value = getattr(req, name, None)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise TranslationError(f"{name} must be a number, not {type(value).__name__}", param=name)
+
+
 class Translation:
     def __init__(self, client: str, upstream: str, *, max_tokens_default: int = 4096, local_model: Any = None,
                  unsupported_tools: str = "drop"):
@@ -94,7 +107,14 @@ class Translation:
         the client: see `error_response`). `client_path`: the path the app called (Gemini puts the
         model and streaming there)."""
         self.ctx.client_path = client_path
-        req = self.client.parse_request(body, self.ctx)
+        try:
+            req = self.client.parse_request(body, self.ctx)
+        except (TypeError, AttributeError) as e:
+            # Where the app's own JSON is read, a value of the wrong type (`"messages": 7`) is the app's
+            # fault, as the provider's is where its answer is read (MalformedUpstream): the real APIs
+            # answer such a body with a 400. The spokes name the common cases; this catches the rest.
+            raise TranslationError(f"the request body has a value of the wrong type ({type(e).__name__}: {e})") from None
+        _check_numbers(req)
         if upstream_model:
             req.model = upstream_model
         drop_unrunnable_hosted_tools(req, REGISTRY.wire(self.upstream.NAME).HOSTED_TOOLS, self.ctx)
