@@ -22,9 +22,12 @@ import mitmproxy.flow
 import mitmproxy.types
 from mitmproxy import command, ctx, http
 
+from ..bodylimits import BodyTooLarge, UnreadableEncoding, decode_capped
 from . import adapter, export, view
 from .prefix import Snapshot, extends, first_difference, snapshot
 from .stats import FlowStats
+
+TRACKED_BODY_LIMIT = 32 * 1024 * 1024  # the default max_body_bytes: larger requests are refused anyway
 
 log = logging.getLogger(__name__)
 
@@ -94,13 +97,19 @@ class ConversationTracker:
         if protocol is None:
             return
         try:
-            parsed = adapter.parse_request(protocol, flow.request.get_content() or b"", flow.request.path)
+            # The raw bytes, decoded with the same ceiling llmitm itself uses: a small gzip body must not
+            # inflate in the inspector before llmitm has refused it.
+            body = decode_capped(flow.request.raw_content or b"", flow.request.headers.get("content-encoding"),
+                                 TRACKED_BODY_LIMIT)
+            parsed = adapter.parse_request(protocol, body, flow.request.path)
             if parsed.request is None:
                 return
             client = client_identity(flow)
             key = (client, flow.request.pretty_host, flow.request.path.split("?")[0], parsed.request.model)
             prefix = self.memory.observe(key, flow.id, snapshot(parsed.request))
             flow.metadata["llmitm_inspect"] = {"client": client, "prefix": prefix}
+        except (BodyTooLarge, UnreadableEncoding):
+            return  # llmitm answers such a body itself; nothing to track
         except Exception:  # an inspection aid must never disturb the flow it inspects
             log.exception("llmitm: conversation tracking failed for %s", flow.request.pretty_url)
 
