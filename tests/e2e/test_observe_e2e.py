@@ -294,6 +294,7 @@ def test_spans_reach_an_otlp_receiver_with_the_genai_attributes(tmp_path, upstre
     assert (a["gen_ai.provider.name"], a["gen_ai.operation.name"], a["gen_ai.request.model"]) == ("anthropic", "chat", "claude-sonnet-4-5")
     assert (a["gen_ai.usage.input_tokens"], a["gen_ai.usage.output_tokens"]) == (msg_in, msg_out)
     assert a["llmitm.translated_from"] == "openai-chat" and a["llmitm.attempts"] == 2
+    assert a["gen_ai.response.finish_reasons"] == ["end"]  # llmitm's canonical stop reason of the recorded answer
     children = [s for s in receiver.spans if s.parent_span_id == request.span_id]
     assert sorted(attrs(c)["http.response.status_code"] for c in children) == [200, 529]
     assert {attrs(c)["llmitm.key_id"] for c in children} == {"ca", "cb"}

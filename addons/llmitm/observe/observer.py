@@ -253,6 +253,7 @@ class Observer:
             end=now, status=status if isinstance(status, int) else None, route=route, client=client,
             input_tokens=usage.input_total if usage else None, output_tokens=usage.output_total if usage else None,
             cache_read_tokens=usage.cached_read if usage else None, time_to_first_chunk=ttft,
+            finish_reasons=_finish_reasons(plan.translation),
             translated_from=plan.client_protocol if plan.translation is not None else None,
             attempts=tuple(AttemptTrace(t.provider, t.key, t.start, t.end or now, t.status, t.error) for t in tries),
             prompt=_text(exchange.bodies.app_request) if content else None,
@@ -333,3 +334,10 @@ def error_kind(exchange: Any, flow: Any, bug: bool) -> str | None:
 
 def _text(body: bytes | None) -> str | None:
     return body.decode("utf-8", "replace") if body else None
+
+
+def _finish_reasons(translation) -> tuple[str, ...]:
+    """`gen_ai.response.finish_reasons`: the canonical stop reason of a translated answer (an untranslated
+    one passes through unparsed, so llmitm does not claim to know it)."""
+    reason = getattr(translation, "stop_reason", None)
+    return (reason,) if isinstance(reason, str) else ()

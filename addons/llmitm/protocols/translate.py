@@ -96,6 +96,7 @@ class Translation:
         self.ctx = Context(max_tokens_default=max_tokens_default, unsupported_tools=unsupported_tools)
         self.client, self.upstream = _local_model(_spoke(client), _spoke(upstream), local_model, self.ctx)
         self.usage: Usage | None = None
+        self.stop_reason: str | None = None  # canonical, once the upstream's answer said it (traces, metrics)
         self.canonical_request: Request | None = None
 
     @property
@@ -163,7 +164,7 @@ class Translation:
             # quoted, so a reader can tell a provider quirk from a spoke bug.
             raise MalformedUpstream(f"a response that does not fit {self.upstream.NAME} ({e!r})", body) from None
         resp.stop_reason = derive_stop_reason(resp.stop_reason, any(isinstance(p, ToolCall) for p in resp.parts))
-        self.usage = resp.usage
+        self.usage, self.stop_reason = resp.usage, resp.stop_reason
         if as_stream:
             renderer = self.client.StreamRenderer(self.ctx, self.canonical_request)
             out: list[bytes] = []
@@ -298,6 +299,7 @@ class StreamTranslator:
         elif cls is StreamFinish:
             self._finished = True
             ev = StreamFinish(derive_stop_reason(ev.stop_reason, self._tool_emitted), ev.stop_sequence)
+            self._t.stop_reason = ev.stop_reason
         elif cls is UsageUpdate or cls is StreamStart and ev.usage is not None:
             self._t.usage = ev.usage
         elif cls is StreamEnd or cls is StreamError:
