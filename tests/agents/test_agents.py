@@ -120,14 +120,7 @@ def workspace(tmp_path: Path, token: str) -> Path:
     return ws
 
 
-# Codex 0.171 sends its tools in an `additional_tools` input item (PROTOCOLS.md §6 knows only top-level
-# `namespace` tools): the Responses spoke answers "input item type 'additional_tools' cannot be
-# translated" (400) and Codex cannot run on any other protocol yet. Strict: the fix makes these fail.
-CODEX_TOOLS_IN_INPUT = pytest.mark.xfail(strict=True, reason="the Responses spoke cannot translate Codex's "
-                                         "`additional_tools` input item (its tools) yet")
-CASES = [pytest.param(agent, protocol, id=f"{agent}-{protocol}",
-                      marks=[CODEX_TOOLS_IN_INPUT] if agent == "codex" and protocol != "openai-responses" else [])
-         for agent in sorted(AGENTS) for protocol in PROTOCOLS]
+CASES = [pytest.param(agent, protocol, id=f"{agent}-{protocol}") for agent in sorted(AGENTS) for protocol in PROTOCOLS]
 
 
 @pytest.mark.parametrize(("agent", "protocol"), CASES)

@@ -21,7 +21,7 @@ from ..canonical import (
     typed,
 )
 from .items import parse_reasoning_item
-from .tools import namespaced_name
+from .tools import namespaced_name, parse_tools
 
 
 def parse_content(content, where: str) -> list:
@@ -122,9 +122,14 @@ def parse_input(items, req: Request, ctx: Context) -> None:
             turn("assistant").parts.append(ToolCall(_call_id(item, where), name,
                                                     args if isinstance(args, str) else json.dumps(args or {})))
         elif kind == "custom_tool_call":
+            name = typed(item.get("name"), "a string", f"{where}.name", "")
+            namespace = typed(item.get("namespace"), "a string", f"{where}.namespace")
+            if namespace is not None:
+                name = namespaced_name(namespace, name)
             turn("assistant").parts.append(ToolCall(
-                _call_id(item, where), typed(item.get("name"), "a string", f"{where}.name", ""),
-                json.dumps({"input": typed(item.get("input"), "a string", f"{where}.input", "")})))
+                _call_id(item, where), name, json.dumps({"input": typed(item.get("input"), "a string", f"{where}.input", "")})))
+        elif kind == "additional_tools":  # Codex 0.17x declares its tools here rather than in `tools`
+            req.tools.extend(parse_tools(item.get("tools"), ctx))
         elif kind in ("function_call_output", "custom_tool_call_output"):
             output = item.get("output")
             if isinstance(output, str):

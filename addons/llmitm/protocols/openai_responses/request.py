@@ -81,7 +81,7 @@ def parse_request(body: dict, ctx: Context) -> Request:
     for x in include:
         if x != "reasoning.encrypted_content":
             ctx.warn(f"include {x!r} dropped (no equivalent upstream)")
-    req.tools = parse_tools(body.get("tools"), ctx)
+    req.tools = parse_tools(body.get("tools"), ctx) + req.tools  # + those declared in `additional_tools` items
     req.tool_choice = parse_tool_choice(body.get("tool_choice"), req)
     req.parallel_tool_calls = typed(body.get("parallel_tool_calls"), "a boolean", "parallel_tool_calls")
     reasoning = typed(body.get("reasoning"), "an object", "reasoning", {})

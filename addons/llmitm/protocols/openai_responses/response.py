@@ -97,9 +97,13 @@ def render_response(resp: Response, ctx: Context, request: Request | None = None
         if isinstance(p, Reasoning):
             output.append(reasoning_item(f"rs_{k}_{suffix}", p.text, p.signature, p.redacted))
         elif isinstance(p, ToolCall) and p.name in ctx.freeform_tools:
-            output.append({"id": call_item_id(p.id, "ctc_"), "type": "custom_tool_call",
-                           "status": call_status(p.arguments, resp.stop_reason), "call_id": p.id, "name": p.name,
-                           "input": custom_input(p.arguments)})
+            name, namespace = client_tool_name(p.name, ctx)
+            item = {"id": call_item_id(p.id, "ctc_"), "type": "custom_tool_call",
+                    "status": call_status(p.arguments, resp.stop_reason), "call_id": p.id, "name": name,
+                    "input": custom_input(p.arguments)}
+            if namespace:
+                item["namespace"] = namespace
+            output.append(item)
         elif isinstance(p, ToolCall):
             args = p.arguments or "{}"
             name, namespace = client_tool_name(p.name, ctx)

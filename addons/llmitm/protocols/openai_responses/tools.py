@@ -101,12 +101,15 @@ def _namespace_tools(t: dict, where: str, ctx: Context) -> list[Tool]:
     out = []
     for j, tool in enumerate(inner):
         here = f"{where}.tools[{j}]"
-        if not isinstance(tool, dict) or tool.get("type") != "function":
-            raise TranslationError(f"{here}: a namespace holds function tools", param=here)
+        if not isinstance(tool, dict) or tool.get("type") not in ("function", "custom"):
+            raise TranslationError(f"{here}: a namespace holds function or custom tools", param=here)
         name = _string(tool, "name", here) or ""
         flat = namespaced_name(namespace, name)
         ctx.namespaced_tools[flat] = (namespace, name)
-        out.append(_function_tool(tool, here, flat))
+        if tool["type"] == "custom":  # Codex's free-text `exec`: a one-string-argument function upstream
+            out.append(custom_tool({**tool, "name": flat}, ctx))
+        else:
+            out.append(_function_tool(tool, here, flat))
     return out
 
 
