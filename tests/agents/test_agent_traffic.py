@@ -10,12 +10,10 @@ import time
 import httpx
 import pytest
 from mitmproxy import http, io
-from mitmproxy.addons import proxyserver
-from mitmproxy.test import taddons, tflow
+from mitmproxy.test import tflow
 
-from llmitm.addon import Llmitm
 from llmitm.flowinfo import FlowRecord
-from tests.glue.conftest import config_text
+from tests.glue.conftest import loaded_addon
 from tests.harness.proxy import ProxyProcess
 from tests.harness.upstream import FakeUpstream, Reply
 
@@ -24,11 +22,7 @@ APP_KEY = "sk-app-own-key-123456789"
 
 @pytest.fixture
 def addon(tmp_path):
-    path = tmp_path / "llmitm.yaml"
-    path.write_text(config_text("http://127.0.0.1:9"))
-    addon = Llmitm()
-    with taddons.context(proxyserver.Proxyserver(), addon) as tctx:
-        tctx.configure(addon, llmitm_config=str(path))
+    with loaded_addon(tmp_path) as addon:
         yield addon
 
 

@@ -3,10 +3,14 @@ the relay against the loopback fake provider (tests/harness/upstream.py, recorde
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
+from mitmproxy.addons import proxyserver
+from mitmproxy.test import taddons
 
+from llmitm.addon import Llmitm
 from llmitm.config import parse_config
 from llmitm.provider_pools import PoolRegistry
 from tests.harness.upstream import FakeUpstream
@@ -54,3 +58,15 @@ def pools_for(config) -> PoolRegistry:
     pools = PoolRegistry()
     pools.apply(config)
     return pools
+
+
+@contextlib.contextmanager
+def loaded_addon(tmp_path, base_url: str = "http://127.0.0.1:9"):
+    """llmitm's addon loaded in mitmproxy's test context with `config_text(base_url)`, as mitmproxy tests
+    its own addons (taddons); nothing listens at the default base URL."""
+    path = tmp_path / "llmitm.yaml"
+    path.write_text(config_text(base_url))
+    addon = Llmitm()
+    with taddons.context(proxyserver.Proxyserver(), addon) as tctx:
+        tctx.configure(addon, llmitm_config=str(path))
+        yield addon

@@ -7,14 +7,13 @@ import json
 
 import pytest
 from mitmproxy import http
-from mitmproxy.addons import proxyserver
-from mitmproxy.test import taddons, tflow, tutils
+from mitmproxy.test import tflow, tutils
 
 from llmitm import exchange as exchange_module
 from llmitm.addon import Llmitm
 from llmitm.guard import ReplaceBody, guarded_hooks
 from llmitm.protocols import Translation
-from tests.glue.conftest import config_text
+from tests.glue.conftest import loaded_addon
 
 APP_KEY = "sk-app-own-key-123456789"
 CHAT_URL = "https://api.openai.com/v1/chat/completions"
@@ -22,11 +21,7 @@ CHAT_URL = "https://api.openai.com/v1/chat/completions"
 
 @pytest.fixture
 def addon(tmp_path):
-    path = tmp_path / "llmitm.yaml"
-    path.write_text(config_text("http://127.0.0.1:9"))
-    addon = Llmitm()
-    with taddons.context(proxyserver.Proxyserver(), addon) as tctx:
-        tctx.configure(addon, llmitm_config=str(path))
+    with loaded_addon(tmp_path) as addon:
         yield addon
 
 
