@@ -180,9 +180,11 @@ def key_audit(run: Run) -> tuple[dict[str, int], list[str], int]:
     sys.path.insert(0, str(REPO / "addons"))
     from llmitm.config import load_config
     from llmitm.pool.table import key_rows
+    from llmitm.provider_pools import pooled_keys, state_url_for
 
     time.sleep(1.0)  # routine state changes are written in batches (pool/statewriter.py)
-    rows = key_rows(load_config(run.proxy.config_path))
+    config = load_config(run.proxy.config_path)
+    rows = key_rows(pooled_keys(config), state_url_for(config))
     in_flight = {f"{r.provider}/{r.key_id}": r.in_flight for r in rows if r.in_flight}
     disabled = [f"{r.provider}/{r.key_id}: {r.reason}" for r in rows if r.state == "disabled"]
     return in_flight, disabled, sum(r.requests for r in rows)
