@@ -6,7 +6,7 @@ import pytest
 
 from llmitm.config import ConfigError, parse_config
 
-SECRET = "sk-live-secret-value-0123456789abcdef"
+SECRET = "not-a-real-key-secret-value-0123"
 
 
 def error_of(text: str, env: dict[str, str] | None = None) -> str:
