@@ -23,7 +23,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 from .protocols.registry import REGISTRY
 
@@ -44,13 +44,23 @@ def app_credential(headers: Mapping[str, str], path: str) -> str | None:
                 return value[len(carrier.prefix):].strip() or None
             if not carrier.prefix:
                 return value.strip() or None
-    query = path.partition("?")[2]
-    if query:
-        in_query = {c.name for c in REGISTRY.carriers if c.in_query}
-        for name, value in parse_qsl(query, keep_blank_values=True):
-            if name in in_query and value:
-                return value
-    return None
+    return query_credential(path)[1]
+
+
+QUERY_CARRIERS = frozenset(c.name for c in REGISTRY.carriers if c.in_query)  # Gemini's `key`
+
+
+def query_credential(path: str) -> tuple[str, str | None]:
+    """`path` without any query parameter that carries a credential (REGISTRY.carriers: Gemini's
+    `?key=`), and the first such credential (None if none): the one reading of query carriers for the
+    planner, the client identities and the credential swap."""
+    bare, sep, query = path.partition("?")
+    if not sep or not any(f"{name}=" in query for name in QUERY_CARRIERS):
+        return path, None
+    pairs = parse_qsl(query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if k not in QUERY_CARRIERS]
+    found = next((v for k, v in pairs if k in QUERY_CARRIERS and v), None)
+    return bare + ("?" + urlencode(kept) if kept else ""), found
 
 
 def fingerprint(secret: str) -> str:

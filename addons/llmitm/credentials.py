@@ -14,11 +14,12 @@ from urllib.parse import parse_qsl, urlencode
 
 from mitmproxy import http
 
+from .clients import QUERY_CARRIERS, query_credential
 from .config import mask_secret
 from .protocols.registry import REGISTRY
 
 _HEADERS = [c for c in REGISTRY.carriers if not c.in_query]
-_QUERY_PARAMS = frozenset(c.name for c in REGISTRY.carriers if c.in_query)
+_QUERY_PARAMS = QUERY_CARRIERS
 
 
 def _strip_prefix(value: str) -> tuple[str, str]:
@@ -36,14 +37,10 @@ def take_client_credential(request: http.Request) -> str | None:
         value = request.headers.pop(carrier.name, None)
         if value and found is None:
             found = _strip_prefix(value)[1]
-    path, sep, query = request.path.partition("?")
-    if sep:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        kept = [(k, v) for k, v in pairs if k not in _QUERY_PARAMS]
-        if len(kept) != len(pairs):
-            found = found or next(v for k, v in pairs if k in _QUERY_PARAMS)
-            request.path = path + ("?" + urlencode(kept) if kept else "")
-    return found
+    path, in_query = query_credential(request.path)
+    if path != request.path:
+        request.path = path
+    return found or in_query
 
 
 def put_credential(request: http.Request, protocol: str, secret: str) -> None:

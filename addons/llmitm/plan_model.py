@@ -9,7 +9,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from . import clients, endpoints
 from .flowinfo import FlowRecord
@@ -41,12 +41,7 @@ def protocol_of(method: str, path: str) -> str:
 def without_query_key(path: str) -> str:
     """`path` without a `?key=` query parameter (Gemini's credential carrier): the app's key never
     becomes part of an upstream URL; llmitm sends credentials in headers (credentials.py)."""
-    bare, sep, query = path.partition("?")
-    if not sep or "key=" not in query:
-        return path
-    pairs = parse_qsl(query, keep_blank_values=True)
-    kept = [(k, v) for k, v in pairs if k != "key"]
-    return bare + ("?" + urlencode(kept) if kept else "") if len(kept) != len(pairs) else path
+    return clients.query_credential(path)[0]
 
 
 @dataclass(frozen=True)
