@@ -12,10 +12,11 @@ from .request import KNOWN_REQUEST_KEYS, REJECTED_FIELDS, parse_request
 from .request_render import IMAGE_TYPES, render_request
 from .response import STOP_IN, STOP_OUT, parse_response, parse_usage, render_response, render_usage
 from .stream import StreamParser, StreamRenderer
+from .wire import REQUIRED_HEADERS
 
 PATH = "/v1/messages"
 # Headers the upstream needs besides auth (the addon adds the key; anthropic-beta is forwarded by it).
-REQUEST_HEADERS = {"content-type": "application/json", "anthropic-version": "2023-06-01"}
+REQUEST_HEADERS = {"content-type": "application/json", **REQUIRED_HEADERS}
 
 
 def request_path(req: Request) -> str:
