@@ -387,28 +387,6 @@ def drop_unrunnable_hosted_tools(req: Request, runnable: frozenset[str], ctx: Co
     req.tools = kept
 
 
-# What a field must hold, as JSON types (a bool is not a number here, though it is an int in Python).
-JSON_KINDS = {
-    "a string": lambda v: isinstance(v, str),
-    "an object": lambda v: isinstance(v, dict),
-    "an array": lambda v: isinstance(v, list),
-    "a boolean": lambda v: isinstance(v, bool),
-    "an integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "a number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-}
-
-
-def typed(value, kind: str, where: str, default=None):
-    """`value` (a client's field at path `where`) when it holds `kind` ("a string", "an object", "an
-    array", "a boolean", "an integer", "a number"); `default` when absent (None); anything else is the
-    client's mistake, answered with a 400 naming the field."""
-    if value is None:
-        return default
-    if not JSON_KINDS[kind](value):
-        raise TranslationError(f"{where}: must be {kind}", param=where)
-    return value
-
-
 def derive_stop_reason(reason: str | None, emitted_tool_call: bool) -> str:
     """The stop reason to report given what was actually emitted (PROTOCOLS.md §2.5): a tool block
     means tool_use even if upstream said "stop"; no tool block means it was not a tool turn; a cut-off

@@ -76,3 +76,17 @@ def obj(value: Any, param: str) -> dict:
 def schema(value: Any, param: str) -> dict | None:
     """A JSON Schema (tool parameters, response schema): an object, or absent."""
     return None if value is None else obj(value, param)
+
+
+# The readers by the name of the JSON type they accept, for spokes that read many fields alike.
+_READERS = {"a string": text, "a number": number, "an integer": integer, "a boolean": boolean,
+            "an array": array, "an object": obj}
+
+
+def typed(value: Any, kind: str, param: str, default: Any = None) -> Any:
+    """`value` (a client's field at path `param`) when it holds `kind` ("a string", "an object", "an
+    array", "a boolean", "an integer", "a number"); `default` when absent (None); anything else is the
+    client's mistake, answered with a 400 naming the field."""
+    if value is None:
+        return default
+    return _READERS[kind](value, param)

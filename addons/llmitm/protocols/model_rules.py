@@ -20,6 +20,7 @@ the dated `claude-opus-4-20250514`, which accepts both parameters.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -143,14 +144,18 @@ RULES: tuple[tuple[str, str, Rule], ...] = (
 )
 
 
-def rules_for(protocol: str, model: str) -> list[Rule]:
-    """The rules a request to `model` over `protocol` must satisfy, in the order they apply (each once)."""
+@functools.lru_cache(maxsize=1024)
+def rules_for(protocol: str, model: str) -> tuple[Rule, ...]:
+    """The rules a request to `model` over `protocol` must satisfy, in the order they apply (each once).
+
+    Cached: every translated request asks, the answer depends only on the two names, and matching
+    ~30 globs costs more than the rest of rendering a small request."""
     name = model.lower().rsplit("/", 1)[-1]
     found: list[Rule] = []
     for row_protocol, glob, rule in RULES:
         if row_protocol == protocol and rule not in found and fnmatchcase(name, glob):
             found.append(rule)
-    return found
+    return tuple(found)
 
 
 def apply(protocol: str, body: dict, ctx: Context) -> dict:

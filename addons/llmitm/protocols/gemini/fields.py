@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from ..canonical import typed
+from ..field_types import typed
 
 _PATH_RE = re.compile(r"models/([^/:?]+):([A-Za-z]+)")
 

@@ -18,8 +18,8 @@ from ..canonical import (
     TranslationError,
     new_id,
     parse_data_url,
-    typed,
 )
+from ..field_types import typed
 from .items import parse_reasoning_item
 from .tools import namespaced_name, parse_tools
 

@@ -12,8 +12,8 @@ from ..canonical import (
     Text,
     TranslationError,
     effort_for_budget,
-    typed,
 )
+from ..field_types import typed
 from .input_items import parse_input, render_input
 from .tools import parse_tool_choice, parse_tools, render_tools
 

@@ -19,8 +19,8 @@ from ..canonical import (
     ToolChoice,
     TranslationError,
     as_dict,
-    typed,
 )
+from ..field_types import typed
 
 _WEB_SEARCH_TYPES = {"web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11"}
 # Provider-run tools with no equivalent on other upstreams.
