@@ -41,11 +41,6 @@ class Endpoint:
         """Calling this endpoint asks for a stream by itself (Gemini :streamGenerateContent)."""
         return self.match.endpoint.streams
 
-    @property
-    def counts_tokens(self) -> bool:
-        """A token count llmitm estimates itself when the upstream speaks another protocol."""
-        return self.match.endpoint.estimated_when_foreign
-
 
 def classify(method: str, path: str) -> Endpoint | None:
     """The endpoint an app called, or None for a path llmitm does not know (or that several

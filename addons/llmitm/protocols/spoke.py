@@ -135,9 +135,6 @@ class Endpoint:
     method: str | None  # None: any method
     path: re.Pattern[str]  # searched in the path without its query; a `model` group: the model is in the path
     streams: bool = False  # calling it asks for a stream by itself (Gemini's :streamGenerateContent)
-    # llmitm answers it with its own estimate when the upstream speaks another protocol (Anthropic's
-    # count_tokens, which Claude Code calls before every turn and has no twin elsewhere).
-    estimated_when_foreign: bool = False
 
     def match(self, method: str, bare_path: str) -> re.Match[str] | None:
         if self.method is not None and method != self.method:

@@ -15,7 +15,7 @@ HOSTS = ("api.anthropic.com",)
 ENDPOINTS = (
     Endpoint(GENERATE, "POST", re.compile(r"/v1/messages$")),
     # Toward another protocol: that upstream's counting endpoint, else llmitm's estimate (token_count.py).
-    Endpoint(COUNT_TOKENS, "POST", re.compile(r"/v1/messages/count_tokens$"), estimated_when_foreign=True),
+    Endpoint(COUNT_TOKENS, "POST", re.compile(r"/v1/messages/count_tokens$")),
     # The same paths as OpenAI's: the planner tells them apart by host and the `anthropic-version` header.
     Endpoint(LIST_MODELS, "GET", re.compile(r"/v1/models$")),
     Endpoint(MODEL_INFO, "GET", re.compile(r"/v1/models/(?P<model>[^/:]+)$")),
