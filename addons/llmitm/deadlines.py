@@ -55,9 +55,11 @@ class Watch:
         self.peer = peer
         self.open_requests: set[str] = set()  # flow ids; more than one only on HTTP/2
         self.timer: asyncio.TimerHandle | None = None
+        self.seconds = 0.0  # the running deadline's length (the config may be reloaded meanwhile)
 
     def start(self, seconds: float, expire: Callable[[Watch], None]) -> None:
         self.stop()
+        self.seconds = seconds
         self.timer = asyncio.get_running_loop().call_later(seconds, expire, self)
 
     def stop(self) -> None:
@@ -139,7 +141,7 @@ class HeaderDeadlines:
             return
         self._forget(watch.client_id)
         log.warning("llmitm: closed the connection from %s: no complete request headers within %g s "
-                    "(header_timeout_seconds)", watch.peer, self.timeout())
+                    "(header_timeout_seconds)", watch.peer, watch.seconds)
         if not close_client(watch.client_id):
             log.error("llmitm: could not close the connection from %s (mitmproxy's connection table "
                       "changed?)", watch.peer)
