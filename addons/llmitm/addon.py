@@ -19,6 +19,7 @@ from typing import Any
 from mitmproxy import ctx, exceptions, http
 
 from . import credentials, sideflows, streaming, upkeep, websocket
+from .bodylimits import mitmproxy_body_size_limit
 from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_default, load_config
 from .exchange import Exchange, answer
 from .guard import fail_closed
@@ -75,10 +76,10 @@ class Llmitm:
         self.config, self.planner = config, planner
         # Terminate TLS only for the AI hosts; every other host is tunneled untouched. Lazy
         # connections: the original host is never contacted for a rerouted flow. mitmproxy buffers
-        # a body only up to body_size_limit (a chunked request has no Content-Length to screen): past
-        # it, it answers 413 itself, in its own format; below it, llmitm's in-protocol 413 applies.
+        # a body only up to body_size_limit, an outer cap above max_body_bytes (bodylimits.py).
+        limit = mitmproxy_body_size_limit(config.max_body_bytes, config.max_response_bytes)
         ctx.options.update(allow_hosts=planner.router.allow_hosts_patterns(), connection_strategy="lazy",
-                           body_size_limit=str(body_size_limit(config)))
+                           body_size_limit=str(limit))
         log.info("llmitm: %s: %d providers, %d routes", config.source, len(config.providers), len(config.routes))
 
     @staticmethod
@@ -200,10 +201,3 @@ def reached_on_loopback(flow: http.HTTPFlow) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
     return address.is_loopback
-
-
-def body_size_limit(config: LlmitmConfig) -> int:
-    """mitmproxy's ceiling for any body it buffers: the larger of llmitm's own request and response
-    limits (mitmproxy applies one option to both directions)."""
-    return max(config.max_body_bytes, config.max_response_bytes)
-

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import zlib
 
+# mitmproxy's body_size_limit, the outer cap, is this many times max_body_bytes (see mitmproxy_body_size_limit).
+OUTER_CAP_FACTOR = 2
+
 # wbits per encoding: 47 accepts a gzip or zlib header (auto-detected); deflate per RFC 9110 is zlib.
 _ZLIB_WBITS = {"gzip": 47, "x-gzip": 47, "deflate": 15}
 
@@ -59,3 +62,18 @@ def decode_capped(raw: bytes, content_encoding: str | None, limit: int) -> bytes
     if not decoder.eof:
         raise UnreadableEncoding(f"truncated {codings[0]} data", unsupported=False)
     return out
+
+
+def mitmproxy_body_size_limit(max_body_bytes: int, max_response_bytes: int) -> int:
+    """mitmproxy's `body_size_limit`: the outer cap on any body it buffers, in either direction.
+
+    mitmproxy answers a request body over this limit itself, before any hook can change it, with an
+    HTML 413 (`check_body_size` in `proxy/layers/http/__init__.py` → `ResponseProtocolError` →
+    `make_error_response`; 11.0.2 and 12.x alike), and a chunked body has no Content-Length for llmitm
+    to screen in `requestheaders`. So the cap sits above llmitm's own limit: every body up to
+    `OUTER_CAP_FACTOR` × `max_body_bytes` is read whole and refused by llmitm past `max_body_bytes`
+    with a 413 in the app's protocol; only a larger one meets mitmproxy's answer. Memory per request
+    stays bounded by the cap. The same option bounds a buffered response on a route without a pool, so
+    it is never below `max_response_bytes`.
+    """
+    return max(OUTER_CAP_FACTOR * max_body_bytes, max_response_bytes)

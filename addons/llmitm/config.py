@@ -262,6 +262,10 @@ class LlmitmConfig(_Strict):
     # Largest request body llmitm parses for routing or translation.
     max_body_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     max_response_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)  # a whole upstream answer; a pooled stream in total
+    # Seconds a client has to send a request's complete headers: from connecting, and again whenever
+    # it has no request open (so also a keep-alive connection's idle limit). Past it the connection
+    # is closed: a client trickling header bytes (slowloris) cannot hold one forever (deadlines.py).
+    header_timeout_seconds: float = Field(default=30.0, gt=0)
     # Whether a client may reach local services (loopback, this host's addresses) through the proxy.
     # Off by default: such services (a Redis state store, the web UI, llmitm's relay) trust local
     # callers. llmitm's own ports stay unreachable either way (netguard.py).
