@@ -17,6 +17,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .clients import ClientSpec, fingerprint
+from .config_text import ConfigError, expand_env, validation_message
 from .pool.stores import sqlite_path
 from .protocols.registry import REGISTRY
 
@@ -37,10 +38,6 @@ DEFAULT_CONFIG_PATH = Path("config/llmitm.yaml")
 # The hosts llmitm knows without being told, and the protocols they speak (each protocol's wire.py
 # HOSTS). Used for the zero-config default and for routes that match on path or model only.
 KNOWN_AI_HOSTS: dict[str, list[str]] = REGISTRY.known_hosts()
-
-
-class ConfigError(ValueError):
-    """A configuration problem; the message names the file and the field."""
 
 
 class _Strict(BaseModel):
@@ -326,70 +323,6 @@ def builtin_default() -> LlmitmConfig:
     return LlmitmConfig(providers=providers, routes=routes, state="memory")
 
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def expand_env(value: Any, env: dict[str, str] | os._Environ[str], path: str = "") -> Any:
-    """Expand ${VAR} and ${VAR:-default} in every string of a parsed YAML tree."""
-    if isinstance(value, dict):
-        return {k: expand_env(v, env, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [expand_env(v, env, f"{path}.{i}") for i, v in enumerate(value)]
-    if not isinstance(value, str):
-        return value
-
-    def substitute(m: re.Match[str]) -> str:
-        name, default = m.group(1), m.group(2)
-        if name in env and env[name] != "":
-            return env[name]
-        if default is not None:
-            return default
-        raise ConfigError(f"{path}: environment variable ${{{name}}} is not set (use ${{{name}:-default}} for a default)")
-
-    return _VAR.sub(substitute, value)
-
-
-# Fields whose values are credentials: an error about them never shows the value, only its type.
-_SECRET_FIELDS = re.compile(r"^(providers\.[^.]+\.(keys|headers)|clients\.\d+\.key)(\.|$)")
-
-
-def _raw_value(raw: Any, loc: tuple) -> Any:
-    """The value at `loc` as written in the file, before ${VAR} expansion (None if absent)."""
-    for part in loc:
-        if isinstance(raw, dict) and part in raw:
-            raw = raw[part]
-        elif isinstance(raw, list) and isinstance(part, int) and 0 <= part < len(raw):
-            raw = raw[part]
-        elif isinstance(raw, str) and isinstance(part, int):
-            return raw  # a scalar the model wraps into a list (`protocol: x`)
-        else:
-            return None
-    return raw
-
-
-def _shown_input(loc: str, written: Any, value: Any) -> str:
-    """How an error shows the offending value: as written (so `${VAR}` stays a name, never its
-    expansion), and never at all for a credential field."""
-    if _SECRET_FIELDS.match(loc):
-        return f" (got a {type(value).__name__}; value not shown: it may be a secret)"
-    if written is None:  # not found as written: the expanded value might carry a secret
-        return f" (got a {type(value).__name__})"
-    text = repr(written)
-    return f" (got {text[:80] + '…' if len(text) > 80 else text})"
-
-
-def _format_validation_error(source: str, err: ValidationError, raw: Any = None) -> str:
-    lines = []
-    for e in err.errors():
-        parts = tuple(p for p in e["loc"] if not str(p).startswith("function-"))
-        loc = ".".join(str(p) for p in parts)
-        msg = e["msg"].removeprefix("Value error, ")
-        shows_input = e["type"] != "missing" and not isinstance(e["input"], (dict, list))
-        got = _shown_input(loc, _raw_value(raw, parts), e["input"]) if shows_input else ""
-        lines.append(f"{source}: {loc + ': ' if loc else ''}{msg}{got}")
-    return "\n".join(lines)
-
-
 def parse_config(text: str, source: str, env: dict[str, str] | os._Environ[str] | None = None) -> LlmitmConfig:
     try:
         raw = yaml.safe_load(text)
@@ -406,7 +339,7 @@ def parse_config(text: str, source: str, env: dict[str, str] | os._Environ[str] 
     try:
         config = LlmitmConfig.model_validate(expanded)
     except ValidationError as e:
-        raise ConfigError(_format_validation_error(source, e, raw)) from None
+        raise ConfigError(validation_message(source, e, raw)) from None
     return config.model_copy(update={"source": source})
 
 
