@@ -12,6 +12,8 @@ import anthropic._base_client
 import openai
 import openai._base_client
 
+from llmitm.protocols import Translation
+
 
 def http_module(sdk: str):
     """The newest openai/anthropic SDKs run on the httpx2 fork and reject httpx clients (and vice
@@ -76,27 +78,44 @@ def split(data: bytes, sizes: tuple[int, ...] = (1, 7, 64, 3, 200)) -> list[byte
     return pieces
 
 
-def _responder(httpx, body: bytes, status: int, content_type: str, seen: list):
+def translate_stream(t: Translation, pieces) -> list[bytes]:
+    """What `t`'s stream translator writes for the upstream bytes fed in these pieces, then finished."""
+    translator = t.stream()
+    out: list[bytes] = []
+    for piece in pieces:
+        out.extend(translator.feed(piece))
+    out.extend(translator.finish())
+    return out
+
+
+def sdk_client(sdk: str, handler, *, host: str = "llmitm.test"):
+    """An official SDK client whose HTTP layer is `handler`, in process: "anthropic", or "openai" /
+    "responses" (both the openai SDK)."""
+    httpx = http_module("anthropic" if sdk == "anthropic" else "openai")
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    if sdk == "anthropic":
+        return anthropic.Anthropic(api_key="sk-ant-test", base_url=f"http://{host}", max_retries=0, http_client=http)
+    return openai.OpenAI(api_key="sk-test", base_url=f"http://{host}/v1", max_retries=0, http_client=http)
+
+
+def upstream_client(sdk: str, body: bytes, *, status: int = 200, stream: bool = False, seen: list | None = None):
+    """An SDK client answered with `body` untouched, as the upstream sent it (requests land in `seen`)."""
+    httpx = http_module("anthropic" if sdk == "anthropic" else "openai")
+    seen = seen if seen is not None else []
+
     def handler(request):
         seen.append(json.loads(request.content) if request.content else None)
-        return httpx.Response(status, headers={"content-type": content_type}, content=body)
-    return handler
+        return httpx.Response(status, headers={"content-type": "text/event-stream" if stream else "application/json"},
+                              content=body)
+    return sdk_client(sdk, handler, host="upstream.test")
 
 
-def openai_client(body: bytes, *, status: int = 200, stream: bool = False, seen: list | None = None):
-    httpx = http_module("openai")
-    handler = _responder(httpx, body, status, "text/event-stream" if stream else "application/json",
-                         seen if seen is not None else [])
-    return openai.OpenAI(api_key="sk-test", base_url="http://upstream.test/v1", max_retries=0,
-                         http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+def openai_client(body: bytes, **answer):
+    return upstream_client("openai", body, **answer)
 
 
-def anthropic_client(body: bytes, *, status: int = 200, stream: bool = False, seen: list | None = None):
-    httpx = http_module("anthropic")
-    handler = _responder(httpx, body, status, "text/event-stream" if stream else "application/json",
-                         seen if seen is not None else [])
-    return anthropic.Anthropic(api_key="sk-ant-test", base_url="http://upstream.test", max_retries=0,
-                               http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+def anthropic_client(body: bytes, **answer):
+    return upstream_client("anthropic", body, **answer)
 
 
 def merged_anthropic_usage(wire: bytes) -> dict:

@@ -9,8 +9,21 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from proto_helpers import A_DIR, C_DIR, fixtures, wire_bytes
-from test_proto_properties import _merge_deltas, arguments, block_plan, cut, decode, nat, schema, text, tool_id, word
+from property_helpers import (
+    arguments,
+    block_plan,
+    cut,
+    merge_deltas,
+    nat,
+    parse_stream,
+    render_stream,
+    response_round_trip,
+    schema,
+    text,
+    tool_id,
+    word,
+)
+from proto_helpers import A_DIR, C_DIR, fixtures, translate_stream, wire_bytes
 
 from llmitm.protocols import Translation, gemini
 from llmitm.protocols.canonical import (
@@ -58,11 +71,7 @@ def translate(rel: str, client: str, upstream: str, pieces: list[bytes]) -> byte
     else:
         t.request({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True, "max_tokens": 100},
                   upstream_model=None)
-    s = t.stream()
-    out = []
-    for piece in pieces:
-        out.extend(s.feed(piece))
-    out.extend(s.finish())
+    out = translate_stream(t, pieces)
     assert all(out)
     return re.sub(rb'"created":\d+', b'"created":0', b"".join(out))
 
@@ -113,9 +122,9 @@ def gemini_responses(draw):
 @SETTINGS
 @given(resp=gemini_responses())
 def test_gemini_response_round_trip(resp):
-    ctx = Context()
-    assert gemini.parse_response(gemini.render_response(resp, ctx), ctx) == resp
-    assert ctx.warnings == []
+    back, warnings = response_round_trip(gemini, resp)
+    assert back == resp
+    assert warnings == []
 
 
 result_text = text.filter(lambda s: not s.strip().startswith("{"))
@@ -181,17 +190,9 @@ def test_gemini_request_round_trip(req):
 
 
 def _replay(events: list, request: Request) -> list:
-    out: list[bytes] = []
-    renderer = gemini.StreamRenderer(Context(client_path=STREAM_PATH), request)
-    for ev in events:
-        renderer.render(ev, out)
-    wire = b"".join(out)
-    assert re.fullmatch(rb"(data: [^\r\n]+\r\n\r\n)+", wire)
-    parser = gemini.StreamParser(Context())
-    parsed: list = []
-    for sse in decode([wire]):
-        parsed.extend(parser.feed(sse.event, sse.data))
-    return _merge_deltas(parsed)
+    wire = render_stream(gemini, events, request, Context(client_path=STREAM_PATH))
+    assert re.fullmatch(rb"(data: [^\r\n]+\r\n\r\n)+", wire)  # no comments: only data events
+    return merge_deltas(parse_stream(gemini, wire))
 
 
 @SETTINGS
@@ -208,7 +209,7 @@ def test_gemini_stream_round_trip(plan, data):
         events.append(BlockStop(i))
     events += [UsageUpdate(usage), StreamFinish(stop)]
     from llmitm.protocols.canonical import StreamEnd
-    assert _replay(events + [StreamEnd()], Request(model="m")) == _merge_deltas(events)
+    assert _replay(events + [StreamEnd()], Request(model="m")) == merge_deltas(events)
 
 
 def test_array_stream_without_alt_sse():

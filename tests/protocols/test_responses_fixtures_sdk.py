@@ -24,9 +24,11 @@ from proto_helpers import (
     http_module,
     is_error_body,
     merged_anthropic_usage,
-    split,
+    sdk_client,
+    upstream_client,
     wire_bytes,
 )
+from sdk_clients import USER_TURN, anthropic_stream_final, chat_stream_snapshot, translating_client
 from test_proto_fixtures_sdk import (
     a_text,
     a_thinking,
@@ -49,7 +51,6 @@ C_STREAMS = fixtures(C_DIR, stream=True)
 A_BODIES = [p for p in fixtures(A_DIR, stream=False) if not is_error_body(p)]
 C_BODIES = [p for p in fixtures(C_DIR, stream=False) if not is_error_body(p)]
 A_ERRORS = [p for p in fixtures(A_DIR, stream=False) if is_error_body(p)]
-USER_TURN = [{"role": "user", "content": "hi"}]
 
 
 def test_registered_and_inventory():
@@ -57,47 +58,9 @@ def test_registered_and_inventory():
     assert len(R_STREAMS) >= 15 and len(R_BODIES) >= 8 and R_ERROR_BODIES
 
 
-def _client(sdk: str, handler):
-    httpx = http_module("openai" if sdk == "responses" else sdk)
-    http = httpx.Client(transport=httpx.MockTransport(handler))
-    if sdk == "anthropic":
-        return anthropic.Anthropic(api_key="sk-ant-test", base_url="http://llmitm.test", max_retries=0,
-                                   http_client=http)
-    return openai.OpenAI(api_key="sk-test", base_url="http://llmitm.test/v1", max_retries=0, http_client=http)
-
-
-def translating_client(sdk: str, t: Translation, upstream_wire: bytes, *, stream: bool, status: int = 200,
-                       seen: list | None = None, raw: list | None = None):
-    """An SDK client ("openai", "anthropic" or "responses", the latter two both being the openai SDK)
-    whose HTTP layer runs the request through `t` and answers with the recording translated back
-    (streams fed in uneven pieces down to single bytes)."""
-    httpx = http_module("openai" if sdk == "responses" else sdk)
-
-    def handler(request):
-        up = t.request(json.loads(request.content), upstream_model="upstream-model")
-        if seen is not None:
-            seen.append((up.path, json.loads(up.body)))
-        if stream and 200 <= status < 300:
-            translator = t.stream()
-            out: list[bytes] = []
-            for piece in split(upstream_wire):
-                out.extend(translator.feed(piece))
-            out.extend(translator.finish())
-            assert all(out), "a translator must never yield b''"
-            if raw is not None:
-                raw.append(b"".join(out))
-            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=b"".join(out))
-        code, body = t.response(status, upstream_wire)
-        return httpx.Response(code, headers={"content-type": "application/json"}, content=body)
-
-    return _client(sdk, handler)
-
-
 def reference_responses(wire: bytes, *, stream: bool):
     """The openai SDK's own reading of an untranslated Responses recording."""
-    httpx = http_module("openai")
-    client = _client("responses", lambda r: httpx.Response(
-        200, headers={"content-type": "text/event-stream" if stream else "application/json"}, content=wire))
+    client = upstream_client("responses", wire, stream=stream)
     if not stream:
         return client.responses.create(model="m", input="hi")
     final = None
@@ -208,12 +171,7 @@ def test_responses_stream_read_by_openai_chat_sdk(rel):
     assert expected is not None
     t = Translation("openai-chat", "openai-responses")
     seen: list = []
-    client = translating_client("openai", t, wire, stream=True, seen=seen)
-    with client.chat.completions.stream(model="gpt-4o", messages=USER_TURN,
-                                        stream_options={"include_usage": True}) as s:
-        for _ in s:
-            pass
-        completion = s.current_completion_snapshot
+    completion = chat_stream_snapshot(translating_client("openai", t, wire, stream=True, seen=seen))
     assert seen[0][0] == "/v1/responses" and seen[0][1]["stream"] is True
     _check_r_to_c(expected, completion.choices[0], completion.usage)
     assert t.usage.output_total == expected.usage.output_tokens
@@ -224,13 +182,7 @@ def test_responses_stream_read_by_anthropic_sdk(rel):
     wire = wire_bytes(rel)
     expected = reference_responses(wire, stream=True)
     t = Translation("anthropic", "openai-responses")
-    client = translating_client("anthropic", t, wire, stream=True)
-    delta_usage = None
-    with client.messages.stream(model="claude-x", max_tokens=1000, messages=USER_TURN) as s:
-        for event in s:
-            if event.type == "message_delta":
-                delta_usage = event.usage
-        message = s.get_final_message()
+    message, delta_usage = anthropic_stream_final(translating_client("anthropic", t, wire, stream=True))
     _check_r_to_a(expected, message, delta_usage)
     assert t.usage.reasoning == expected.usage.output_tokens_details.reasoning_tokens  # metering keeps it
 
@@ -393,7 +345,7 @@ def test_anthropic_body_as_stream_read_by_responses_sdk(rel):
         _check_sse_framing(out)
         return httpx.Response(code, headers={"content-type": "text/event-stream"}, content=out)
 
-    resp, _ = read_responses_stream(_client("responses", handler), store=False)
+    resp, _ = read_responses_stream(sdk_client("responses", handler), store=False)
     _check_a_to_r(expected, resp, json.loads(wire)["usage"])
 
 

@@ -10,7 +10,17 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from proto_helpers import A_DIR, C_DIR, fixtures, wire_bytes
+from property_helpers import (
+    cut,
+    nat,
+    parse_stream,
+    render_stream,
+    request_round_trip,
+    response_round_trip,
+    schema,
+    word,
+)
+from proto_helpers import A_DIR, C_DIR, fixtures, translate_stream, wire_bytes
 
 from llmitm.protocols import Translation, openai_responses
 from llmitm.protocols.canonical import (
@@ -48,7 +58,6 @@ from llmitm.protocols.canonical import (
     Usage,
     UsageUpdate,
 )
-from llmitm.protocols.sse import SSEDecoder
 
 R_DIR = "openai-responses"
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -70,11 +79,7 @@ def run(client: str, wire: bytes, pieces: list[bytes] | None = None) -> tuple[by
     if client == "openai-chat":
         body["stream_options"] = {"include_usage": True}
     t.request(body)
-    s = t.stream()
-    out: list[bytes] = []
-    for piece in pieces if pieces is not None else [wire]:
-        out.extend(s.feed(piece))
-    out.extend(s.finish())
+    out = translate_stream(t, pieces if pieces is not None else [wire])
     assert all(out)
     return b"".join(out), t
 
@@ -284,11 +289,7 @@ def test_parse_error_shapes():
 
 
 def render(events: list, request: Request | None = None) -> bytes:
-    out: list[bytes] = []
-    r = openai_responses.StreamRenderer(Context(), request or Request(model="m"))
-    for ev in events:
-        r.render(ev, out)
-    return b"".join(out)
+    return render_stream(openai_responses, events, request or Request(model="m"))
 
 
 def test_render_error_code_is_always_a_string():
@@ -368,23 +369,13 @@ CASES = [(rel, client, "openai-responses") for rel in fixtures(R_DIR, stream=Tru
 WIRES = {rel: wire_bytes(rel) for rel, _, _ in CASES}
 
 
-def cut(data: bytes, points: list[int]) -> list[bytes]:
-    points = sorted({p % (len(data) + 1) for p in points})
-    return [data[a:b] for a, b in zip([0] + points, points + [len(data)], strict=True)]
-
-
 def translate(rel: str, client: str, upstream: str, pieces: list[bytes]) -> bytes:
     t = Translation(client, upstream)
     if client == "openai-responses":
         t.request({"model": "m", "input": "hi", "stream": True, "store": False})
     else:
         t.request({"model": "m", "messages": USER_TURN, "stream": True, "max_tokens": 100})
-    s = t.stream()
-    out = []
-    for piece in pieces:
-        out.extend(s.feed(piece))
-    out.extend(s.finish())
-    return re.sub(rb'"(created|created_at)":\d+', b'"created":0', b"".join(out))
+    return re.sub(rb'"(created|created_at)":\d+', b'"created":0', b"".join(translate_stream(t, pieces)))
 
 
 @SETTINGS
@@ -406,14 +397,10 @@ def test_responses_translation_one_byte_chunks(case):
 # ---------------------------------------------------------------------------------------------
 # render∘parse round trips
 
-nat = st.integers(min_value=0, max_value=100_000)
-word = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True)
 tool_id = st.from_regex(r"call_[A-Za-z0-9]{1,12}", fullmatch=True)
 text = st.text(min_size=1, max_size=30).filter(lambda s: s.strip())
 arguments = st.dictionaries(word, st.integers() | st.text(max_size=8), max_size=3).map(json.dumps)
 tool_call = st.builds(ToolCall, id=tool_id, name=word, arguments=arguments)
-schema = st.fixed_dictionaries({"type": st.just("object"),
-                                "properties": st.dictionaries(word, st.just({"type": "string"}), max_size=3)})
 
 
 @st.composite
@@ -437,8 +424,7 @@ def responses(draw):
 @SETTINGS
 @given(resp=responses())
 def test_response_round_trip(resp):
-    ctx = Context()
-    assert openai_responses.parse_response(openai_responses.render_response(resp, ctx), ctx) == resp
+    assert response_round_trip(openai_responses, resp)[0] == resp
 
 
 image = st.one_of(
@@ -487,9 +473,9 @@ def requests(draw):
 @SETTINGS
 @given(req=requests())
 def test_request_round_trip(req):
-    ctx = Context()
-    assert openai_responses.parse_request(openai_responses.render_request(req, ctx), ctx) == req
-    assert ctx.warnings == []
+    back, warnings = request_round_trip(openai_responses, req)
+    assert back == req
+    assert warnings == []
 
 
 def _summary(events: list) -> tuple:
@@ -531,12 +517,7 @@ def test_stream_round_trip(plan, data):
     usage = Usage(data.draw(nat), data.draw(nat), data.draw(nat), data.draw(nat), data.draw(nat))
     stop = data.draw(st.sampled_from([END, MAX_TOKENS, CONTENT_FILTER]))
     events += [StreamFinish(stop), UsageUpdate(usage), StreamEnd()]
-    raw = render(events)
-    parser = openai_responses.StreamParser(Context())
-    decoder = SSEDecoder()
-    parsed: list = []
-    for ev in decoder.feed(raw) + decoder.close():
-        parsed.extend(parser.comment(ev.comment) if ev.data is None else parser.feed(ev.event, ev.data))
+    parsed = parse_stream(openai_responses, render(events))
     assert parsed[0] == events[0] and isinstance(parsed[-1], StreamEnd)
     assert _summary(parsed) == _summary(events)
     starts = [ev.index for ev in parsed if isinstance(ev, BlockStart)]
