@@ -5,9 +5,12 @@ render∘parse round trips themselves."""
 from __future__ import annotations
 
 import json
+import re
 
 from hypothesis import strategies as st
+from proto_helpers import A_DIR, C_DIR, fixtures, translate_stream
 
+from llmitm.protocols import Translation
 from llmitm.protocols.canonical import TOOL_CALL, Context, Delta, Request, ToolCall
 from llmitm.protocols.sse import SSEDecoder
 
@@ -24,6 +27,42 @@ def cut(data: bytes, points: list[int]) -> list[bytes]:
     """`data` cut at `points` (any integers, folded into range): the pieces join back to `data`."""
     points = sorted({p % (len(data) + 1) for p in points})
     return [data[a:b] for a, b in zip([0] + points, points + [len(data)], strict=True)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole translations of recorded streams
+
+GEMINI_STREAM_PATH = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+_A_STREAMS, _C_STREAMS = fixtures(A_DIR, stream=True), fixtures(C_DIR, stream=True)
+_G_STREAMS, _R_STREAMS = fixtures("gemini", stream=True), fixtures("openai-responses", stream=True)
+# (recording, client protocol, upstream protocol) of every recorded stream a spoke translates, by spoke.
+TRANSLATED_STREAMS = {
+    "anthropic+openai-chat": [(rel, "openai-chat", "anthropic") for rel in _A_STREAMS]
+                             + [(rel, "anthropic", "openai-chat") for rel in _C_STREAMS],
+    "gemini": [(rel, client, "gemini") for rel in _G_STREAMS for client in ("openai-chat", "anthropic")]
+              + [(rel, "gemini", "anthropic") for rel in _A_STREAMS]
+              + [(rel, "gemini", "openai-chat") for rel in _C_STREAMS],
+    "openai-responses": [(rel, client, "openai-responses") for rel in _R_STREAMS
+                         for client in ("openai-chat", "anthropic")]
+                        + [(rel, "openai-responses", "anthropic") for rel in _A_STREAMS]
+                        + [(rel, "openai-responses", "openai-chat") for rel in _C_STREAMS],
+}
+
+
+def translate(client: str, upstream: str, pieces: list[bytes]) -> bytes:
+    """What a `client` app asking for a one-turn stream is sent when the `upstream` answers with these
+    pieces of bytes; creation times zeroed (the translator stamps its own clock)."""
+    t = Translation(client, upstream)
+    if client == "gemini":
+        t.request({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, client_path=GEMINI_STREAM_PATH)
+    elif client == "openai-responses":
+        t.request({"model": "m", "input": "hi", "stream": True, "store": False})
+    else:
+        t.request({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True, "max_tokens": 100},
+                  upstream_model=None)
+    out = translate_stream(t, pieces)
+    assert all(out), "a translator must never yield b''"
+    return re.sub(rb'"(created|created_at)":\d+', b'"created":0', b"".join(out))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -49,6 +49,15 @@ def is_error_body(rel: str) -> bool:
     return "error" in body and not body.get("choices") and not body.get("content")
 
 
+# The Anthropic and OpenAI Chat recordings every spoke's SDK tests replay: streams, successful bodies,
+# error bodies.
+A_STREAMS = fixtures(A_DIR, stream=True)
+C_STREAMS = fixtures(C_DIR, stream=True)
+A_BODIES = [p for p in fixtures(A_DIR, stream=False) if not is_error_body(p)]
+C_BODIES = [p for p in fixtures(C_DIR, stream=False) if not is_error_body(p)]
+A_ERRORS = [p for p in fixtures(A_DIR, stream=False) if is_error_body(p)]
+
+
 def wire_bytes(rel: str) -> bytes:
     """The recording as the upstream would have sent it (chunks-jsonl gets SSE framing back)."""
     raw = (FIXTURES / rel).read_bytes()

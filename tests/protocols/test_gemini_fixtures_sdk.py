@@ -18,7 +18,19 @@ import pytest
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as gtypes
-from proto_helpers import A_DIR, C_DIR, FIXTURES, fixtures, is_error_body, merged_anthropic_usage, split, wire_bytes
+from proto_helpers import (
+    A_BODIES,
+    A_DIR,
+    A_STREAMS,
+    C_BODIES,
+    C_STREAMS,
+    FIXTURES,
+    fixtures,
+    is_error_body,
+    merged_anthropic_usage,
+    split,
+    wire_bytes,
+)
 from sdk_clients import (
     USER_TURN,
     anthropic_stream_final,
@@ -35,10 +47,6 @@ G_DIR = "gemini"
 G_STREAMS = fixtures(G_DIR, stream=True)
 G_BODIES = [p for p in fixtures(G_DIR, stream=False) if not is_error_body(p)]
 G_ERRORS = [p for p in fixtures(G_DIR, stream=False) if is_error_body(p)]
-A_STREAMS = fixtures(A_DIR, stream=True)
-C_STREAMS = fixtures(C_DIR, stream=True)
-A_BODIES = [p for p in fixtures(A_DIR, stream=False) if not is_error_body(p)]
-C_BODIES = [p for p in fixtures(C_DIR, stream=False) if not is_error_body(p)]
 
 _RECIPE_INGREDIENTS = [("16 oz", "Lasagna noodles"), ("1 lb", "Ground beef"), ("15 oz", "Ricotta cheese"),
                        ("3 cups", "Mozzarella cheese"), ("1/2 cup", "Parmesan cheese"), ("24 oz", "Tomato sauce"),

@@ -9,12 +9,13 @@ import json
 import openai
 import pytest
 from proto_helpers import (
-    A_DIR,
-    C_DIR,
+    A_BODIES,
+    A_ERRORS,
+    A_STREAMS,
+    C_BODIES,
+    C_STREAMS,
     FIXTURES,
     anthropic_client,
-    fixtures,
-    is_error_body,
     merged_anthropic_usage,
     openai_chunks,
     openai_client,
@@ -34,11 +35,6 @@ A_TO_C_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "tool_
                  "refusal": "content_filter", "pause_turn": "stop"}
 C_TO_A_STOP = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens", "content_filter": "refusal"}
 
-A_STREAMS = fixtures(A_DIR, stream=True)
-C_STREAMS = fixtures(C_DIR, stream=True)
-A_BODIES = [p for p in fixtures(A_DIR, stream=False) if not is_error_body(p)]
-C_BODIES = [p for p in fixtures(C_DIR, stream=False) if not is_error_body(p)]
-A_ERRORS = [p for p in fixtures(A_DIR, stream=False) if is_error_body(p)]
 
 
 def test_fixture_inventory():

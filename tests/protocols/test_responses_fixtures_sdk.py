@@ -17,12 +17,14 @@ import openai
 import pytest
 from openai._models import construct_type
 from proto_helpers import (
-    A_DIR,
-    C_DIR,
+    A_BODIES,
+    A_ERRORS,
+    A_STREAMS,
+    C_BODIES,
+    C_STREAMS,
     FIXTURES,
     fixtures,
     http_module,
-    is_error_body,
     merged_anthropic_usage,
     sdk_client,
     upstream_client,
@@ -46,11 +48,6 @@ R_DIR = "openai-responses"
 R_STREAMS = fixtures(R_DIR, stream=True)
 R_ERROR_BODIES = [p for p in fixtures(R_DIR, stream=False) if json.loads((FIXTURES / p).read_bytes()).get("error")]
 R_BODIES = [p for p in fixtures(R_DIR, stream=False) if p not in R_ERROR_BODIES]
-A_STREAMS = fixtures(A_DIR, stream=True)
-C_STREAMS = fixtures(C_DIR, stream=True)
-A_BODIES = [p for p in fixtures(A_DIR, stream=False) if not is_error_body(p)]
-C_BODIES = [p for p in fixtures(C_DIR, stream=False) if not is_error_body(p)]
-A_ERRORS = [p for p in fixtures(A_DIR, stream=False) if is_error_body(p)]
 
 
 def test_registered_and_inventory():

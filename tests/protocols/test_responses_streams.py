@@ -5,22 +5,22 @@ render∘parse round trips (hypothesis, bounded)."""
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from property_helpers import (
-    cut,
+    TRANSLATED_STREAMS,
     nat,
     parse_stream,
     render_stream,
     request_round_trip,
     response_round_trip,
     schema,
+    translate,
     word,
 )
-from proto_helpers import A_DIR, C_DIR, fixtures, translate_stream, wire_bytes
+from proto_helpers import fixtures, translate_stream, wire_bytes
 
 from llmitm.protocols import Translation, openai_responses
 from llmitm.protocols.canonical import (
@@ -362,36 +362,15 @@ def test_non_stream_render_echoes_request():
 # ---------------------------------------------------------------------------------------------
 # Chunk-boundary independence
 
-CASES = [(rel, client, "openai-responses") for rel in fixtures(R_DIR, stream=True)
-         for client in ("openai-chat", "anthropic")] + \
-        [(rel, "openai-responses", "anthropic") for rel in fixtures(A_DIR, stream=True)] + \
-        [(rel, "openai-responses", "openai-chat") for rel in fixtures(C_DIR, stream=True)]
-WIRES = {rel: wire_bytes(rel) for rel, _, _ in CASES}
+WIRES = {rel: wire_bytes(rel) for rel, _, _ in TRANSLATED_STREAMS["openai-responses"]}
 
 
-def translate(rel: str, client: str, upstream: str, pieces: list[bytes]) -> bytes:
-    t = Translation(client, upstream)
-    if client == "openai-responses":
-        t.request({"model": "m", "input": "hi", "stream": True, "store": False})
-    else:
-        t.request({"model": "m", "messages": USER_TURN, "stream": True, "max_tokens": 100})
-    return re.sub(rb'"(created|created_at)":\d+', b'"created":0', b"".join(translate_stream(t, pieces)))
-
-
-@SETTINGS
-@given(case=st.sampled_from(CASES), points=st.lists(st.integers(min_value=0), max_size=60))
-def test_responses_translation_any_chunking_gives_the_same_output(case, points):
-    rel, client, upstream = case
-    wire = WIRES[rel]
-    assert translate(rel, client, upstream, cut(wire, points)) == translate(rel, client, upstream, [wire])
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if c[1] != "openai-responses"][:34:3])
+@pytest.mark.parametrize("case", [c for c in TRANSLATED_STREAMS["openai-responses"] if c[1] != "openai-responses"][:34:3])
 def test_responses_translation_one_byte_chunks(case):
     rel, client, upstream = case
     wire = WIRES[rel]
-    assert translate(rel, client, upstream, [wire[i:i + 1] for i in range(len(wire))]) == \
-        translate(rel, client, upstream, [wire])
+    assert translate(client, upstream, [wire[i:i + 1] for i in range(len(wire))]) == \
+        translate(client, upstream, [wire])
 
 
 # ---------------------------------------------------------------------------------------------
