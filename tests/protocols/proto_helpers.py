@@ -76,6 +76,32 @@ def wire_bytes(rel: str) -> bytes:
     return "".join(out).encode()
 
 
+def json_names(value, *, strings: bool = False, into: set[str] | None = None) -> set[str]:
+    """Every key in a JSON document; with `strings`, every string value shorter than 30 characters too
+    (the vocabulary the fuzz tests build their junk from)."""
+    into = set() if into is None else into
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            into.add(key)
+            json_names(inner, strings=strings, into=into)
+    elif isinstance(value, list):
+        for inner in value:
+            json_names(inner, strings=strings, into=into)
+    elif strings and isinstance(value, str) and len(value) < 30:
+        into.add(value)
+    return into
+
+
+def json_paths(value, prefix: tuple = ()) -> list[tuple]:
+    """Every place in a JSON document a value sits (dict keys and list indexes), the whole document `()`
+    first."""
+    out = [prefix]
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
+    for key, inner in items:
+        out.extend(json_paths(inner, prefix + (key,)))
+    return out
+
+
 def split(data: bytes, sizes: tuple[int, ...] = (1, 7, 64, 3, 200)) -> list[bytes]:
     """Deterministic uneven chunking, down to single bytes."""
     pieces, pos, k = [], 0, 0
