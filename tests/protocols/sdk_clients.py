@@ -61,6 +61,16 @@ def streaming_client_over_json(sdk: str, t: Translation, body: bytes):
     return sdk_client(sdk, handler)
 
 
+def chat_answer(client):
+    """The openai SDK's reading of a whole (non-stream) chat answer."""
+    return client.chat.completions.create(model="gpt-4o", messages=USER_TURN)
+
+
+def anthropic_answer(client):
+    """The anthropic SDK's reading of a whole (non-stream) answer."""
+    return client.messages.create(model="claude-x", max_tokens=1000, messages=USER_TURN)
+
+
 def chat_stream_snapshot(client):
     """The openai SDK's accumulated completion of a streamed chat answer (with usage asked for).
     The snapshot, because get_final_completion() refuses length/content_filter endings."""

@@ -33,7 +33,9 @@ from proto_helpers import (
 )
 from sdk_clients import (
     USER_TURN,
+    anthropic_answer,
     anthropic_stream_final,
+    chat_answer,
     chat_stream_snapshot,
     streaming_client_over_json,
     translated_answer,
@@ -200,8 +202,7 @@ def test_gemini_body_read_by_openai_sdk(rel):
     wire = (FIXTURES / rel).read_bytes()
     exp = g_expected(rel, stream=False)
     t = Translation("openai-chat", "gemini")
-    completion = translating_client("openai", t, wire, stream=False).chat.completions.create(
-        model="gpt-4o", messages=USER_TURN)
+    completion = chat_answer(translating_client("openai", t, wire, stream=False))
     _check_g_to_c(exp, completion.choices[0], completion.usage, t)
 
 
@@ -210,8 +211,7 @@ def test_gemini_body_read_by_anthropic_sdk(rel):
     wire = (FIXTURES / rel).read_bytes()
     exp = g_expected(rel, stream=False)
     t = Translation("anthropic", "gemini")
-    message = translating_client("anthropic", t, wire, stream=False).messages.create(
-        model="claude-x", max_tokens=1000, messages=USER_TURN)
+    message = anthropic_answer(translating_client("anthropic", t, wire, stream=False))
     _check_g_to_a(exp, message, t)
 
 
@@ -221,7 +221,7 @@ def test_gemini_error_read_by_openai_and_anthropic_sdks(rel):
     err = json.loads(wire)["error"]
     client = translating_client("openai", Translation("openai-chat", "gemini"), wire, stream=False, status=err["code"])
     with pytest.raises(openai.RateLimitError) as info:
-        client.chat.completions.create(model="gpt-4o", messages=USER_TURN)
+        chat_answer(client)
     assert info.value.body["message"].startswith(err["message"]) and "34.4s" in info.value.body["message"]
     assert info.value.body["code"] == "RESOURCE_EXHAUSTED"
     import anthropic

@@ -23,7 +23,9 @@ from proto_helpers import (
 )
 from sdk_clients import (
     USER_TURN,
+    anthropic_answer,
     anthropic_stream_final,
+    chat_answer,
     chat_stream_snapshot,
     streaming_client_over_json,
     translating_client,
@@ -161,8 +163,7 @@ def test_anthropic_body_read_by_openai_sdk(rel):
     wire = (FIXTURES / rel).read_bytes()
     expected = reference_anthropic(wire, stream=False)
     t = Translation("openai-chat", "anthropic")
-    completion = translating_client("openai", t, wire, stream=False).chat.completions.create(
-        model="gpt-4o", messages=USER_TURN)
+    completion = chat_answer(translating_client("openai", t, wire, stream=False))
     _check_a_to_c(expected, completion.choices[0], completion.usage, json.loads(wire)["usage"])
 
 
@@ -173,7 +174,7 @@ def test_anthropic_error_read_by_openai_sdk(rel):
     t = Translation("openai-chat", "anthropic")
     client = translating_client("openai", t, wire, stream=False, status=status)
     with pytest.raises(openai.APIStatusError) as info:
-        client.chat.completions.create(model="gpt-4o", messages=USER_TURN)
+        chat_answer(client)
     assert info.value.status_code == status
     assert info.value.body["message"] == json.loads(wire)["error"]["message"]
     assert info.value.body["type"] == {400: "invalid_request_error", 429: "rate_limit_error"}[status]
@@ -228,8 +229,7 @@ def test_openai_body_read_by_anthropic_sdk(rel):
     wire = (FIXTURES / rel).read_bytes()
     expected = reference_openai(wire, stream=False)
     t = Translation("anthropic", "openai-chat")
-    message = translating_client("anthropic", t, wire, stream=False).messages.create(
-        model="claude-x", max_tokens=1000, messages=USER_TURN)
+    message = anthropic_answer(translating_client("anthropic", t, wire, stream=False))
     _check_c_to_a(expected, message, None, message.usage if expected.usage else None)
 
 

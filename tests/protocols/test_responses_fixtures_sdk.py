@@ -30,7 +30,7 @@ from proto_helpers import (
     upstream_client,
     wire_bytes,
 )
-from sdk_clients import USER_TURN, anthropic_stream_final, chat_stream_snapshot, translating_client
+from sdk_clients import USER_TURN, anthropic_answer, anthropic_stream_final, chat_answer, chat_stream_snapshot, translating_client
 from test_proto_fixtures_sdk import (
     a_text,
     a_thinking,
@@ -74,6 +74,11 @@ def reference_responses(wire: bytes, *, stream: bool):
             if payload.get("type") in ("response.completed", "response.incomplete"):
                 final = construct_type(type_=openai.types.responses.Response, value=payload["response"])
     return final
+
+
+def responses_answer(client):
+    """A Responses client's whole (non-stream) answer as its SDK parses it."""
+    return client.responses.create(model="gpt-5", input="hi", store=False)
 
 
 def read_responses_stream(client, **kw):
@@ -189,8 +194,7 @@ def test_responses_body_read_by_openai_chat_sdk(rel):
     wire = (FIXTURES / rel).read_bytes()
     expected = reference_responses(wire, stream=False)
     t = Translation("openai-chat", "openai-responses")
-    completion = translating_client("openai", t, wire, stream=False).chat.completions.create(
-        model="gpt-4o", messages=USER_TURN)
+    completion = chat_answer(translating_client("openai", t, wire, stream=False))
     _check_r_to_c(expected, completion.choices[0], completion.usage)
 
 
@@ -199,8 +203,7 @@ def test_responses_body_read_by_anthropic_sdk(rel):
     wire = (FIXTURES / rel).read_bytes()
     expected = reference_responses(wire, stream=False)
     t = Translation("anthropic", "openai-responses")
-    message = translating_client("anthropic", t, wire, stream=False).messages.create(
-        model="claude-x", max_tokens=1000, messages=USER_TURN)
+    message = anthropic_answer(translating_client("anthropic", t, wire, stream=False))
     _check_r_to_a(expected, message, message.usage)
 
 
@@ -233,7 +236,7 @@ def test_responses_error_body_reaches_chat_and_anthropic_clients(rel):
     client = translating_client("openai", Translation("openai-chat", "openai-responses"), wire, stream=False,
                                 status=429)
     with pytest.raises(openai.RateLimitError) as info:
-        client.chat.completions.create(model="gpt-4o", messages=USER_TURN)
+        chat_answer(client)
     assert info.value.body["message"] == message and info.value.body["code"] == "insufficient_quota"
     client = translating_client("anthropic", Translation("anthropic", "openai-responses"), wire, stream=False,
                                 status=429)
@@ -323,8 +326,7 @@ def test_anthropic_body_read_by_responses_sdk(rel):
     wire = (FIXTURES / rel).read_bytes()
     expected = reference_anthropic(wire, stream=False)
     t = Translation("openai-responses", "anthropic")
-    resp = translating_client("responses", t, wire, stream=False).responses.create(model="gpt-5", input="hi",
-                                                                                   store=False)
+    resp = responses_answer(translating_client("responses", t, wire, stream=False))
     _check_a_to_r(expected, resp, json.loads(wire)["usage"])
     assert resp.output_text == a_text(expected)
 
@@ -353,7 +355,7 @@ def test_anthropic_error_read_by_responses_sdk(rel):
     client = translating_client("responses", Translation("openai-responses", "anthropic"), wire, stream=False,
                                 status=status)
     with pytest.raises(openai.APIStatusError) as info:
-        client.responses.create(model="gpt-5", input="hi", store=False)
+        responses_answer(client)
     assert info.value.status_code == status
     assert info.value.body["message"] == json.loads(wire)["error"]["message"]
     assert info.value.body["type"] == {400: "invalid_request_error", 429: "rate_limit_error"}[status]
@@ -402,8 +404,7 @@ def test_openai_chat_body_read_by_responses_sdk(rel):
     wire = (FIXTURES / rel).read_bytes()
     expected = reference_openai(wire, stream=False)
     t = Translation("openai-responses", "openai-chat")
-    resp = translating_client("responses", t, wire, stream=False).responses.create(model="gpt-5", input="hi",
-                                                                                   store=False)
+    resp = responses_answer(translating_client("responses", t, wire, stream=False))
     _check_c_to_r(expected, resp)
 
 
