@@ -17,8 +17,8 @@ from llmitm.protocols import Translation
 
 def http_module(sdk: str):
     """The newest openai/anthropic SDKs run on the httpx2 fork and reject httpx clients (and vice
-    versa): the module the installed SDK itself imports."""
-    base = openai._base_client if sdk == "openai" else anthropic._base_client
+    versa): the module the installed SDK itself imports ("responses" is the openai SDK's)."""
+    base = anthropic._base_client if sdk == "anthropic" else openai._base_client
     return getattr(base, "httpx2", None) or base.httpx
 
 
@@ -126,7 +126,7 @@ def translate_stream(t: Translation, pieces) -> list[bytes]:
 def sdk_client(sdk: str, handler, *, host: str = "llmitm.test"):
     """An official SDK client whose HTTP layer is `handler`, in process: "anthropic", or "openai" /
     "responses" (both the openai SDK)."""
-    httpx = http_module("anthropic" if sdk == "anthropic" else "openai")
+    httpx = http_module(sdk)
     http = httpx.Client(transport=httpx.MockTransport(handler))
     if sdk == "anthropic":
         return anthropic.Anthropic(api_key="sk-ant-test", base_url=f"http://{host}", max_retries=0, http_client=http)
@@ -135,7 +135,7 @@ def sdk_client(sdk: str, handler, *, host: str = "llmitm.test"):
 
 def upstream_client(sdk: str, body: bytes, *, status: int = 200, stream: bool = False, seen: list | None = None):
     """An SDK client answered with `body` untouched, as the upstream sent it (requests land in `seen`)."""
-    httpx = http_module("anthropic" if sdk == "anthropic" else "openai")
+    httpx = http_module(sdk)
     seen = seen if seen is not None else []
 
     def handler(request):

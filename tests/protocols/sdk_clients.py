@@ -34,7 +34,7 @@ def translating_client(sdk: str, t: Translation, upstream_wire: bytes, *, stream
     """An SDK client ("openai", "anthropic" or "responses", the latter the openai SDK's Responses API)
     whose HTTP layer runs the request through `t` and answers with the recording translated back.
     `seen` collects (upstream path, upstream body) of every request; `raw` the bytes each answer carried."""
-    httpx = http_module("anthropic" if sdk == "anthropic" else "openai")
+    httpx = http_module(sdk)
 
     def handler(request):
         up = t.request(json.loads(request.content), upstream_model="upstream-model")
