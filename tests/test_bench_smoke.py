@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.harness.process import stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 
@@ -32,8 +34,7 @@ def upstream(tmp_path):
             time.sleep(0.05)
         yield int(port_file.read_text())
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_process(proc, grace=10)
 
 
 async def test_replay_upstream_and_load_generator(upstream):

@@ -14,7 +14,7 @@ from mitmproxy.test import tflow
 
 from llmitm.flowinfo import FlowRecord
 from tests.glue.conftest import loaded_addon
-from tests.harness.proxy import ProxyProcess
+from tests.harness.proxy import ProxyProcess, claude_for_openai_apps
 from tests.harness.upstream import FakeUpstream, Reply
 
 APP_KEY = "sk-app-own-key-123456789"
@@ -65,13 +65,7 @@ def test_a_translated_stream_the_app_left_after_its_end_is_recorded_as_served(tm
     flows = tmp_path / "flows"
     with FakeUpstream() as upstream:
         upstream.script = lambda req: Reply(events=events, delay=0.4)
-        config = f"""
-state: memory
-providers:
-  claude: {{protocol: anthropic, base_url: "{upstream.url}", keys: ["sk-ant-pooled-1"]}}
-routes:
-  - {{match: {{host: api.openai.com}}, provider: claude, model: claude-sonnet-4-5}}
-"""
+        config = claude_for_openai_apps(upstream.url, ["sk-ant-pooled-1"])
         with ProxyProcess(tmp_path, config, extra=["-w", str(flows)]) as proxy:
             with httpx.Client(proxy=proxy.url, verify=str(proxy.ca), timeout=30) as client:
                 body = {"model": "gpt-4o", "stream": True, "messages": [{"role": "user", "content": "hi"}]}

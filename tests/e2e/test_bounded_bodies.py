@@ -13,7 +13,7 @@ import zlib
 import httpx
 import pytest
 
-from tests.harness.proxy import ProxyProcess
+from tests.harness.proxy import module_proxy
 from tests.harness.upstream import Reply, default_script
 
 pytestmark = pytest.mark.e2e
@@ -41,10 +41,7 @@ routes:
 """
 
 
-@pytest.fixture(scope="module")
-def proxy(upstream, tmp_path_factory):
-    with ProxyProcess(tmp_path_factory.mktemp("bounded"), config(upstream.url)) as p:
-        yield p
+proxy = module_proxy("bounded", config)
 
 
 def peak_rss_mb(proxy) -> float:

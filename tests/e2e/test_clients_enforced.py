@@ -13,7 +13,7 @@ import httpx
 import openai
 import pytest
 
-from tests.harness.proxy import ProxyProcess
+from tests.harness.proxy import module_proxy
 
 pytestmark = pytest.mark.e2e
 
@@ -46,10 +46,7 @@ clients:
 """
 
 
-@pytest.fixture(scope="module")
-def proxy(upstream, tmp_path_factory):
-    with ProxyProcess(tmp_path_factory.mktemp("clients"), config(upstream.url), extra=["--set", "proxyauth=any"]) as p:
-        yield p
+proxy = module_proxy("clients", config, ["--set", "proxyauth=any"])
 
 
 def as_user(proxy, user: str) -> str:

@@ -4,7 +4,6 @@ Docker daemon is available."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import socket
 import subprocess
@@ -15,24 +14,15 @@ import httpx
 import pytest
 
 from tests.harness.net import free_port
+from tests.harness.process import require_binary, stop_process
 from tests.harness.proxy import REPO, ProxyProcess
-from tests.harness.upstream import Reply, default_script
+from tests.harness.upstream import key_rate_limited
 
 pytestmark = pytest.mark.e2e
 
 CONTAINER = REPO / "config" / "container"
 KEY_A, KEY_B = "sk-deploy-key-a-000000", "sk-deploy-key-b-000000"
 CLIENT_KEY = "team-client-key-000001"
-
-
-def require(binary: str, package: str) -> str:
-    path = shutil.which(binary)
-    if path is None:
-        message = f"{binary} is not installed (Debian: apt-get install {package})"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 def haproxy_config(listen: int, backends: list[int]) -> str:
@@ -46,15 +36,9 @@ def haproxy_config(listen: int, backends: list[int]) -> str:
 def test_two_instances_behind_haproxy_honour_each_others_cooldowns(tmp_path, upstream):
     from tests.pool.redis_server import running_redis_server
 
-    haproxy = require("haproxy", "haproxy")
+    haproxy = require_binary("haproxy", "haproxy")
 
-    def script(req):
-        if req.key == KEY_A:
-            return Reply.json(429, {"error": {"message": "x", "type": "requests", "code": "rate_limit_exceeded"}},
-                              headers={"retry-after": "120"})
-        return default_script(req)
-
-    upstream.script = script
+    upstream.script = key_rate_limited(KEY_A, retry_after=120)
     with running_redis_server(str(tmp_path)) as redis_url:
         # The committed example config, with the test's upstream and keys.
         config = (CONTAINER / "llmitm.yaml").read_text().replace("https://api.openai.com", upstream.url)
@@ -74,8 +58,7 @@ def test_two_instances_behind_haproxy_honour_each_others_cooldowns(tmp_path, ups
                     wait_for_port(balancer_port)
                     served = [post_through(balancer_port, one.ca) for _ in range(8)]
                 finally:
-                    proc.terminate()
-                    proc.wait(timeout=10)
+                    stop_process(proc, grace=10)
                 two_log = two.log()
             one_log = one.log()
     assert served == [200] * 8

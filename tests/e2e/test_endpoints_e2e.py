@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.harness.proxy import ProxyProcess
+from tests.harness.proxy import module_proxy
 from tests.harness.upstream import FAKE_DIMENSIONS, FAKE_MODEL_LIMITS, Reply, fake_token_count, fake_vector
 
 KEY_CLAUDE, KEY_GEMINI, KEY_GPT, KEY_RESPONSES = "sk-ant-pool-e1", "AIza-pool-e2", "sk-pool-e3", "sk-pool-e4"
@@ -40,24 +40,15 @@ routes:
 """
 
 
-@pytest.fixture(scope="module")
-def proxy(upstream, tmp_path_factory):
-    with ProxyProcess(tmp_path_factory.mktemp("endpoints"), config(upstream.url)) as p:
-        yield p
+proxy = module_proxy("endpoints", config)
 
 
 def openai_client(proxy, base_url: str | None = None):
-    import openai
-
-    return openai.OpenAI(api_key="sk-app", max_retries=0, base_url=base_url,
-                         http_client=openai.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), timeout=30))
+    return proxy.sdk_client("openai", "sk-app", base_url=base_url)
 
 
 def anthropic_client(proxy):
-    import anthropic
-
-    return anthropic.Anthropic(api_key="sk-app", max_retries=0,
-                               http_client=anthropic.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), timeout=30))
+    return proxy.sdk_client("anthropic", "sk-app")
 
 
 def genai_client(proxy, client_env, base_url: str | None = None):

@@ -45,11 +45,8 @@ TOOL = {"type": "function", "function": {"name": "weather", "parameters": {"type
 
 
 def test_openai_app_gets_native_reasoning_and_tool_calls(proxy, upstream):
-    import openai
-
     upstream.script = smollm3_reply
-    client = openai.OpenAI(api_key="sk-none", max_retries=0,
-                           http_client=openai.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), timeout=30))
+    client = proxy.sdk_client("openai", "sk-none")
     reply = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "Weather in Paris?"}],
                                            tools=[TOOL], reasoning_effort="low")
     choice = reply.choices[0]
@@ -65,11 +62,8 @@ def test_openai_app_gets_native_reasoning_and_tool_calls(proxy, upstream):
 
 
 def test_anthropic_app_thinking_off_by_default(proxy, upstream):
-    import anthropic
-
     upstream.script = smollm3_reply
-    client = anthropic.Anthropic(api_key="sk-none", max_retries=0,
-                                 http_client=anthropic.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), timeout=30))
+    client = proxy.sdk_client("anthropic", "sk-none")
     message = client.messages.create(model="claude-sonnet-4-5", max_tokens=512, messages=[{"role": "user", "content": "Weather?"}],
                                      tools=[{"name": "weather", "input_schema": TOOL["function"]["parameters"]}])
     kinds = [b.type for b in message.content]

@@ -9,8 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.harness.net import free_port, mitmweb_options
-from tests.harness.proxy import ProxyProcess
+from tests.harness.proxy import claude_for_openai_apps, running_mitmweb
 from tests.harness.upstream import Reply
 
 POOLED = "sk-ant-pool-web-secret-77"
@@ -19,17 +18,8 @@ PASSWORD = "llmitm-test-web-password"
 
 @pytest.fixture
 def web(tmp_path, upstream):
-    port = free_port()
-    config = f"""
-state: memory
-providers:
-  claude: {{protocol: anthropic, base_url: "{upstream.url}", keys: ["{POOLED}"]}}
-routes:
-  - {{match: {{host: api.openai.com}}, provider: claude, model: claude-sonnet-4-5}}
-"""
-    extra = mitmweb_options(port, PASSWORD)
-    with ProxyProcess(tmp_path, config, extra=extra, mode="web") as proxy:
-        yield proxy, f"http://127.0.0.1:{port}"
+    with running_mitmweb(tmp_path, claude_for_openai_apps(upstream.url, [POOLED]), PASSWORD) as web:
+        yield web
 
 
 def api(base: str, path: str) -> httpx.Response:

@@ -55,17 +55,11 @@ routes:
 
 
 def openai_client(proxy):
-    import openai
-
-    return openai.OpenAI(api_key="sk-app-observe", max_retries=0,
-                         http_client=openai.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), timeout=30))
+    return proxy.sdk_client("openai", "sk-app-observe")
 
 
 def anthropic_client(proxy):
-    import anthropic
-
-    return anthropic.Anthropic(api_key="sk-app-observe", max_retries=0,
-                               http_client=anthropic.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), timeout=30))
+    return proxy.sdk_client("anthropic", "sk-app-observe")
 
 
 def gemini_by_curl(proxy, model: str = "gemini-2.5-flash") -> dict:

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from tests.harness.fixtures import REPO
-from tests.harness.proxy import ProxyProcess
-from tests.harness.upstream import Reply, default_script
+from tests.harness.proxy import ProxyProcess, module_proxy
+from tests.harness.upstream import Reply, default_script, key_rate_limited
 
 KEYS = ["sk-pool-a-000000001", "sk-pool-b-000000002", "sk-pool-c-000000003"]
 A, B, C = KEYS
@@ -44,18 +44,11 @@ routes:
 """
 
 
-@pytest.fixture(scope="module")
-def proxy(upstream, tmp_path_factory):
-    with ProxyProcess(tmp_path_factory.mktemp("pool"), pool_config(upstream.url)) as p:
-        yield p
+proxy = module_proxy("pool", pool_config)
 
 
 def openai_client(proxy):
-    import openai
-
-    # DefaultHttpxClient: the SDK's own client class (httpx in openai 2.x, httpx2 in 3.x).
-    http_client = openai.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), timeout=30)
-    return openai.OpenAI(api_key="sk-app-placeholder", max_retries=0, http_client=http_client)
+    return proxy.sdk_client("openai", "sk-app-placeholder")
 
 
 def chat(client, **kw):
@@ -63,13 +56,7 @@ def chat(client, **kw):
 
 
 def test_429_is_retried_on_another_key_and_the_key_rests(proxy, upstream):
-    def script(req):
-        if req.key == A:
-            return Reply.json(429, {"error": {"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}},
-                              headers={"retry-after": "20"})
-        return default_script(req)
-
-    upstream.script = script
+    upstream.script = key_rate_limited(A, retry_after=20, message="slow down")
     client = openai_client(proxy)
     for _ in range(4):
         assert chat(client).choices[0].message.content
@@ -179,12 +166,7 @@ def test_all_keys_cooling_gives_a_429_with_the_true_earliest_reset(tmp_path, ups
 def test_cooldown_survives_a_restart(tmp_path, upstream):
     state = f"sqlite:///{tmp_path / 'state.db'}"
 
-    def script(req):
-        if req.key == A:
-            return Reply.json(429, {"error": {"message": "x", "type": "requests", "code": "rate_limit_exceeded"}}, headers={"retry-after": "120"})
-        return default_script(req)
-
-    upstream.script = script
+    upstream.script = key_rate_limited(A, retry_after=120)
     config = pool_config(upstream.url, state=state)
     (tmp_path / "one").mkdir()
     with ProxyProcess(tmp_path / "one", config) as proxy:

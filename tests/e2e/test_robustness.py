@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from tests.harness.proxy import ProxyProcess
+from tests.harness.proxy import ProxyProcess, module_proxy
 from tests.harness.upstream import Reply, default_script
 
 KEYS = ["sk-robust-a-00000001", "sk-robust-b-00000002"]
@@ -29,10 +29,7 @@ routes:
 """
 
 
-@pytest.fixture(scope="module")
-def proxy(upstream, tmp_path_factory):
-    with ProxyProcess(tmp_path_factory.mktemp("robust"), config(upstream.url)) as p:
-        yield p
+proxy = module_proxy("robust", config)
 
 
 def post(proxy, url: str, body, headers=None) -> httpx.Response:

@@ -126,17 +126,11 @@ routes:
 
 
 def openai_client(proxy):
-    import openai
-
-    return openai.OpenAI(api_key="sk-app-placeholder", max_retries=0,
-                         http_client=openai.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), timeout=120))
+    return proxy.sdk_client("openai", "sk-app-placeholder", timeout=120)
 
 
 def anthropic_client(proxy):
-    import anthropic
-
-    return anthropic.Anthropic(api_key="sk-ant-app-placeholder", max_retries=0,
-                               http_client=anthropic.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), timeout=120))
+    return proxy.sdk_client("anthropic", "sk-ant-app-placeholder", timeout=120)
 
 
 def gemini_client(proxy, client_env):

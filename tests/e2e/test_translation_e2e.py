@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.harness.proxy import ProxyProcess
+from tests.harness.proxy import module_proxy
 from tests.harness.upstream import Reply
 
 PNG = base64.b64encode(bytes.fromhex(
@@ -47,24 +47,15 @@ routes:
 """
 
 
-@pytest.fixture(scope="module")
-def proxy(upstream, tmp_path_factory):
-    with ProxyProcess(tmp_path_factory.mktemp("translate"), config(upstream.url)) as p:
-        yield p
+proxy = module_proxy("translate", config)
 
 
 def openai_client(proxy):
-    import openai
-
-    return openai.OpenAI(api_key="sk-app", max_retries=0,
-                         http_client=openai.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), timeout=30))
+    return proxy.sdk_client("openai", "sk-app")
 
 
 def anthropic_client(proxy):
-    import anthropic
-
-    return anthropic.Anthropic(api_key="sk-app", max_retries=0,
-                               http_client=anthropic.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), timeout=30))
+    return proxy.sdk_client("anthropic", "sk-app")
 
 
 def test_openai_app_on_anthropic_non_stream_with_tools_and_image(proxy, upstream):

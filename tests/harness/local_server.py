@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 from . import smollm3_model
 from .fixtures import REPO
 from .net import free_port
+from .process import LoggedServer, environment_without_proxies
 
 EXTRA = "local-test"
 SERVER_VENV = REPO / ".venv-smollm3"
@@ -134,13 +134,15 @@ def prompt_token_counts(python: Path, home: Path, cases: list[dict]) -> list[int
     return json.loads(done.stdout)
 
 
-class LocalServer:
+class LocalServer(LoggedServer):
     """`transformers serve` for the model in `home`, on a free loopback port, logging to `log_path`."""
 
+    stop_grace = 15.0
+
     def __init__(self, python: Path, home: Path, log_path: Path):
-        self.python, self.home, self.log_path = python, home, log_path
+        super().__init__(log_path)
+        self.python, self.home = python, home
         self.port = 0
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -157,10 +159,7 @@ class LocalServer:
         """Start the process and return at once (the server takes 5–30 s to load: other set-up can
         run meanwhile); `wait_ready()` then waits for it."""
         self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
-        env.update(SERVER_ENV)
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.command(), cwd=self.home, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.spawn(self.command(), self.home, {**environment_without_proxies(), **SERVER_ENV})
         return self
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> LocalServer:
@@ -179,21 +178,4 @@ class LocalServer:
         raise LocalServerError(f"transformers serve did not answer /health within {timeout:.0f}s:\n{self.log()}")
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace")[-8000:]
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if getattr(self, "_log", None):
-            self._log.close()
-
-    def __enter__(self) -> LocalServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return super().log()[-8000:]

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
+import json
 import os
 import re
-import signal
-import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .fixtures import REPO
+from .net import free_port, mitmweb_options
+from .process import LoggedServer, environment_without_proxies
 
 LISTENING = re.compile(rb"listening at (?:http://)?\*?[\[\]0-9a-fA-F.:]*?:(\d+)")
 
@@ -22,11 +26,12 @@ def mitmweb_lacks_auth() -> bool:
     return tuple(int(p) for p in VERSION.split(".")[:2]) < (11, 1)
 
 
-class ProxyProcess:
+class ProxyProcess(LoggedServer):
     """`llmitm run` as the README starts it; stop() sends SIGTERM as a user's Ctrl-C would."""
 
     def __init__(self, workdir: Path, config: str | None, extra: list[str] = (), env: dict[str, str] | None = None, mode: str = "run",
                  options: list[str] = ()):
+        super().__init__(workdir / "proxy.log")
         self.mode = mode  # "run" (mitmdump) or "web" (mitmweb)
         self.options = list(options)  # llmitm's own options, e.g. ["--reverse", "openai=4000"]
         self.workdir = workdir
@@ -35,11 +40,9 @@ class ProxyProcess:
         if config is not None:
             self.config_path = workdir / "llmitm.yaml"
             self.config_path.write_text(config)
-        self.log_path = workdir / "proxy.log"
         self.extra = list(extra)
         self.env = env or {}
         self.port = 0
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -59,11 +62,10 @@ class ProxyProcess:
         return cmd + ["--", *self.extra]
 
     def start(self, timeout: float = 30.0) -> ProxyProcess:
-        env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+        env = environment_without_proxies()
         env["PYTHONPATH"] = str(REPO / "addons") + os.pathsep + env.get("PYTHONPATH", "")
         env.update(self.env)
-        self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(self.command(), cwd=self.workdir, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.spawn(self.command(), self.workdir, env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -77,20 +79,6 @@ class ProxyProcess:
         self.stop()
         raise RuntimeError(f"llmitm did not start within {timeout}s:\n{self.log()}")
 
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        if getattr(self, "_log", None):
-            self._log.close()
-
     def client_env(self) -> dict[str, str]:
         """What `llmitm env` tells a user to export, for this instance."""
         return {
@@ -102,8 +90,44 @@ class ProxyProcess:
             "CURL_CA_BUNDLE": str(self.ca),
         }
 
-    def __enter__(self) -> ProxyProcess:
-        return self.start()
+    def sdk_client(self, sdk: str, api_key: str, *, timeout: float = 30, **options):
+        """An official SDK client ("openai" or "anthropic") whose HTTPS goes through this proxy and trusts
+        its CA, as an app configured by `llmitm env` would; `api_key` is the app's own. DefaultHttpxClient:
+        the SDK's own client class (httpx in openai 2.x, httpx2 in 3.x)."""
+        module = importlib.import_module(sdk)
+        client = module.OpenAI if sdk == "openai" else module.Anthropic
+        return client(api_key=api_key, max_retries=0, **options,
+                      http_client=module.DefaultHttpxClient(proxy=self.url, verify=str(self.ca), timeout=timeout))
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+
+def module_proxy(name: str, config_of, extra: list[str] = ()):
+    """A test module's `proxy` fixture: one llmitm for the whole module (in a folder named after `name`),
+    configured by `config_of(upstream.url)` against the module's fake upstream."""
+    import pytest  # here: scripts/robustness_lib drives ProxyProcess without pytest
+
+    @pytest.fixture(scope="module")
+    def proxy(upstream, tmp_path_factory):
+        with ProxyProcess(tmp_path_factory.mktemp(name), config_of(upstream.url), extra=list(extra)) as p:
+            yield p
+
+    return proxy
+
+
+def claude_for_openai_apps(upstream_url: str, keys: list[str], provider_options: str = "") -> str:
+    """A config with the pool in memory and one Anthropic provider, `claude`, serving every OpenAI app
+    as claude-sonnet-4-5: the smallest translated setup (`provider_options` e.g. ", strategy: round-robin")."""
+    return f"""
+state: memory
+providers:
+  claude: {{protocol: anthropic, base_url: "{upstream_url}", keys: {json.dumps(keys)}{provider_options}}}
+routes:
+  - {{match: {{host: api.openai.com}}, provider: claude, model: claude-sonnet-4-5}}
+"""
+
+
+@contextmanager
+def running_mitmweb(workdir: Path, config: str, password: str, extra: list[str] = ()) -> Iterator[tuple[ProxyProcess, str]]:
+    """llmitm under mitmweb with a known password on a free port: the proxy, and the web UI's address."""
+    port = free_port()
+    with ProxyProcess(workdir, config, extra=mitmweb_options(port, password) + list(extra), mode="web") as proxy:
+        yield proxy, f"http://127.0.0.1:{port}"

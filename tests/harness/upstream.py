@@ -247,6 +247,19 @@ def default_script(req: Received) -> Reply:
     return Reply.fixture(DEFAULT_FIXTURES[(protocol, stream)])
 
 
+def key_rate_limited(key: str, retry_after: int, message: str = "x"):
+    """A script under which the pooled `key` gets OpenAI's per-key 429 (`rate_limit_exceeded` with a
+    Retry-After); every other key is answered as default_script answers."""
+
+    def script(req: Received) -> Reply:
+        if req.key == key:
+            return Reply.json(429, {"error": {"message": message, "type": "requests", "code": "rate_limit_exceeded"}},
+                              headers={"retry-after": str(retry_after)})
+        return default_script(req)
+
+    return script
+
+
 class FakeUpstream:
     def __init__(self) -> None:
         self.script: Callable[[Received], Reply] = default_script

@@ -20,8 +20,7 @@ import httpx
 import pytest
 
 from tests.harness.fixtures import REPO
-from tests.harness.net import free_port, mitmweb_options
-from tests.harness.proxy import ProxyProcess
+from tests.harness.proxy import claude_for_openai_apps, running_mitmweb
 from tests.harness.upstream import Reply
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -42,20 +41,13 @@ if not Path(CHROMIUM).exists():
 
 @pytest.fixture
 def web(tmp_path, upstream):
-    port = free_port()
-    config = f"""
-state: memory
-providers:
-  claude: {{protocol: anthropic, base_url: "{upstream.url}", keys: ["{POOLED}", "{POOLED_SPARE}"], strategy: round-robin}}
-routes:
-  - {{match: {{host: api.openai.com}}, provider: claude, model: claude-sonnet-4-5}}
-"""
+    config = claude_for_openai_apps(upstream.url, [POOLED, POOLED_SPARE], ", strategy: round-robin")
     # web_password is 12's; mitmproxy 11 defers the unknown option and runs without authentication.
-    extra = mitmweb_options(port, PASSWORD)
+    columns = []
     for column in ("icon", "path", "method", "status", "size", "time", "comment"):  # the comment tells the story
-        extra += ["--set", f"web_columns={column}"]
-    with ProxyProcess(tmp_path, config, extra=extra, mode="web") as proxy:
-        yield proxy, f"http://127.0.0.1:{port}"
+        columns += ["--set", f"web_columns={column}"]
+    with running_mitmweb(tmp_path, config, PASSWORD, columns) as web:
+        yield web
 
 
 def conversation(system: str) -> list[dict]:
@@ -101,7 +93,6 @@ def pick_view(page, name: str) -> None:
 
 
 def test_a_streamed_tool_call_reads_as_a_transcript_in_mitmweb(web, upstream, tmp_path):
-    import openai
 
     proxy, base = web
     answered: list[str] = []
@@ -113,8 +104,7 @@ def test_a_streamed_tool_call_reads_as_a_transcript_in_mitmweb(web, upstream, tm
         return Reply.fixture("anthropic-messages/prism/stream-text-then-tool-use.sse")
 
     upstream.script = first_key_rate_limited_once
-    client = openai.OpenAI(api_key="sk-app-browser-own-key", max_retries=0,
-                           http_client=openai.DefaultHttpxClient(proxy=proxy.url, verify=str(proxy.ca), timeout=30))
+    client = proxy.sdk_client("openai", "sk-app-browser-own-key")
     first = list(client.chat.completions.create(model="gpt-4o", stream=True, tools=TOOLS,
                                                 messages=conversation("You search. Today is Monday.")))
     call = next(c.choices[0].delta.tool_calls[0] for c in first if c.choices and c.choices[0].delta.tool_calls)

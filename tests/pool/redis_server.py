@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import time
@@ -13,16 +11,12 @@ from contextlib import contextmanager
 import pytest
 
 from tests.harness.net import free_port
+from tests.harness.process import require_binary, stop_process
 
 
 @contextmanager
 def running_redis_server(tmp_dir: str) -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        message = "redis-server is not installed (Debian: apt-get install redis-server)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+    binary = require_binary("redis-server", "redis-server")
     port = free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
@@ -46,9 +40,4 @@ def running_redis_server(tmp_dir: str) -> Iterator[str]:
             time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, grace=5)

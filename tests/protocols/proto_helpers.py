@@ -12,11 +12,13 @@ import anthropic._base_client
 import openai
 import openai._base_client
 
+from llmitm.protocols import Translation
+
 
 def http_module(sdk: str):
     """The newest openai/anthropic SDKs run on the httpx2 fork and reject httpx clients (and vice
-    versa): the module the installed SDK itself imports."""
-    base = openai._base_client if sdk == "openai" else anthropic._base_client
+    versa): the module the installed SDK itself imports ("responses" is the openai SDK's)."""
+    base = anthropic._base_client if sdk == "anthropic" else openai._base_client
     return getattr(base, "httpx2", None) or base.httpx
 
 
@@ -47,6 +49,15 @@ def is_error_body(rel: str) -> bool:
     return "error" in body and not body.get("choices") and not body.get("content")
 
 
+# The Anthropic and OpenAI Chat recordings every spoke's SDK tests replay: streams, successful bodies,
+# error bodies.
+A_STREAMS = fixtures(A_DIR, stream=True)
+C_STREAMS = fixtures(C_DIR, stream=True)
+A_BODIES = [p for p in fixtures(A_DIR, stream=False) if not is_error_body(p)]
+C_BODIES = [p for p in fixtures(C_DIR, stream=False) if not is_error_body(p)]
+A_ERRORS = [p for p in fixtures(A_DIR, stream=False) if is_error_body(p)]
+
+
 def wire_bytes(rel: str) -> bytes:
     """The recording as the upstream would have sent it (chunks-jsonl gets SSE framing back)."""
     raw = (FIXTURES / rel).read_bytes()
@@ -65,6 +76,32 @@ def wire_bytes(rel: str) -> bytes:
     return "".join(out).encode()
 
 
+def json_names(value, *, strings: bool = False, into: set[str] | None = None) -> set[str]:
+    """Every key in a JSON document; with `strings`, every string value shorter than 30 characters too
+    (the vocabulary the fuzz tests build their junk from)."""
+    into = set() if into is None else into
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            into.add(key)
+            json_names(inner, strings=strings, into=into)
+    elif isinstance(value, list):
+        for inner in value:
+            json_names(inner, strings=strings, into=into)
+    elif strings and isinstance(value, str) and len(value) < 30:
+        into.add(value)
+    return into
+
+
+def json_paths(value, prefix: tuple = ()) -> list[tuple]:
+    """Every place in a JSON document a value sits (dict keys and list indexes), the whole document `()`
+    first."""
+    out = [prefix]
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
+    for key, inner in items:
+        out.extend(json_paths(inner, prefix + (key,)))
+    return out
+
+
 def split(data: bytes, sizes: tuple[int, ...] = (1, 7, 64, 3, 200)) -> list[bytes]:
     """Deterministic uneven chunking, down to single bytes."""
     pieces, pos, k = [], 0, 0
@@ -76,27 +113,44 @@ def split(data: bytes, sizes: tuple[int, ...] = (1, 7, 64, 3, 200)) -> list[byte
     return pieces
 
 
-def _responder(httpx, body: bytes, status: int, content_type: str, seen: list):
+def translate_stream(t: Translation, pieces) -> list[bytes]:
+    """What `t`'s stream translator writes for the upstream bytes fed in these pieces, then finished."""
+    translator = t.stream()
+    out: list[bytes] = []
+    for piece in pieces:
+        out.extend(translator.feed(piece))
+    out.extend(translator.finish())
+    return out
+
+
+def sdk_client(sdk: str, handler, *, host: str = "llmitm.test"):
+    """An official SDK client whose HTTP layer is `handler`, in process: "anthropic", or "openai" /
+    "responses" (both the openai SDK)."""
+    httpx = http_module(sdk)
+    http = httpx.Client(transport=httpx.MockTransport(handler))
+    if sdk == "anthropic":
+        return anthropic.Anthropic(api_key="sk-ant-test", base_url=f"http://{host}", max_retries=0, http_client=http)
+    return openai.OpenAI(api_key="sk-test", base_url=f"http://{host}/v1", max_retries=0, http_client=http)
+
+
+def upstream_client(sdk: str, body: bytes, *, status: int = 200, stream: bool = False, seen: list | None = None):
+    """An SDK client answered with `body` untouched, as the upstream sent it (requests land in `seen`)."""
+    httpx = http_module(sdk)
+    seen = seen if seen is not None else []
+
     def handler(request):
         seen.append(json.loads(request.content) if request.content else None)
-        return httpx.Response(status, headers={"content-type": content_type}, content=body)
-    return handler
+        return httpx.Response(status, headers={"content-type": "text/event-stream" if stream else "application/json"},
+                              content=body)
+    return sdk_client(sdk, handler, host="upstream.test")
 
 
-def openai_client(body: bytes, *, status: int = 200, stream: bool = False, seen: list | None = None):
-    httpx = http_module("openai")
-    handler = _responder(httpx, body, status, "text/event-stream" if stream else "application/json",
-                         seen if seen is not None else [])
-    return openai.OpenAI(api_key="sk-test", base_url="http://upstream.test/v1", max_retries=0,
-                         http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+def openai_client(body: bytes, **answer):
+    return upstream_client("openai", body, **answer)
 
 
-def anthropic_client(body: bytes, *, status: int = 200, stream: bool = False, seen: list | None = None):
-    httpx = http_module("anthropic")
-    handler = _responder(httpx, body, status, "text/event-stream" if stream else "application/json",
-                         seen if seen is not None else [])
-    return anthropic.Anthropic(api_key="sk-ant-test", base_url="http://upstream.test", max_retries=0,
-                               http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+def anthropic_client(body: bytes, **answer):
+    return upstream_client("anthropic", body, **answer)
 
 
 def merged_anthropic_usage(wire: bytes) -> dict:

@@ -18,17 +18,30 @@ import pytest
 from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types as gtypes
-from proto_helpers import A_DIR, C_DIR, FIXTURES, fixtures, is_error_body, merged_anthropic_usage, split, wire_bytes
-from test_proto_fixtures_sdk import (
-    a_text,
-    a_thinking,
-    a_tools,
-    c_reasoning,
-    c_tools,
-    reference_anthropic,
-    reference_openai,
+from proto_helpers import (
+    A_BODIES,
+    A_DIR,
+    A_STREAMS,
+    C_BODIES,
+    C_STREAMS,
+    FIXTURES,
+    fixtures,
+    is_error_body,
+    merged_anthropic_usage,
+    split,
+    wire_bytes,
+)
+from sdk_clients import (
+    USER_TURN,
+    anthropic_answer,
+    anthropic_stream_final,
+    chat_answer,
+    chat_stream_snapshot,
+    streaming_client_over_json,
+    translated_answer,
     translating_client,
 )
+from test_proto_fixtures_sdk import a_text, a_thinking, a_tools, c_reasoning, c_tools, reference_anthropic, reference_openai
 
 from llmitm.protocols import Translation
 
@@ -36,11 +49,6 @@ G_DIR = "gemini"
 G_STREAMS = fixtures(G_DIR, stream=True)
 G_BODIES = [p for p in fixtures(G_DIR, stream=False) if not is_error_body(p)]
 G_ERRORS = [p for p in fixtures(G_DIR, stream=False) if is_error_body(p)]
-A_STREAMS = fixtures(A_DIR, stream=True)
-C_STREAMS = fixtures(C_DIR, stream=True)
-A_BODIES = [p for p in fixtures(A_DIR, stream=False) if not is_error_body(p)]
-C_BODIES = [p for p in fixtures(C_DIR, stream=False) if not is_error_body(p)]
-USER_TURN = [{"role": "user", "content": "hi"}]
 
 _RECIPE_INGREDIENTS = [("16 oz", "Lasagna noodles"), ("1 lb", "Ground beef"), ("15 oz", "Ricotta cheese"),
                        ("3 cups", "Mozzarella cheese"), ("1/2 cup", "Parmesan cheese"), ("24 oz", "Tomato sauce"),
@@ -175,13 +183,8 @@ def test_gemini_stream_read_by_openai_sdk(rel):
     exp = g_expected(rel, stream=True)
     t = Translation("openai-chat", "gemini")
     seen: list = []
-    client = translating_client("openai", t, wire, stream=True, upstream_requests=seen)
-    with client.chat.completions.stream(model="gpt-4o", messages=USER_TURN,
-                                        stream_options={"include_usage": True}) as s:
-        for _ in s:
-            pass
-        completion = s.current_completion_snapshot
-    assert seen[0]["contents"] == [{"role": "user", "parts": [{"text": "hi"}]}]
+    completion = chat_stream_snapshot(translating_client("openai", t, wire, stream=True, seen=seen))
+    assert seen[0][1]["contents"] == [{"role": "user", "parts": [{"text": "hi"}]}]
     _check_g_to_c(exp, completion.choices[0], completion.usage, t)
 
 
@@ -190,11 +193,7 @@ def test_gemini_stream_read_by_anthropic_sdk(rel):
     wire = wire_bytes(rel)
     exp = g_expected(rel, stream=True)
     t = Translation("anthropic", "gemini")
-    client = translating_client("anthropic", t, wire, stream=True)
-    with client.messages.stream(model="claude-x", max_tokens=1000, messages=USER_TURN) as s:
-        for _ in s:
-            pass
-        message = s.get_final_message()
+    message, _ = anthropic_stream_final(translating_client("anthropic", t, wire, stream=True))
     _check_g_to_a(exp, message, t)
 
 
@@ -203,8 +202,7 @@ def test_gemini_body_read_by_openai_sdk(rel):
     wire = (FIXTURES / rel).read_bytes()
     exp = g_expected(rel, stream=False)
     t = Translation("openai-chat", "gemini")
-    completion = translating_client("openai", t, wire, stream=False).chat.completions.create(
-        model="gpt-4o", messages=USER_TURN)
+    completion = chat_answer(translating_client("openai", t, wire, stream=False))
     _check_g_to_c(exp, completion.choices[0], completion.usage, t)
 
 
@@ -213,8 +211,7 @@ def test_gemini_body_read_by_anthropic_sdk(rel):
     wire = (FIXTURES / rel).read_bytes()
     exp = g_expected(rel, stream=False)
     t = Translation("anthropic", "gemini")
-    message = translating_client("anthropic", t, wire, stream=False).messages.create(
-        model="claude-x", max_tokens=1000, messages=USER_TURN)
+    message = anthropic_answer(translating_client("anthropic", t, wire, stream=False))
     _check_g_to_a(exp, message, t)
 
 
@@ -224,7 +221,7 @@ def test_gemini_error_read_by_openai_and_anthropic_sdks(rel):
     err = json.loads(wire)["error"]
     client = translating_client("openai", Translation("openai-chat", "gemini"), wire, stream=False, status=err["code"])
     with pytest.raises(openai.RateLimitError) as info:
-        client.chat.completions.create(model="gpt-4o", messages=USER_TURN)
+        chat_answer(client)
     assert info.value.body["message"].startswith(err["message"]) and "34.4s" in info.value.body["message"]
     assert info.value.body["code"] == "RESOURCE_EXHAUSTED"
     import anthropic
@@ -239,7 +236,7 @@ def test_gemini_error_read_by_openai_and_anthropic_sdks(rel):
 # OpenAI Chat / Anthropic upstream → the google-genai client
 
 
-def gemini_client(t: Translation, upstream_wire: bytes, *, status: int = 200, upstream_requests: list | None = None,
+def gemini_client(t: Translation, upstream_wire: bytes, *, status: int = 200, seen: list | None = None,
                   client_requests: list | None = None, chunker=split):
     """google-genai's real client; its HTTP layer runs the request through `t` with the path it called."""
 
@@ -249,18 +246,9 @@ def gemini_client(t: Translation, upstream_wire: bytes, *, status: int = 200, up
         if client_requests is not None:
             client_requests.append((path, body))
         up = t.request(body, upstream_model="upstream-model", client_path=path)
-        if upstream_requests is not None:
-            upstream_requests.append((up.path, json.loads(up.body)))
-        if up.stream and 200 <= status < 300:
-            translator = t.stream()
-            out: list[bytes] = []
-            for piece in chunker(upstream_wire):
-                out.extend(translator.feed(piece))
-            out.extend(translator.finish())
-            assert all(out), "a translator must never yield b''"
-            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=b"".join(out))
-        code, body = t.response(status, upstream_wire)
-        return httpx.Response(code, headers={"content-type": "application/json"}, content=body)
+        if seen is not None:
+            seen.append((up.path, json.loads(up.body)))
+        return translated_answer(httpx, t, upstream_wire, stream=up.stream, status=status, chunker=chunker)
 
     return genai.Client(api_key="g-test", http_options=gtypes.HttpOptions(
         base_url="http://llmitm.test", httpx_client=httpx.Client(transport=httpx.MockTransport(handler)),
@@ -348,7 +336,7 @@ def test_openai_stream_read_by_gemini_sdk(rel):
     expected = reference_openai(wire, stream=True)
     t = Translation("gemini", "openai-chat")
     seen: list = []
-    got = g_stream(gemini_client(t, wire, upstream_requests=seen))
+    got = g_stream(gemini_client(t, wire, seen=seen))
     assert seen[0][0] == "/v1/chat/completions"
     assert seen[0][1]["stream"] is True and seen[0][1]["model"] == "upstream-model"
     _check_c_to_g(expected, got)
@@ -436,18 +424,11 @@ def test_sse_framing_is_crlf_and_every_chunk_validates():
 @pytest.mark.parametrize("rel", G_BODIES)
 def test_gemini_body_as_stream_read_by_openai_and_anthropic_sdks(rel):
     """The Gemini upstream answered whole though a stream was asked for: the client still gets one."""
-    from test_proto_fixtures_sdk import _streaming_client_over_json
     wire = (FIXTURES / rel).read_bytes()
     exp = g_expected(rel, stream=False)
     t = Translation("openai-chat", "gemini")
-    with _streaming_client_over_json("openai", t, wire).chat.completions.stream(
-            model="gpt-4o", messages=USER_TURN, stream_options={"include_usage": True}) as s:
-        for _ in s:
-            pass
-        completion = s.current_completion_snapshot
+    completion = chat_stream_snapshot(streaming_client_over_json("openai", t, wire))
     _check_g_to_c(exp, completion.choices[0], completion.usage, t)
     t = Translation("anthropic", "gemini")
-    with _streaming_client_over_json("anthropic", t, wire).messages.stream(
-            model="claude-x", max_tokens=1000, messages=USER_TURN) as s:
-        message = s.get_final_message()
+    message, _ = anthropic_stream_final(streaming_client_over_json("anthropic", t, wire))
     _check_g_to_a(exp, message, t)

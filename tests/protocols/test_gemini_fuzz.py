@@ -11,6 +11,7 @@ import copy
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from proto_helpers import json_names, json_paths
 
 from llmitm.protocols import Translation, TranslationError, gemini
 from llmitm.protocols.canonical import Context
@@ -54,27 +55,6 @@ GEMINI_REQUESTS = [
 ]
 
 
-def field_names(value, out: set[str] | None = None) -> set[str]:
-    out = set() if out is None else out
-    if isinstance(value, dict):
-        for key, inner in value.items():
-            out.add(key)
-            field_names(inner, out)
-    elif isinstance(value, list):
-        for inner in value:
-            field_names(inner, out)
-    return out
-
-
-def paths(value, prefix: tuple = ()) -> list[tuple]:
-    """Every place in a JSON document a value sits (dict keys and list indexes)."""
-    out = [prefix] if prefix else []
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else []
-    for key, inner in items:
-        out.extend(paths(inner, prefix + (key,)))
-    return out
-
-
 def junk_json(names: list[str]):
     scalars = st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False, width=16) | st.text(max_size=4)
     return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
@@ -83,14 +63,14 @@ def junk_json(names: list[str]):
 
 def malformed_requests(samples: list[dict]):
     """A sample request with some fields replaced by junk, or a random object of the protocol's field names."""
-    names = sorted(set().union(*(field_names(s) for s in samples)))
+    names = sorted(set().union(*(json_names(s) for s in samples)))
     junk = junk_json(names)
 
     @st.composite
     def mutated(draw):
         body = copy.deepcopy(draw(st.sampled_from(samples)))
         for _ in range(draw(st.integers(1, 4))):
-            where = paths(body)
+            where = json_paths(body)[1:]  # (not the whole body)
             if not where:
                 break
             path = draw(st.sampled_from(where))

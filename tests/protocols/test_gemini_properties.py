@@ -9,8 +9,22 @@ import re
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from property_helpers import (
+    GEMINI_STREAM_PATH,
+    arguments,
+    block_plan,
+    merge_deltas,
+    nat,
+    parse_stream,
+    render_stream,
+    response_round_trip,
+    schema,
+    text,
+    tool_id,
+    translate,
+    word,
+)
 from proto_helpers import A_DIR, C_DIR, fixtures, wire_bytes
-from test_proto_properties import _merge_deltas, arguments, block_plan, cut, decode, nat, schema, text, tool_id, word
 
 from llmitm.protocols import Translation, gemini
 from llmitm.protocols.canonical import (
@@ -44,44 +58,16 @@ from llmitm.protocols.canonical import (
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 G_STREAMS = fixtures("gemini", stream=True)
-CASES = ([(rel, client, "gemini") for rel in G_STREAMS for client in ("openai-chat", "anthropic")]
-         + [(rel, "gemini", "anthropic") for rel in fixtures(A_DIR, stream=True)]
-         + [(rel, "gemini", "openai-chat") for rel in fixtures(C_DIR, stream=True)])
-WIRES = {rel: wire_bytes(rel) for rel, _, _ in CASES}
-STREAM_PATH = "/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
-
-
-def translate(rel: str, client: str, upstream: str, pieces: list[bytes]) -> bytes:
-    t = Translation(client, upstream)
-    if client == "gemini":
-        t.request({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, client_path=STREAM_PATH)
-    else:
-        t.request({"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True, "max_tokens": 100},
-                  upstream_model=None)
-    s = t.stream()
-    out = []
-    for piece in pieces:
-        out.extend(s.feed(piece))
-    out.extend(s.finish())
-    assert all(out)
-    return re.sub(rb'"created":\d+', b'"created":0', b"".join(out))
-
-
-@settings(max_examples=40, deadline=None)
-@given(case=st.sampled_from(CASES), points=st.lists(st.integers(min_value=0), max_size=60))
-def test_translation_any_chunking_gives_the_same_output(case, points):
-    rel, client, upstream = case
-    wire = WIRES[rel]
-    assert translate(rel, client, upstream, cut(wire, points)) == translate(rel, client, upstream, [wire])
+WIRES = {rel: wire_bytes(rel) for rel in G_STREAMS}
 
 
 @pytest.mark.parametrize("rel", G_STREAMS)
 def test_gemini_streams_one_byte_at_a_time(rel):
     wire = WIRES[rel]
-    whole = translate(rel, "anthropic", "gemini", [wire])
-    assert translate(rel, "anthropic", "gemini", [wire[i:i + 1] for i in range(len(wire))]) == whole
+    whole = translate("anthropic", "gemini", [wire])
+    assert translate("anthropic", "gemini", [wire[i:i + 1] for i in range(len(wire))]) == whole
     crlf = re.sub(rb"\r?\n", b"\r\n", wire)
-    assert translate(rel, "anthropic", "gemini", [crlf]) == whole
+    assert translate("anthropic", "gemini", [crlf]) == whole
 
 
 # ---------------------------------------------------------------------------------------------
@@ -113,9 +99,9 @@ def gemini_responses(draw):
 @SETTINGS
 @given(resp=gemini_responses())
 def test_gemini_response_round_trip(resp):
-    ctx = Context()
-    assert gemini.parse_response(gemini.render_response(resp, ctx), ctx) == resp
-    assert ctx.warnings == []
+    back, warnings = response_round_trip(gemini, resp)
+    assert back == resp
+    assert warnings == []
 
 
 result_text = text.filter(lambda s: not s.strip().startswith("{"))
@@ -181,17 +167,9 @@ def test_gemini_request_round_trip(req):
 
 
 def _replay(events: list, request: Request) -> list:
-    out: list[bytes] = []
-    renderer = gemini.StreamRenderer(Context(client_path=STREAM_PATH), request)
-    for ev in events:
-        renderer.render(ev, out)
-    wire = b"".join(out)
-    assert re.fullmatch(rb"(data: [^\r\n]+\r\n\r\n)+", wire)
-    parser = gemini.StreamParser(Context())
-    parsed: list = []
-    for sse in decode([wire]):
-        parsed.extend(parser.feed(sse.event, sse.data))
-    return _merge_deltas(parsed)
+    wire = render_stream(gemini, events, request, Context(client_path=GEMINI_STREAM_PATH))
+    assert re.fullmatch(rb"(data: [^\r\n]+\r\n\r\n)+", wire)  # no comments: only data events
+    return merge_deltas(parse_stream(gemini, wire))
 
 
 @SETTINGS
@@ -208,7 +186,7 @@ def test_gemini_stream_round_trip(plan, data):
         events.append(BlockStop(i))
     events += [UsageUpdate(usage), StreamFinish(stop)]
     from llmitm.protocols.canonical import StreamEnd
-    assert _replay(events + [StreamEnd()], Request(model="m")) == _merge_deltas(events)
+    assert _replay(events + [StreamEnd()], Request(model="m")) == merge_deltas(events)
 
 
 def test_array_stream_without_alt_sse():
@@ -227,10 +205,10 @@ def test_stream_without_finish_reason_ends_in_an_error_event():
     events = wire.split(b"\r\n\r\n")
     truncated = b"\r\n\r\n".join(events[:2]) + b"\r\n\r\n"
     for client in ("openai-chat", "anthropic"):
-        out = translate("x", client, "gemini", [truncated])
+        out = translate(client, "gemini", [truncated])
         assert b"ended before the response was complete" in out
     t = Translation("gemini", "anthropic")
-    t.request({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, client_path=STREAM_PATH)
+    t.request({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}, client_path=GEMINI_STREAM_PATH)
     s = t.stream()
     out = b"".join(s.feed(wire_bytes(fixtures(A_DIR, stream=True)[0])[:400]) + s.finish())
     last = out.strip().split(b"\r\n\r\n")[-1]
@@ -240,9 +218,9 @@ def test_stream_without_finish_reason_ends_in_an_error_event():
 def test_in_stream_gemini_error_reaches_the_client():
     wire = (b'data: {"candidates":[{"content":{"role":"model","parts":[{"text":"Hi"}]}}],"responseId":"r"}\r\n\r\n'
             b'data: {"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}\r\n\r\n')
-    out = translate("x", "anthropic", "gemini", [wire])
+    out = translate("anthropic", "gemini", [wire])
     assert b"event: error" in out and b"overloaded_error" in out and b"The model is overloaded." in out
-    out = translate("x", "openai-chat", "gemini", [wire])
+    out = translate("openai-chat", "gemini", [wire])
     assert b'"code": "UNAVAILABLE"' in out and b"[DONE]" not in out
 
 

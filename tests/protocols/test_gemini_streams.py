@@ -7,8 +7,8 @@ import json
 import pytest
 from google.genai import types as gtypes
 from proto_helpers import FIXTURES, wire_bytes
+from sdk_clients import translating_client
 from test_gemini_fixtures_sdk import gemini_client
-from test_proto_fixtures_sdk import translating_client
 
 from llmitm.protocols import Translation, gemini
 from llmitm.protocols.canonical import CONTENT_FILTER, END, MAX_TOKENS, Context, Usage

@@ -11,7 +11,7 @@ import httpx
 from google import genai
 from google.genai import types as gtypes
 from proto_helpers import FIXTURES, split, wire_bytes
-from test_proto_fixtures_sdk import translating_client
+from sdk_clients import translating_client
 
 from llmitm.protocols import Translation, gemini
 

@@ -6,21 +6,29 @@ from __future__ import annotations
 
 import json
 
-import anthropic
 import openai
 import pytest
 from proto_helpers import (
-    A_DIR,
-    C_DIR,
+    A_BODIES,
+    A_ERRORS,
+    A_STREAMS,
+    C_BODIES,
+    C_STREAMS,
     FIXTURES,
     anthropic_client,
-    fixtures,
-    http_module,
-    is_error_body,
     merged_anthropic_usage,
     openai_chunks,
-    split,
+    openai_client,
     wire_bytes,
+)
+from sdk_clients import (
+    USER_TURN,
+    anthropic_answer,
+    anthropic_stream_final,
+    chat_answer,
+    chat_stream_snapshot,
+    streaming_client_over_json,
+    translating_client,
 )
 
 from llmitm.protocols import Translation
@@ -28,13 +36,7 @@ from llmitm.protocols import Translation
 A_TO_C_FINISH = {"end_turn": "stop", "stop_sequence": "stop", "tool_use": "tool_calls", "max_tokens": "length",
                  "refusal": "content_filter", "pause_turn": "stop"}
 C_TO_A_STOP = {"stop": "end_turn", "tool_calls": "tool_use", "length": "max_tokens", "content_filter": "refusal"}
-USER_TURN = [{"role": "user", "content": "hi"}]
 
-A_STREAMS = fixtures(A_DIR, stream=True)
-C_STREAMS = fixtures(C_DIR, stream=True)
-A_BODIES = [p for p in fixtures(A_DIR, stream=False) if not is_error_body(p)]
-C_BODIES = [p for p in fixtures(C_DIR, stream=False) if not is_error_body(p)]
-A_ERRORS = [p for p in fixtures(A_DIR, stream=False) if is_error_body(p)]
 
 
 def test_fixture_inventory():
@@ -42,42 +44,8 @@ def test_fixture_inventory():
     assert len(A_STREAMS) >= 25 and len(C_STREAMS) >= 20 and len(A_BODIES) >= 8 and len(C_BODIES) >= 10
 
 
-def translating_client(sdk: str, t: Translation, upstream_wire: bytes, *, stream: bool, status: int = 200,
-                       upstream_requests: list | None = None):
-    """An SDK client whose HTTP layer runs the request through `t`, then answers with the recorded
-    upstream response translated back (streamed bodies fed in uneven pieces, down to 1 byte)."""
-
-    httpx = http_module(sdk)
-
-    def handler(request):
-        up = t.request(json.loads(request.content), upstream_model="upstream-model")
-        if upstream_requests is not None:
-            upstream_requests.append(json.loads(up.body))
-        if stream and 200 <= status < 300:
-            translator = t.stream()
-            out: list[bytes] = []
-            for piece in split(upstream_wire):
-                out.extend(translator.feed(piece))
-            out.extend(translator.finish())
-            assert all(out), "a translator must never yield b''"
-            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=b"".join(out))
-        code, body = t.response(status, upstream_wire)
-        return httpx.Response(code, headers={"content-type": "application/json"}, content=body)
-
-    client = httpx.Client(transport=httpx.MockTransport(handler))
-    if sdk == "openai":
-        return openai.OpenAI(api_key="sk-test", base_url="http://llmitm.test/v1", max_retries=0, http_client=client)
-    return anthropic.Anthropic(api_key="sk-ant-test", base_url="http://llmitm.test", max_retries=0,
-                               http_client=client)
-
-
 def reference_openai(wire: bytes, *, stream: bool):
-    httpx = http_module("openai")
-    client = openai.OpenAI(api_key="sk-test", base_url="http://upstream.test/v1", max_retries=0,
-                           http_client=httpx.Client(transport=httpx.MockTransport(
-                               lambda r: httpx.Response(200, headers={"content-type": "text/event-stream"
-                                                                      if stream else "application/json"},
-                                                        content=wire))))
+    client = openai_client(wire, stream=stream)
     if not stream:
         return client.chat.completions.create(model="m", messages=USER_TURN)
     try:
@@ -175,12 +143,7 @@ def test_anthropic_stream_read_by_openai_sdk(rel):
     wire = wire_bytes(rel)
     expected = reference_anthropic(wire, stream=True)
     t = Translation("openai-chat", "anthropic")
-    client = translating_client("openai", t, wire, stream=True)
-    with client.chat.completions.stream(model="gpt-4o", messages=USER_TURN,
-                                        stream_options={"include_usage": True}) as s:
-        for _ in s:
-            pass
-        completion = s.current_completion_snapshot  # get_final_completion() refuses length/content_filter
+    completion = chat_stream_snapshot(translating_client("openai", t, wire, stream=True))
     _check_a_to_c(expected, completion.choices[0], completion.usage, merged_anthropic_usage(wire))
     assert t.usage is not None and t.usage.output_total == completion.usage.completion_tokens
 
@@ -200,8 +163,7 @@ def test_anthropic_body_read_by_openai_sdk(rel):
     wire = (FIXTURES / rel).read_bytes()
     expected = reference_anthropic(wire, stream=False)
     t = Translation("openai-chat", "anthropic")
-    completion = translating_client("openai", t, wire, stream=False).chat.completions.create(
-        model="gpt-4o", messages=USER_TURN)
+    completion = chat_answer(translating_client("openai", t, wire, stream=False))
     _check_a_to_c(expected, completion.choices[0], completion.usage, json.loads(wire)["usage"])
 
 
@@ -212,7 +174,7 @@ def test_anthropic_error_read_by_openai_sdk(rel):
     t = Translation("openai-chat", "anthropic")
     client = translating_client("openai", t, wire, stream=False, status=status)
     with pytest.raises(openai.APIStatusError) as info:
-        client.chat.completions.create(model="gpt-4o", messages=USER_TURN)
+        chat_answer(client)
     assert info.value.status_code == status
     assert info.value.body["message"] == json.loads(wire)["error"]["message"]
     assert info.value.body["type"] == {400: "invalid_request_error", 429: "rate_limit_error"}[status]
@@ -251,15 +213,9 @@ def test_openai_stream_read_by_anthropic_sdk(rel):
     wire = wire_bytes(rel)
     expected = reference_openai(wire, stream=True)
     t = Translation("anthropic", "openai-chat")
-    upstream_requests: list = []
-    client = translating_client("anthropic", t, wire, stream=True, upstream_requests=upstream_requests)
-    delta_usage = None
-    with client.messages.stream(model="claude-x", max_tokens=1000, messages=USER_TURN) as s:
-        for event in s:
-            if event.type == "message_delta":
-                delta_usage = event.usage
-        message = s.get_final_message()
-    assert upstream_requests[0]["stream_options"] == {"include_usage": True}
+    seen: list = []
+    message, delta_usage = anthropic_stream_final(translating_client("anthropic", t, wire, stream=True, seen=seen))
+    assert seen[0][1]["stream_options"] == {"include_usage": True}
     has_usage = any(c.get("usage") for c in openai_chunks(wire))
     assert (delta_usage is not None) and (expected.usage is not None) == has_usage
     _check_c_to_a(expected, message, delta_usage if has_usage else None, None)
@@ -273,8 +229,7 @@ def test_openai_body_read_by_anthropic_sdk(rel):
     wire = (FIXTURES / rel).read_bytes()
     expected = reference_openai(wire, stream=False)
     t = Translation("anthropic", "openai-chat")
-    message = translating_client("anthropic", t, wire, stream=False).messages.create(
-        model="claude-x", max_tokens=1000, messages=USER_TURN)
+    message = anthropic_answer(translating_client("anthropic", t, wire, stream=False))
     _check_c_to_a(expected, message, None, message.usage if expected.usage else None)
 
 
@@ -282,31 +237,12 @@ def test_openai_body_read_by_anthropic_sdk(rel):
 # A JSON answer to a streaming client (upstream ignored `stream: true`) becomes a complete stream
 
 
-def _streaming_client_over_json(sdk: str, t: Translation, body: bytes):
-    httpx = http_module(sdk)
-
-    def handler(request):
-        t.request(json.loads(request.content), upstream_model=None)
-        code, out = t.response(200, body, as_stream=True)
-        return httpx.Response(code, headers={"content-type": "text/event-stream"}, content=out)
-
-    client = httpx.Client(transport=httpx.MockTransport(handler))
-    if sdk == "openai":
-        return openai.OpenAI(api_key="sk-test", base_url="http://llmitm.test/v1", max_retries=0, http_client=client)
-    return anthropic.Anthropic(api_key="sk-ant-test", base_url="http://llmitm.test", max_retries=0,
-                               http_client=client)
-
-
 @pytest.mark.parametrize("rel", A_BODIES)
 def test_anthropic_body_as_stream_read_by_openai_sdk(rel):
     wire = (FIXTURES / rel).read_bytes()
     expected = reference_anthropic(wire, stream=False)
-    client = _streaming_client_over_json("openai", Translation("openai-chat", "anthropic"), wire)
-    with client.chat.completions.stream(model="gpt-4o", messages=USER_TURN,
-                                        stream_options={"include_usage": True}) as s:
-        for _ in s:
-            pass
-        completion = s.current_completion_snapshot
+    completion = chat_stream_snapshot(streaming_client_over_json("openai", Translation("openai-chat", "anthropic"),
+                                                                 wire))
     _check_a_to_c(expected, completion.choices[0], completion.usage, json.loads(wire)["usage"])
 
 
@@ -314,13 +250,8 @@ def test_anthropic_body_as_stream_read_by_openai_sdk(rel):
 def test_openai_body_as_stream_read_by_anthropic_sdk(rel):
     wire = (FIXTURES / rel).read_bytes()
     expected = reference_openai(wire, stream=False)
-    client = _streaming_client_over_json("anthropic", Translation("anthropic", "openai-chat"), wire)
-    delta_usage = None
-    with client.messages.stream(model="claude-x", max_tokens=1000, messages=USER_TURN) as s:
-        for event in s:
-            if event.type == "message_delta":
-                delta_usage = event.usage
-        message = s.get_final_message()
+    message, delta_usage = anthropic_stream_final(
+        streaming_client_over_json("anthropic", Translation("anthropic", "openai-chat"), wire))
     _check_c_to_a(expected, message, delta_usage if expected.usage else None, None)
 
 

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from proto_helpers import json_names, json_paths
 
 from llmitm.protocols import Translation, TranslationError
 
@@ -82,37 +83,12 @@ ANTHROPIC_BODY = {
 }
 
 
-def _names(value, into: set[str]) -> set[str]:
-    """Every key and string value in `value`: the vocabulary the junk is built from."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            into.add(k)
-            _names(v, into)
-    elif isinstance(value, list):
-        for v in value:
-            _names(v, into)
-    elif isinstance(value, str) and len(value) < 30:
-        into.add(value)
-    return into
-
-
 def _junk(vocabulary: set[str]) -> st.SearchStrategy:
     words = st.sampled_from(sorted(vocabulary))
     scalars = (st.none() | st.booleans() | st.integers(-(2 ** 63), 2 ** 63) | st.floats(allow_nan=False)
                | st.text(max_size=6) | words)
     return st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
                         | st.dictionaries(words | st.text(max_size=4), inner, max_size=4), max_leaves=10)
-
-
-def _paths(value, prefix=()) -> list[tuple]:
-    out = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out.extend(_paths(v, prefix + (k,)))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out.extend(_paths(v, prefix + (i,)))
-    return out
 
 
 def _same_type(value, words: st.SearchStrategy) -> st.SearchStrategy:
@@ -135,10 +111,10 @@ def malformed(draw, template: dict):
     """`template` with 1-4 of its values (at any depth, or the whole body) replaced by junk, or by an
     odd value of the same type."""
     body = copy.deepcopy(template)
-    vocabulary = _names(template, set())
+    vocabulary = json_names(template, strings=True)
     junk = _junk(vocabulary)
     words = st.sampled_from(sorted(vocabulary))
-    paths = _paths(template)
+    paths = json_paths(template)
     for _ in range(draw(st.integers(1, 4))):
         path = draw(st.sampled_from(paths))
         if not path:

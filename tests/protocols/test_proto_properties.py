@@ -3,15 +3,32 @@ render∘parse round trips of the canonical model for each protocol."""
 
 from __future__ import annotations
 
-import json
 import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from proto_helpers import A_DIR, C_DIR, fixtures, manifest, wire_bytes
+from property_helpers import (
+    TRANSLATED_STREAMS,
+    block_plan,
+    cut,
+    decode,
+    merge_deltas,
+    nat,
+    parse_stream,
+    render_stream,
+    request_round_trip,
+    response_round_trip,
+    schema,
+    text,
+    tool_call,
+    tool_id,
+    translate,
+    word,
+)
+from proto_helpers import manifest, wire_bytes
 
-from llmitm.protocols import Translation, anthropic, openai_chat
+from llmitm.protocols import anthropic, openai_chat
 from llmitm.protocols.canonical import (
     CONTENT_FILTER,
     CONTEXT_WINDOW,
@@ -26,7 +43,6 @@ from llmitm.protocols.canonical import (
     TOOL_USE,
     BlockStart,
     BlockStop,
-    Context,
     Delta,
     Image,
     KeepAlive,
@@ -43,32 +59,15 @@ from llmitm.protocols.canonical import (
     StreamStart,
     Text,
     Tool,
-    ToolCall,
     ToolChoice,
     ToolResult,
     Usage,
     UsageUpdate,
 )
-from llmitm.protocols.sse import SSEDecoder
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ALL_STREAMS = sorted(r["path"] for r in manifest() if r["format"] in ("raw-sse", "chunks-jsonl"))
 WIRES = {rel: wire_bytes(rel) for rel in ALL_STREAMS}
-TRANSLATABLE = [(rel, "openai-chat", "anthropic") for rel in fixtures(A_DIR, stream=True)] + \
-               [(rel, "anthropic", "openai-chat") for rel in fixtures(C_DIR, stream=True)]
-
-
-def decode(pieces) -> list:
-    d = SSEDecoder()
-    events = []
-    for piece in pieces:
-        events.extend(d.feed(piece))
-    return events + d.close()
-
-
-def cut(data: bytes, points: list[int]) -> list[bytes]:
-    points = sorted({p % (len(data) + 1) for p in points})
-    return [data[a:b] for a, b in zip([0] + points, points + [len(data)], strict=True)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -120,43 +119,17 @@ def test_sse_single_newline_framing_is_split_into_events():
 # Whole translations are indifferent to chunk boundaries
 
 
-def translate(rel: str, client: str, upstream: str, pieces: list[bytes]) -> bytes:
-    t = Translation(client, upstream)
-    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
-    if client == "anthropic":
-        body["max_tokens"] = 100
-    t.request(body, upstream_model=None)
-    s = t.stream()
-    out = []
-    for piece in pieces:
-        out.extend(s.feed(piece))
-    out.extend(s.finish())
-    return re.sub(rb'"created":\d+', b'"created":0', b"".join(out))
-
-
-@settings(max_examples=40, deadline=None)
-@given(case=st.sampled_from(TRANSLATABLE), points=st.lists(st.integers(min_value=0), max_size=60))
-def test_translation_any_chunking_gives_the_same_output(case, points):
-    rel, client, upstream = case
+@pytest.mark.parametrize("spoke", TRANSLATED_STREAMS)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), points=st.lists(st.integers(min_value=0), max_size=60))
+def test_translation_any_chunking_gives_the_same_output(spoke, data, points):
+    rel, client, upstream = data.draw(st.sampled_from(TRANSLATED_STREAMS[spoke]), label="case")
     wire = WIRES[rel]
-    assert translate(rel, client, upstream, cut(wire, points)) == translate(rel, client, upstream, [wire])
+    assert translate(client, upstream, cut(wire, points)) == translate(client, upstream, [wire])
 
 
 # ---------------------------------------------------------------------------------------------
 # render∘parse round trips
-
-nat = st.integers(min_value=0, max_value=100_000)
-word = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True)
-tool_id = st.from_regex(r"(call|toolu)_[A-Za-z0-9]{1,12}", fullmatch=True)
-text = st.text(min_size=1, max_size=30).filter(lambda s: s.strip() and not s.lstrip().startswith("<think>"))
-json_value = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
-                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(word, inner, max_size=3),
-                          max_leaves=6)
-arguments = st.dictionaries(word, json_value, max_size=4).map(json.dumps)
-tool_call = st.builds(ToolCall, id=tool_id, name=word, arguments=arguments)
-schema = st.fixed_dictionaries({"type": st.just("object"),
-                                "properties": st.dictionaries(word, st.just({"type": "string"}), max_size=3)})
-
 
 @st.composite
 def anthropic_responses(draw):
@@ -191,15 +164,13 @@ def openai_responses(draw):
 @SETTINGS
 @given(resp=anthropic_responses())
 def test_anthropic_response_round_trip(resp):
-    ctx = Context()
-    assert anthropic.parse_response(anthropic.render_response(resp, ctx), ctx) == resp
+    assert response_round_trip(anthropic, resp)[0] == resp
 
 
 @SETTINGS
 @given(resp=openai_responses())
 def test_openai_response_round_trip(resp):
-    ctx = Context()
-    assert openai_chat.parse_response(openai_chat.render_response(resp, ctx), ctx) == resp
+    assert response_round_trip(openai_chat, resp)[0] == resp
 
 
 image = st.one_of(
@@ -299,17 +270,17 @@ def openai_requests(draw):
 @SETTINGS
 @given(req=anthropic_requests())
 def test_anthropic_request_round_trip(req):
-    ctx = Context()
-    assert anthropic.parse_request(anthropic.render_request(req, ctx), ctx) == req
-    assert ctx.warnings == []
+    back, warnings = request_round_trip(anthropic, req)
+    assert back == req
+    assert warnings == []
 
 
 @SETTINGS
 @given(req=openai_requests())
 def test_openai_request_round_trip(req):
-    ctx = Context()
-    assert openai_chat.parse_request(openai_chat.render_request(req, ctx), ctx) == req
-    assert ctx.warnings == []
+    back, warnings = request_round_trip(openai_chat, req)
+    assert back == req
+    assert warnings == []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,40 +288,8 @@ def test_openai_request_round_trip(req):
 # that protocol's parser produces (sequential blocks, the upstream's own event order).
 
 
-
-def _merge_deltas(events: list) -> list:
-    # Delta boundaries are not semantic (the think-tag splitter may hold back and join text).
-    out: list = []
-    for ev in events:
-        if isinstance(ev, Delta) and out and isinstance(out[-1], Delta) and out[-1].index == ev.index:
-            out[-1] = Delta(ev.index, out[-1].text + ev.text)
-        else:
-            out.append(ev)
-    return out
-
-
 def _replay(spoke, events: list, request: Request) -> list:
-    out: list[bytes] = []
-    renderer = spoke.StreamRenderer(Context(), request)
-    for ev in events:
-        renderer.render(ev, out)
-    parser = spoke.StreamParser(Context())
-    parsed: list = []
-    for sse in decode([b"".join(out)]):
-        parsed.extend(parser.comment(sse.comment) if sse.data is None else parser.feed(sse.event, sse.data))
-    return _merge_deltas(parsed)
-
-
-@st.composite
-def block_plan(draw, kinds: list[str], signed: bool):
-    plan = []
-    for _ in range(draw(st.integers(0, 4))):
-        kind = draw(st.sampled_from(kinds))
-        if plan and kind == plan[-1][0] and kind != TOOL_CALL:
-            continue  # OpenAI Chat has no boundary between two text runs: they are one block
-        plan.append((kind, draw(st.lists(text, min_size=1, max_size=3)),
-                     draw(tool_id), draw(word), draw(st.none() | text) if signed else None))
-    return plan
+    return merge_deltas(parse_stream(spoke, render_stream(spoke, events, request)))
 
 
 def _events(plan, start: StreamStart, tail: list, keepalive: bool) -> list:
@@ -366,7 +305,7 @@ def _events(plan, start: StreamStart, tail: list, keepalive: bool) -> list:
         if signature:
             events.append(SignatureDelta(i, signature))
         events.append(BlockStop(i))
-    return _merge_deltas(events + tail)
+    return merge_deltas(events + tail)
 
 
 @SETTINGS

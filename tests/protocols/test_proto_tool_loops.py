@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 
-import anthropic
-import openai
-from proto_helpers import http_module
+from proto_helpers import http_module, sdk_client, translate_stream
 
 from llmitm.protocols import Translation
 
@@ -31,19 +29,19 @@ class ScriptedUpstream:
         self.client, self.upstream, self.replies = client, upstream, replies
         self.received: list[dict] = []
 
-    def transport(self, sdk: str):
+    def sdk_client(self, sdk: str):
+        """An official SDK client ("openai" or "anthropic") talking to this upstream through a translation."""
         httpx = http_module(sdk)
 
         def handler(request):
             t = Translation(self.client, self.upstream)
             up = t.request(json.loads(request.content), upstream_model="upstream-model")
             self.received.append(json.loads(up.body))
-            s = t.stream()
             reply = self.replies[len(self.received) - 1]
-            out = [b for i in range(0, len(reply), 9) for b in s.feed(reply[i:i + 9])] + s.finish()
+            out = translate_stream(t, [reply[i:i + 9] for i in range(0, len(reply), 9)])
             return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=b"".join(out))
 
-        return httpx.Client(transport=httpx.MockTransport(handler))
+        return sdk_client(sdk, handler)
 
 
 def test_claude_code_like_loop_on_an_openai_compatible_upstream():
@@ -63,8 +61,7 @@ def test_claude_code_like_loop_on_an_openai_compatible_upstream():
                  {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
                  {"choices": [], "usage": usage}),
     ])
-    client = anthropic.Anthropic(api_key="sk-ant", base_url="http://llmitm.test", max_retries=0,
-                                 http_client=upstream.transport("anthropic"))
+    client = upstream.sdk_client("anthropic")
     messages: list = [{"role": "user", "content": [
         {"type": "text", "text": "What does a.txt say?", "cache_control": {"type": "ephemeral"}}]}]
     system = [{"type": "text", "text": "You are a coding agent.", "cache_control": {"type": "ephemeral"}}]
@@ -119,8 +116,7 @@ def test_openai_sdk_loop_with_image_on_an_anthropic_upstream():
                 {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 4}},
                 {"type": "message_stop"}),
     ])
-    client = openai.OpenAI(api_key="sk", base_url="http://llmitm.test/v1", max_retries=0,
-                           http_client=upstream.transport("openai"))
+    client = upstream.sdk_client("openai")
     messages: list = [{"role": "user", "content": [
         {"type": "text", "text": "What is this?"},
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}}]}]

@@ -17,16 +17,20 @@ import openai
 import pytest
 from openai._models import construct_type
 from proto_helpers import (
-    A_DIR,
-    C_DIR,
+    A_BODIES,
+    A_ERRORS,
+    A_STREAMS,
+    C_BODIES,
+    C_STREAMS,
     FIXTURES,
     fixtures,
     http_module,
-    is_error_body,
     merged_anthropic_usage,
-    split,
+    sdk_client,
+    upstream_client,
     wire_bytes,
 )
+from sdk_clients import USER_TURN, anthropic_answer, anthropic_stream_final, chat_answer, chat_stream_snapshot, translating_client
 from test_proto_fixtures_sdk import (
     a_text,
     a_thinking,
@@ -44,12 +48,6 @@ R_DIR = "openai-responses"
 R_STREAMS = fixtures(R_DIR, stream=True)
 R_ERROR_BODIES = [p for p in fixtures(R_DIR, stream=False) if json.loads((FIXTURES / p).read_bytes()).get("error")]
 R_BODIES = [p for p in fixtures(R_DIR, stream=False) if p not in R_ERROR_BODIES]
-A_STREAMS = fixtures(A_DIR, stream=True)
-C_STREAMS = fixtures(C_DIR, stream=True)
-A_BODIES = [p for p in fixtures(A_DIR, stream=False) if not is_error_body(p)]
-C_BODIES = [p for p in fixtures(C_DIR, stream=False) if not is_error_body(p)]
-A_ERRORS = [p for p in fixtures(A_DIR, stream=False) if is_error_body(p)]
-USER_TURN = [{"role": "user", "content": "hi"}]
 
 
 def test_registered_and_inventory():
@@ -57,47 +55,9 @@ def test_registered_and_inventory():
     assert len(R_STREAMS) >= 15 and len(R_BODIES) >= 8 and R_ERROR_BODIES
 
 
-def _client(sdk: str, handler):
-    httpx = http_module("openai" if sdk == "responses" else sdk)
-    http = httpx.Client(transport=httpx.MockTransport(handler))
-    if sdk == "anthropic":
-        return anthropic.Anthropic(api_key="sk-ant-test", base_url="http://llmitm.test", max_retries=0,
-                                   http_client=http)
-    return openai.OpenAI(api_key="sk-test", base_url="http://llmitm.test/v1", max_retries=0, http_client=http)
-
-
-def translating_client(sdk: str, t: Translation, upstream_wire: bytes, *, stream: bool, status: int = 200,
-                       seen: list | None = None, raw: list | None = None):
-    """An SDK client ("openai", "anthropic" or "responses", the latter two both being the openai SDK)
-    whose HTTP layer runs the request through `t` and answers with the recording translated back
-    (streams fed in uneven pieces down to single bytes)."""
-    httpx = http_module("openai" if sdk == "responses" else sdk)
-
-    def handler(request):
-        up = t.request(json.loads(request.content), upstream_model="upstream-model")
-        if seen is not None:
-            seen.append((up.path, json.loads(up.body)))
-        if stream and 200 <= status < 300:
-            translator = t.stream()
-            out: list[bytes] = []
-            for piece in split(upstream_wire):
-                out.extend(translator.feed(piece))
-            out.extend(translator.finish())
-            assert all(out), "a translator must never yield b''"
-            if raw is not None:
-                raw.append(b"".join(out))
-            return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=b"".join(out))
-        code, body = t.response(status, upstream_wire)
-        return httpx.Response(code, headers={"content-type": "application/json"}, content=body)
-
-    return _client(sdk, handler)
-
-
 def reference_responses(wire: bytes, *, stream: bool):
     """The openai SDK's own reading of an untranslated Responses recording."""
-    httpx = http_module("openai")
-    client = _client("responses", lambda r: httpx.Response(
-        200, headers={"content-type": "text/event-stream" if stream else "application/json"}, content=wire))
+    client = upstream_client("responses", wire, stream=stream)
     if not stream:
         return client.responses.create(model="m", input="hi")
     final = None
@@ -114,6 +74,11 @@ def reference_responses(wire: bytes, *, stream: bool):
             if payload.get("type") in ("response.completed", "response.incomplete"):
                 final = construct_type(type_=openai.types.responses.Response, value=payload["response"])
     return final
+
+
+def responses_answer(client):
+    """A Responses client's whole (non-stream) answer as its SDK parses it."""
+    return client.responses.create(model="gpt-5", input="hi", store=False)
 
 
 def read_responses_stream(client, **kw):
@@ -208,12 +173,7 @@ def test_responses_stream_read_by_openai_chat_sdk(rel):
     assert expected is not None
     t = Translation("openai-chat", "openai-responses")
     seen: list = []
-    client = translating_client("openai", t, wire, stream=True, seen=seen)
-    with client.chat.completions.stream(model="gpt-4o", messages=USER_TURN,
-                                        stream_options={"include_usage": True}) as s:
-        for _ in s:
-            pass
-        completion = s.current_completion_snapshot
+    completion = chat_stream_snapshot(translating_client("openai", t, wire, stream=True, seen=seen))
     assert seen[0][0] == "/v1/responses" and seen[0][1]["stream"] is True
     _check_r_to_c(expected, completion.choices[0], completion.usage)
     assert t.usage.output_total == expected.usage.output_tokens
@@ -224,13 +184,7 @@ def test_responses_stream_read_by_anthropic_sdk(rel):
     wire = wire_bytes(rel)
     expected = reference_responses(wire, stream=True)
     t = Translation("anthropic", "openai-responses")
-    client = translating_client("anthropic", t, wire, stream=True)
-    delta_usage = None
-    with client.messages.stream(model="claude-x", max_tokens=1000, messages=USER_TURN) as s:
-        for event in s:
-            if event.type == "message_delta":
-                delta_usage = event.usage
-        message = s.get_final_message()
+    message, delta_usage = anthropic_stream_final(translating_client("anthropic", t, wire, stream=True))
     _check_r_to_a(expected, message, delta_usage)
     assert t.usage.reasoning == expected.usage.output_tokens_details.reasoning_tokens  # metering keeps it
 
@@ -240,8 +194,7 @@ def test_responses_body_read_by_openai_chat_sdk(rel):
     wire = (FIXTURES / rel).read_bytes()
     expected = reference_responses(wire, stream=False)
     t = Translation("openai-chat", "openai-responses")
-    completion = translating_client("openai", t, wire, stream=False).chat.completions.create(
-        model="gpt-4o", messages=USER_TURN)
+    completion = chat_answer(translating_client("openai", t, wire, stream=False))
     _check_r_to_c(expected, completion.choices[0], completion.usage)
 
 
@@ -250,8 +203,7 @@ def test_responses_body_read_by_anthropic_sdk(rel):
     wire = (FIXTURES / rel).read_bytes()
     expected = reference_responses(wire, stream=False)
     t = Translation("anthropic", "openai-responses")
-    message = translating_client("anthropic", t, wire, stream=False).messages.create(
-        model="claude-x", max_tokens=1000, messages=USER_TURN)
+    message = anthropic_answer(translating_client("anthropic", t, wire, stream=False))
     _check_r_to_a(expected, message, message.usage)
 
 
@@ -284,7 +236,7 @@ def test_responses_error_body_reaches_chat_and_anthropic_clients(rel):
     client = translating_client("openai", Translation("openai-chat", "openai-responses"), wire, stream=False,
                                 status=429)
     with pytest.raises(openai.RateLimitError) as info:
-        client.chat.completions.create(model="gpt-4o", messages=USER_TURN)
+        chat_answer(client)
     assert info.value.body["message"] == message and info.value.body["code"] == "insufficient_quota"
     client = translating_client("anthropic", Translation("anthropic", "openai-responses"), wire, stream=False,
                                 status=429)
@@ -374,8 +326,7 @@ def test_anthropic_body_read_by_responses_sdk(rel):
     wire = (FIXTURES / rel).read_bytes()
     expected = reference_anthropic(wire, stream=False)
     t = Translation("openai-responses", "anthropic")
-    resp = translating_client("responses", t, wire, stream=False).responses.create(model="gpt-5", input="hi",
-                                                                                   store=False)
+    resp = responses_answer(translating_client("responses", t, wire, stream=False))
     _check_a_to_r(expected, resp, json.loads(wire)["usage"])
     assert resp.output_text == a_text(expected)
 
@@ -393,7 +344,7 @@ def test_anthropic_body_as_stream_read_by_responses_sdk(rel):
         _check_sse_framing(out)
         return httpx.Response(code, headers={"content-type": "text/event-stream"}, content=out)
 
-    resp, _ = read_responses_stream(_client("responses", handler), store=False)
+    resp, _ = read_responses_stream(sdk_client("responses", handler), store=False)
     _check_a_to_r(expected, resp, json.loads(wire)["usage"])
 
 
@@ -404,7 +355,7 @@ def test_anthropic_error_read_by_responses_sdk(rel):
     client = translating_client("responses", Translation("openai-responses", "anthropic"), wire, stream=False,
                                 status=status)
     with pytest.raises(openai.APIStatusError) as info:
-        client.responses.create(model="gpt-5", input="hi", store=False)
+        responses_answer(client)
     assert info.value.status_code == status
     assert info.value.body["message"] == json.loads(wire)["error"]["message"]
     assert info.value.body["type"] == {400: "invalid_request_error", 429: "rate_limit_error"}[status]
@@ -453,8 +404,7 @@ def test_openai_chat_body_read_by_responses_sdk(rel):
     wire = (FIXTURES / rel).read_bytes()
     expected = reference_openai(wire, stream=False)
     t = Translation("openai-responses", "openai-chat")
-    resp = translating_client("responses", t, wire, stream=False).responses.create(model="gpt-5", input="hi",
-                                                                                   store=False)
+    resp = responses_answer(translating_client("responses", t, wire, stream=False))
     _check_c_to_r(expected, resp)
 
 

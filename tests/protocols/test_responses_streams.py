@@ -5,12 +5,22 @@ render∘parse round trips (hypothesis, bounded)."""
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from proto_helpers import A_DIR, C_DIR, fixtures, wire_bytes
+from property_helpers import (
+    TRANSLATED_STREAMS,
+    nat,
+    parse_stream,
+    render_stream,
+    request_round_trip,
+    response_round_trip,
+    schema,
+    translate,
+    word,
+)
+from proto_helpers import fixtures, translate_stream, wire_bytes
 
 from llmitm.protocols import Translation, openai_responses
 from llmitm.protocols.canonical import (
@@ -48,7 +58,6 @@ from llmitm.protocols.canonical import (
     Usage,
     UsageUpdate,
 )
-from llmitm.protocols.sse import SSEDecoder
 
 R_DIR = "openai-responses"
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -70,11 +79,7 @@ def run(client: str, wire: bytes, pieces: list[bytes] | None = None) -> tuple[by
     if client == "openai-chat":
         body["stream_options"] = {"include_usage": True}
     t.request(body)
-    s = t.stream()
-    out: list[bytes] = []
-    for piece in pieces if pieces is not None else [wire]:
-        out.extend(s.feed(piece))
-    out.extend(s.finish())
+    out = translate_stream(t, pieces if pieces is not None else [wire])
     assert all(out)
     return b"".join(out), t
 
@@ -284,11 +289,7 @@ def test_parse_error_shapes():
 
 
 def render(events: list, request: Request | None = None) -> bytes:
-    out: list[bytes] = []
-    r = openai_responses.StreamRenderer(Context(), request or Request(model="m"))
-    for ev in events:
-        r.render(ev, out)
-    return b"".join(out)
+    return render_stream(openai_responses, events, request or Request(model="m"))
 
 
 def test_render_error_code_is_always_a_string():
@@ -361,59 +362,24 @@ def test_non_stream_render_echoes_request():
 # ---------------------------------------------------------------------------------------------
 # Chunk-boundary independence
 
-CASES = [(rel, client, "openai-responses") for rel in fixtures(R_DIR, stream=True)
-         for client in ("openai-chat", "anthropic")] + \
-        [(rel, "openai-responses", "anthropic") for rel in fixtures(A_DIR, stream=True)] + \
-        [(rel, "openai-responses", "openai-chat") for rel in fixtures(C_DIR, stream=True)]
-WIRES = {rel: wire_bytes(rel) for rel, _, _ in CASES}
+WIRES = {rel: wire_bytes(rel) for rel, _, _ in TRANSLATED_STREAMS["openai-responses"]}
 
 
-def cut(data: bytes, points: list[int]) -> list[bytes]:
-    points = sorted({p % (len(data) + 1) for p in points})
-    return [data[a:b] for a, b in zip([0] + points, points + [len(data)], strict=True)]
-
-
-def translate(rel: str, client: str, upstream: str, pieces: list[bytes]) -> bytes:
-    t = Translation(client, upstream)
-    if client == "openai-responses":
-        t.request({"model": "m", "input": "hi", "stream": True, "store": False})
-    else:
-        t.request({"model": "m", "messages": USER_TURN, "stream": True, "max_tokens": 100})
-    s = t.stream()
-    out = []
-    for piece in pieces:
-        out.extend(s.feed(piece))
-    out.extend(s.finish())
-    return re.sub(rb'"(created|created_at)":\d+', b'"created":0', b"".join(out))
-
-
-@SETTINGS
-@given(case=st.sampled_from(CASES), points=st.lists(st.integers(min_value=0), max_size=60))
-def test_responses_translation_any_chunking_gives_the_same_output(case, points):
-    rel, client, upstream = case
-    wire = WIRES[rel]
-    assert translate(rel, client, upstream, cut(wire, points)) == translate(rel, client, upstream, [wire])
-
-
-@pytest.mark.parametrize("case", [c for c in CASES if c[1] != "openai-responses"][:34:3])
+@pytest.mark.parametrize("case", [c for c in TRANSLATED_STREAMS["openai-responses"] if c[1] != "openai-responses"][:34:3])
 def test_responses_translation_one_byte_chunks(case):
     rel, client, upstream = case
     wire = WIRES[rel]
-    assert translate(rel, client, upstream, [wire[i:i + 1] for i in range(len(wire))]) == \
-        translate(rel, client, upstream, [wire])
+    assert translate(client, upstream, [wire[i:i + 1] for i in range(len(wire))]) == \
+        translate(client, upstream, [wire])
 
 
 # ---------------------------------------------------------------------------------------------
 # render∘parse round trips
 
-nat = st.integers(min_value=0, max_value=100_000)
-word = st.from_regex(r"[a-z][a-z0-9_]{0,11}", fullmatch=True)
 tool_id = st.from_regex(r"call_[A-Za-z0-9]{1,12}", fullmatch=True)
 text = st.text(min_size=1, max_size=30).filter(lambda s: s.strip())
 arguments = st.dictionaries(word, st.integers() | st.text(max_size=8), max_size=3).map(json.dumps)
 tool_call = st.builds(ToolCall, id=tool_id, name=word, arguments=arguments)
-schema = st.fixed_dictionaries({"type": st.just("object"),
-                                "properties": st.dictionaries(word, st.just({"type": "string"}), max_size=3)})
 
 
 @st.composite
@@ -437,8 +403,7 @@ def responses(draw):
 @SETTINGS
 @given(resp=responses())
 def test_response_round_trip(resp):
-    ctx = Context()
-    assert openai_responses.parse_response(openai_responses.render_response(resp, ctx), ctx) == resp
+    assert response_round_trip(openai_responses, resp)[0] == resp
 
 
 image = st.one_of(
@@ -487,9 +452,9 @@ def requests(draw):
 @SETTINGS
 @given(req=requests())
 def test_request_round_trip(req):
-    ctx = Context()
-    assert openai_responses.parse_request(openai_responses.render_request(req, ctx), ctx) == req
-    assert ctx.warnings == []
+    back, warnings = request_round_trip(openai_responses, req)
+    assert back == req
+    assert warnings == []
 
 
 def _summary(events: list) -> tuple:
@@ -531,12 +496,7 @@ def test_stream_round_trip(plan, data):
     usage = Usage(data.draw(nat), data.draw(nat), data.draw(nat), data.draw(nat), data.draw(nat))
     stop = data.draw(st.sampled_from([END, MAX_TOKENS, CONTENT_FILTER]))
     events += [StreamFinish(stop), UsageUpdate(usage), StreamEnd()]
-    raw = render(events)
-    parser = openai_responses.StreamParser(Context())
-    decoder = SSEDecoder()
-    parsed: list = []
-    for ev in decoder.feed(raw) + decoder.close():
-        parsed.extend(parser.comment(ev.comment) if ev.data is None else parser.feed(ev.event, ev.data))
+    parsed = parse_stream(openai_responses, render(events))
     assert parsed[0] == events[0] and isinstance(parsed[-1], StreamEnd)
     assert _summary(parsed) == _summary(events)
     starts = [ev.index for ev in parsed if isinstance(ev, BlockStart)]

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import json
 
-import anthropic
 import openai
-from proto_helpers import http_module
+from proto_helpers import http_module, sdk_client
 from test_proto_tool_loops import ScriptedUpstream, chat_sse, msg_sse
 
 from llmitm.protocols import Translation
@@ -21,13 +20,31 @@ def r_sse(*events: dict) -> bytes:
                     for k, e in enumerate(events))
 
 
+def anthropic_turn(msg_id: str, usage: dict, *block_events: dict, stop_reason: str, output_tokens: int) -> bytes:
+    """An Anthropic streamed answer around the events of its content blocks."""
+    return msg_sse({"type": "message_start", "message": {"id": msg_id, "type": "message", "role": "assistant",
+                                                         "model": "claude", "content": [], "stop_reason": None,
+                                                         "usage": usage}},
+                   *block_events,
+                   {"type": "message_delta", "delta": {"stop_reason": stop_reason},
+                    "usage": {"output_tokens": output_tokens}},
+                   {"type": "message_stop"})
+
+
+def anthropic_text_turn(msg_id: str, usage: dict, text: str, *, output_tokens: int) -> bytes:
+    """An Anthropic streamed answer of one text block that ends the turn."""
+    return anthropic_turn(msg_id, usage,
+                          {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                          {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": text}},
+                          {"type": "content_block_stop", "index": 0},
+                          stop_reason="end_turn", output_tokens=output_tokens)
+
+
 def test_codex_like_stateless_loop_on_anthropic_with_thinking():
     """store: false, the whole history resent each turn (output items appended, then
     function_call_output): Anthropic receives its signed thinking back, tool ids intact."""
     usage = {"input_tokens": 40, "cache_read_input_tokens": 12, "cache_creation_input_tokens": 0, "output_tokens": 9}
-    turn1 = msg_sse(
-        {"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
-                                              "content": [], "stop_reason": None, "usage": usage}},
+    turn1 = anthropic_turn("msg_1", usage,
         {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": "",
                                                                        "signature": ""}},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "list files"}},
@@ -38,19 +55,10 @@ def test_codex_like_stateless_loop_on_anthropic_with_thinking():
         {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": '{"cmd": '}},
         {"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": '"ls"}'}},
         {"type": "content_block_stop", "index": 1},
-        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 30}},
-        {"type": "message_stop"})
-    turn2 = msg_sse(
-        {"type": "message_start", "message": {"id": "msg_2", "type": "message", "role": "assistant", "model": "claude",
-                                              "content": [], "stop_reason": None, "usage": usage}},
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Two files."}},
-        {"type": "content_block_stop", "index": 0},
-        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 4}},
-        {"type": "message_stop"})
+        stop_reason="tool_use", output_tokens=30)
+    turn2 = anthropic_text_turn("msg_2", usage, "Two files.", output_tokens=4)
     upstream = ScriptedUpstream("openai-responses", "anthropic", [turn1, turn2])
-    client = openai.OpenAI(api_key="sk", base_url="http://llmitm.test/v1", max_retries=0,
-                           http_client=upstream.transport("openai"))
+    client = upstream.sdk_client("openai")
     history: list = [{"role": "user", "content": "what is here?"}]
     kw = dict(model="gpt-5-codex", instructions="You are Codex.", tools=TOOLS, store=False,
               include=["reasoning.encrypted_content"], reasoning={"effort": "medium", "summary": "auto"},
@@ -90,8 +98,7 @@ def test_responses_client_on_a_chat_upstream_parallel_calls():
     turn2 = chat_sse({"choices": [{"index": 0, "delta": {"role": "assistant", "content": "done"}}]},
                      {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}, {"choices": [], "usage": usage})
     upstream = ScriptedUpstream("openai-responses", "openai-chat", [turn1, turn2])
-    client = openai.OpenAI(api_key="sk", base_url="http://llmitm.test/v1", max_retries=0,
-                           http_client=upstream.transport("openai"))
+    client = upstream.sdk_client("openai")
     history: list = [{"role": "user", "content": "who and where am I?"}]
     with client.responses.stream(model="gpt-5", input=history, tools=TOOLS, store=False) as s:
         first = s.get_final_response()
@@ -144,8 +151,7 @@ def test_claude_code_like_loop_on_a_responses_upstream():
                   {"type": "response.completed", "response": {**resp, "status": "completed", "output": [msg],
                                                               "usage": usage}})
     upstream = ScriptedUpstream("anthropic", "openai-responses", [turn1, turn2])
-    client = anthropic.Anthropic(api_key="sk-ant", base_url="http://llmitm.test", max_retries=0,
-                                 http_client=upstream.transport("anthropic"))
+    client = upstream.sdk_client("anthropic")
     tools = [{"name": "shell", "input_schema": TOOLS[0]["parameters"]}]
     messages: list = [{"role": "user", "content": "ls please"}]
     kw = dict(model="claude-x", max_tokens=4000, tools=tools, thinking={"type": "enabled", "budget_tokens": 2000})
@@ -176,8 +182,7 @@ def test_responses_client_http_error_from_anthropic_keeps_status_and_retry_seman
         status, out = t.response(529, body)
         return httpx.Response(status, headers={"content-type": "application/json"}, content=out)
 
-    client = openai.OpenAI(api_key="sk", base_url="http://llmitm.test/v1", max_retries=0,
-                           http_client=httpx.Client(transport=httpx.MockTransport(handler)))
+    client = sdk_client("responses", handler)
     try:
         client.responses.create(model="gpt-5", input="hi", store=False)
     except openai.InternalServerError as e:
@@ -192,27 +197,16 @@ def test_codex_apply_patch_custom_tool_on_anthropic():
     usage = {"input_tokens": 10, "output_tokens": 5}
     patch = "*** Begin Patch\n*** Add File: a.txt\n+hi\n*** End Patch"
     args = json.dumps({"input": patch})
-    turn1 = msg_sse(
-        {"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
-                                              "content": [], "stop_reason": None, "usage": usage}},
+    turn1 = anthropic_turn("msg_1", usage,
         {"type": "content_block_start", "index": 0, "content_block": {"type": "tool_use", "id": "toolu_P",
                                                                        "name": "apply_patch", "input": {}}},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": args[:9]}},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": args[9:]}},
         {"type": "content_block_stop", "index": 0},
-        {"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 20}},
-        {"type": "message_stop"})
-    turn2 = msg_sse(
-        {"type": "message_start", "message": {"id": "msg_2", "type": "message", "role": "assistant", "model": "claude",
-                                              "content": [], "stop_reason": None, "usage": usage}},
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "Added."}},
-        {"type": "content_block_stop", "index": 0},
-        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 2}},
-        {"type": "message_stop"})
+        stop_reason="tool_use", output_tokens=20)
+    turn2 = anthropic_text_turn("msg_2", usage, "Added.", output_tokens=2)
     upstream = ScriptedUpstream("openai-responses", "anthropic", [turn1, turn2])
-    client = openai.OpenAI(api_key="sk", base_url="http://llmitm.test/v1", max_retries=0,
-                           http_client=upstream.transport("openai"))
+    client = upstream.sdk_client("openai")
     tools = [{"type": "custom", "name": "apply_patch", "description": "Edit files",
               "format": {"type": "grammar", "syntax": "lark", "definition": "start: begin_patch hunk+ end_patch"}}]
     history: list = [{"role": "user", "content": "add a.txt"}]
