@@ -161,7 +161,9 @@ class Relay:
             )
             # The low-level server: one handler, no router or middlewares on this hot path.
             server = web.Server(self._handle, access_log=None)
-            self._runner = web.ServerRunner(server, handle_signals=False)
+            # On close a relayed stream still running gets half a second, then is cancelled: aiohttp's
+            # default (60 s, twice) kept a stopping proxy alive minutes behind a silent upstream.
+            self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=0.5)
             await self._runner.setup()
             site = web.TCPSite(self._runner, "127.0.0.1", 0)
             await site.start()
@@ -254,7 +256,12 @@ class Relay:
                 budget -= 1
                 exhausted = None
                 tried.add(lease.key_id)
-                outcome = await self._attempt(job, target, lease, method, headers, body)
+                try:
+                    outcome = await self._attempt(job, target, lease, method, headers, body)
+                except asyncio.CancelledError:  # the app left, or llmitm stops: free the key unjudged
+                    if not lease.released:
+                        lease.release(status=None, error=None)
+                    raise
                 if isinstance(outcome, aiohttp.ClientResponse):
                     try:
                         return await deliver(target, outcome)
