@@ -159,8 +159,10 @@ class Relay:
                 connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
             )
-            # The low-level server: one handler, no router or middlewares on this hot path.
-            server = web.Server(self._handle, access_log=None)
+            # The low-level server: one handler, no router or middlewares on this hot path. When the app
+            # hangs up, mitmproxy drops our connection and the handler is cancelled: the upstream call
+            # ends now, not at its next chunk or idle timeout (blamed on the upstream, as it was).
+            server = web.Server(self._handle, access_log=None, handler_cancellation=True)
             # On close a relayed stream still running gets half a second, then is cancelled: aiohttp's
             # default (60 s, twice) kept a stopping proxy alive minutes behind a silent upstream.
             self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=0.5)

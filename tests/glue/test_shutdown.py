@@ -6,11 +6,13 @@ real `llmitm run` with signals.)"""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import logging
 import threading
 import time
 
+import aiohttp
 import pytest
 from mitmproxy import http
 from mitmproxy.addons import proxyserver
@@ -24,9 +26,10 @@ from llmitm.observe.ledger import LedgerRow, LedgerWriter
 from llmitm.observe.observer import Observer
 from llmitm.pool.tasks import bounded
 from llmitm.provider_pools import PoolRegistry
-from llmitm.relay import Relay
+from llmitm.relay import Relay, RelayJob
 from tests.glue.conftest import config_text, make_config, pools_for
-from tests.harness.upstream import Reply
+from tests.glue.test_relay import CHAT, job_for
+from tests.harness.upstream import Reply, default_script
 
 BOUND_SECONDS = 5.0  # far above what stopping takes; only here so that a regression fails instead of hanging
 STEP_SECONDS = 0.05
@@ -89,7 +92,63 @@ async def stalled_upstream(upstream):
     release.set()
 
 
-async def test_a_request_waiting_for_its_whole_answer_is_told_llmitm_stops_and_frees_its_key(tmp_path, stalled_upstream):
+@pytest.fixture
+async def silent_stream_upstream(upstream):
+    """A stream's first recorded event, then silence until released."""
+    release = threading.Event()
+
+    def script(req):
+        reply = default_script(req)
+        first = reply.events[0]
+
+        def events():
+            yield first
+            release.wait(BOUND_SECONDS * 2)
+
+        return dataclasses.replace(reply, events=events())
+
+    upstream.script = script
+    yield upstream
+    release.set()
+
+
+async def relayed_stream(relay: Relay, upstream) -> tuple[RelayJob, aiohttp.ClientSession, aiohttp.ClientResponse]:
+    """A pooled stream through the relay, as mitmproxy sends it, with its first bytes read."""
+    body = {**CHAT, "stream": True}
+    job = job_for(upstream, body)
+    session = aiohttp.ClientSession()
+    response = await session.post(await relay.submit(job), json=body)
+    await response.content.readany()
+    return job, session, response
+
+
+async def test_a_relayed_stream_ends_as_soon_as_its_app_leaves_though_the_upstream_is_silent(silent_stream_upstream):
+    relay = Relay()
+    try:
+        job, session, response = await relayed_stream(relay, silent_stream_upstream)
+        response.close()  # mitmproxy drops the relay connection when the app hangs up
+        await session.close()
+        async with asyncio.timeout(BOUND_SECONDS):  # not the upstream's next event, nor idle_timeout_seconds
+            while job.tries[-1].end is None:
+                await asyncio.sleep(0.01)
+    finally:
+        await relay.close()
+
+
+async def test_closing_the_relay_ends_a_stream_whose_upstream_is_silent(silent_stream_upstream):
+    relay = Relay()
+    job, session, response = await relayed_stream(relay, silent_stream_upstream)
+    try:
+        async with asyncio.timeout(BOUND_SECONDS):  # aiohttp's default waited 60 s, twice
+            await relay.close()
+        assert job.tries[-1].end is not None
+    finally:
+        response.close()
+        await session.close()
+
+
+async def test_a_request_waiting_for_its_whole_answer_is_told_llmitm_stops_and_frees_its_key(tmp_path, stalled_upstream,
+                                                                                               caplog):
     path = tmp_path / "llmitm.yaml"
     path.write_text(config_text(stalled_upstream.url))
     addon = Llmitm()
@@ -110,6 +169,7 @@ async def test_a_request_waiting_for_its_whole_answer_is_told_llmitm_stops_and_f
     error = json.loads(flow.response.content)["error"]
     assert "shutting down" in error["message"] and error["type"]  # OpenAI's error shape
     assert [s.in_flight for s in pool.snapshot()] == [0, 0]
+    assert "dropped without release" not in caplog.text  # freed by the cancelled attempt, not a finalizer
     assert addon.exchanges == {}
 
 
