@@ -24,11 +24,16 @@ from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_defa
 from .exchange import Exchange, answer
 from .guard import fail_closed
 from .observe.observer import Observer
-from .plan import AppRequest, Forward, Planner, Refuse
+from .plan import AppRequest, Forward, Planner, Refuse, protocol_of
+from .pool.tasks import bounded, stop_task, stop_tasks
 from .provider_pools import PoolRegistry
 from .relay import Relay
 
 log = logging.getLogger(__name__)
+
+# Each step of `done` may take this long. Its five steps stay well inside the ten seconds a service
+# manager (and tests/harness/proxy.py) grants after SIGTERM before SIGKILL.
+SHUTDOWN_STEP_SECONDS = 1.5
 
 
 class Llmitm:
@@ -43,6 +48,10 @@ class Llmitm:
         self.observer = Observer.for_config(self.config, self.pools, None)  # usage ledger, metrics, traces
         self.watcher: upkeep.ConfigWatcher | None = None
         self._upkeep: asyncio.Task | None = None
+        # Requests being sent through the relay (waiting for a key, or for a whole upstream answer): ended
+        # first on shutdown, so that none draws a key and then meets the relay closed under it.
+        self._sends: set[asyncio.Future] = set()
+        self.stopping = False
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -94,11 +103,22 @@ class Llmitm:
             self._upkeep = asyncio.get_running_loop().create_task(upkeep.run(self))
 
     async def done(self) -> None:
-        if self._upkeep is not None:
-            self._upkeep.cancel()
-        await self.relay.close()
-        await self.observer.close()
-        await self.pools.close()
+        """Stop everything llmitm started, each step bounded: mitmproxy runs `done` before it drops any
+        connection and stays deaf to further signals meanwhile, so one step waiting on a silent
+        upstream or collector would keep the proxy from exiting at all. A step that overruns is
+        logged and left; the process is ending anyway."""
+        self.stopping = True
+        upkeep_task, self._upkeep = self._upkeep, None
+        if upkeep_task is not None:
+            await bounded("stopping the upkeep (config watch, key probes)", stop_task(upkeep_task), SHUTDOWN_STEP_SECONDS)
+        if self._sends:
+            await bounded("ending the requests still waiting for a key or a whole answer", stop_tasks(self._sends),
+                          SHUTDOWN_STEP_SECONDS)
+        await bounded("closing the relay (its loopback server and upstream connections)", self.relay.close(),
+                      SHUTDOWN_STEP_SECONDS)
+        await bounded("closing the observer (ledger rows, traces, metrics port)", self.observer.close(),
+                      SHUTDOWN_STEP_SECONDS)
+        await bounded("closing the key pools (their last state)", self.pools.close(), SHUTDOWN_STEP_SECONDS)
 
     # -- request ------------------------------------------------------------------------------
 
@@ -128,8 +148,27 @@ class Llmitm:
         if not isinstance(plan, Forward):
             answer(flow, plan)
             return
+        if self.stopping:  # the relay is closing: refuse in the app's protocol rather than fail on it
+            answer(flow, shutting_down(plan, flow))
+            return
         exchange = self.exchanges[flow.id] = Exchange(plan)
-        await exchange.send(flow, self.relay, self.pools, self.config, sideflows.views_enabled())
+        # In a task of its own, which `done` can end (a request waiting for a key or for a whole answer)
+        # while the pools and the relay still stand; the app is then told that llmitm is stopping.
+        send = asyncio.ensure_future(exchange.send(flow, self.relay, self.pools, self.config, sideflows.views_enabled()))
+        self._sends.add(send)
+        send.add_done_callback(self._sends.discard)
+        try:
+            await asyncio.wait({send})
+        except asyncio.CancelledError:  # mitmproxy dropped the flow: its upstream work goes too
+            send.cancel()
+            raise
+        if send.cancelled():  # by `done`
+            del self.exchanges[flow.id]
+            exchange.abandon(self.relay, flow)  # its key is freed unjudged
+            answer(flow, shutting_down(plan, flow))
+            self.observer.finished(exchange, flow)  # an attempt that was under way gets its ledger row
+            return
+        send.result()  # a failure is the guard's to answer
 
     # -- response -----------------------------------------------------------------------------
 
@@ -180,6 +219,11 @@ class Llmitm:
         exchange.abandon(self.relay, flow)
         self.observer.finished(exchange, flow, bug=True)
         return exchange.client_protocol
+
+
+def shutting_down(plan: Forward, flow: http.HTTPFlow) -> Refuse:
+    protocol = plan.client_protocol or protocol_of(flow.request.method, flow.request.path)
+    return Refuse(protocol, 503, "llmitm is shutting down; retry on another instance", retry_after=1)
 
 
 def app_request(flow: http.HTTPFlow, body: bytes) -> AppRequest:

@@ -159,9 +159,13 @@ class Relay:
                 connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
             )
-            # The low-level server: one handler, no router or middlewares on this hot path.
-            server = web.Server(self._handle, access_log=None)
-            self._runner = web.ServerRunner(server, handle_signals=False)
+            # The low-level server: one handler, no router or middlewares on this hot path. When the app
+            # hangs up, mitmproxy drops our connection and the handler is cancelled: the upstream call
+            # ends now, not at its next chunk or idle timeout (blamed on the upstream, as it was).
+            server = web.Server(self._handle, access_log=None, handler_cancellation=True)
+            # On close a relayed stream still running gets half a second, then is cancelled: aiohttp's
+            # default (60 s, twice) kept a stopping proxy alive minutes behind a silent upstream.
+            self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=0.5)
             await self._runner.setup()
             site = web.TCPSite(self._runner, "127.0.0.1", 0)
             await site.start()
@@ -254,7 +258,12 @@ class Relay:
                 budget -= 1
                 exhausted = None
                 tried.add(lease.key_id)
-                outcome = await self._attempt(job, target, lease, method, headers, body)
+                try:
+                    outcome = await self._attempt(job, target, lease, method, headers, body)
+                except asyncio.CancelledError:  # the app left, or llmitm stops: free the key unjudged
+                    if not lease.released:
+                        lease.release(status=None, error=None)
+                    raise
                 if isinstance(outcome, aiohttp.ClientResponse):
                     try:
                         return await deliver(target, outcome)

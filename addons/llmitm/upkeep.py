@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from .config import ConfigError, LlmitmConfig, load_config
 from .plan import upstream_url
+from .pool.tasks import CancelGuard, stop_tasks
 from .protocols.registry import REGISTRY
 
 log = logging.getLogger(__name__)
@@ -33,21 +34,28 @@ class Upkept(Protocol):
 
 
 async def run(addon: Upkept) -> None:
-    """Load the pools' persisted state (cooldowns, disabled keys) before any probe, then tick forever."""
+    """Load the pools' persisted state (cooldowns, disabled keys) before any probe, then tick until
+    cancelled. Cancelling it ends the probes it started too, so none outlives the relay they use."""
+    guard = CancelGuard()  # a store call may swallow the cancellation (pool/tasks.py): never tick on after one
     probes: set[asyncio.Task] = set()
-    for pool in list(addon.pools.pools.values()):
-        try:
-            await pool.load()
-        except Exception:
-            log.exception("llmitm: reading pool state failed")
-    while True:
-        await asyncio.sleep(TICK_SECONDS)
-        try:
-            if addon.watcher is not None:
-                addon.watcher.check()
-            await probe_due_keys(addon.config, addon.pools.pools, addon.relay, probes)
-        except Exception:  # upkeep must outlive any one failure
-            log.exception("llmitm: upkeep failed")
+    try:
+        for pool in list(addon.pools.pools.values()):
+            try:
+                await pool.load()
+            except Exception:
+                log.exception("llmitm: reading pool state failed")
+            guard.check()
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                if addon.watcher is not None:
+                    addon.watcher.check()
+                await probe_due_keys(addon.config, addon.pools.pools, addon.relay, probes)
+            except Exception:  # upkeep must outlive any one failure
+                log.exception("llmitm: upkeep failed")
+            guard.check()
+    finally:
+        await stop_tasks(probes)
 
 
 class ConfigWatcher:

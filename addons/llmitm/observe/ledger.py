@@ -18,6 +18,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..pool.tasks import stop_task
+
 log = logging.getLogger(__name__)
 
 DIMENSIONS = ("day", "client", "route", "provider", "model", "key")
@@ -204,11 +206,7 @@ class LedgerWriter:
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+            await stop_task(self._task)  # unlike awaiting it under `except CancelledError`, keeps our own cancellation
         await self.flush()
         self.store.close()
 

@@ -19,8 +19,9 @@ import asyncio
 import contextlib
 import ipaddress
 import logging
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -262,12 +263,14 @@ class Observer:
 
     # -- shutdown -------------------------------------------------------------------------------
 
-    def _release(self) -> None:
+    def _release(self) -> asyncio.Future[None] | None:
+        """Stop reporting and free the metrics port. The tracer's last export runs in a thread of its
+        own: OpenTelemetry's shutdown blocks for up to 30 s on a collector that does not answer, which
+        on the event loop would freeze every flow (and a proxy's exit). Returns when it is done."""
         self.closed = True
         if self.metrics is not None:
-            self.metrics.close()
-        if self.tracer is not None:
-            self.tracer.close()
+            self.metrics.close()  # the server's poll interval (0.5 s) at most
+        return in_daemon_thread(self.tracer.close, "llmitm-trace-export") if self.tracer is not None else None
 
     def close_soon(self) -> None:
         """Replaced on reload: free the port now, write the queued rows in the background."""
@@ -279,9 +282,37 @@ class Observer:
                 asyncio.run(self.ledger.close())
 
     async def close(self) -> None:
-        self._release()
+        """The proxy stops: write the queued ledger rows and the last spans. Not bounded here; the
+        caller bounds it (addon.done), and what it cuts short is lost with the process."""
+        traces = self._release()
         if self.ledger is not None:
             await self.ledger.close()
+        if traces is not None:
+            await traces
+
+
+def in_daemon_thread(work: Callable[[], object], name: str) -> asyncio.Future[None] | None:
+    """Run blocking `work` in a daemon thread; the future is done when it ended (None: no event loop
+    here, and the thread just runs). Not asyncio.to_thread: asyncio.run waits for the default
+    executor's threads at exit, without a bound on Python 3.11, so a stuck export would hang the exit."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        loop = None
+    done: asyncio.Future[None] | None = loop.create_future() if loop is not None else None
+
+    def run() -> None:
+        try:
+            work()
+        except Exception:
+            log.exception("llmitm: %s failed", name)
+        finally:
+            if loop is not None and done is not None:
+                with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+                    loop.call_soon_threadsafe(lambda: done.done() or done.set_result(None))
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return done
 
 
 def attempts_of(exchange: Any, flow: Any, now: float) -> list[UpstreamTry]:

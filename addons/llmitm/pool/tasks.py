@@ -15,6 +15,10 @@ store call, passes a `CancelGuard`, which re-raises a cancellation that arrived 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable
+
+log = logging.getLogger(__name__)
 
 
 async def wait_event(event: asyncio.Event, seconds: float) -> bool:
@@ -50,7 +54,37 @@ class CancelGuard:
 async def stop_task(task: asyncio.Task[None]) -> None:
     """Cancel `task` and wait until it has ended. Its own cancellation or failure is not the caller's
     concern; the caller's cancellation is: it propagates (the task, cancelled already, ends on its own)."""
-    task.cancel()
-    await asyncio.wait({task})
-    if not task.cancelled():
-        task.exception()  # retrieved, so a failure of the stopped task is not reported as never retrieved
+    await stop_tasks({task})
+
+
+async def stop_tasks(tasks: set[asyncio.Task]) -> None:
+    """stop_task for several at once (`tasks` is copied: it may be a set the tasks remove themselves from)."""
+    stopping = set(tasks)
+    if not stopping:
+        return
+    for task in stopping:
+        task.cancel()
+    await asyncio.wait(stopping)
+    for task in stopping:
+        if not task.cancelled():
+            task.exception()  # retrieved, so a failure of the stopped task is not reported as never retrieved
+
+
+async def bounded(step: str, work: Awaitable[object], seconds: float) -> bool:
+    """Await `work` for at most `seconds`; True when it finished. A step that overruns is cancelled
+    and logged by name (a shutdown must end even when one step cannot), a failing one is logged; the
+    caller's own cancellation propagates."""
+    scope = asyncio.timeout(seconds)
+    try:
+        async with scope:
+            await work
+    except TimeoutError:
+        if not scope.expired():
+            log.exception("llmitm: %s failed", step)  # its own timeout, not ours
+        else:
+            log.warning("llmitm: %s did not finish within %g s; left unfinished", step, seconds)
+        return False
+    except Exception:
+        log.exception("llmitm: %s failed", step)
+        return False
+    return True
