@@ -20,10 +20,10 @@ from mitmproxy import ctx, exceptions, http
 
 from . import credentials, sideflows, streaming, upkeep, websocket
 from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_default, load_config
-from .exchange import Exchange, answer
+from .exchange import Exchange, PassThroughCall, answer
 from .guard import fail_closed
 from .observe.observer import Observer
-from .plan import AppRequest, Forward, Planner, Refuse
+from .plan import AppRequest, Forward, PassThrough, Planner, Refuse
 from .provider_pools import PoolRegistry
 from .relay import Relay
 
@@ -38,6 +38,7 @@ class Llmitm:
         self.planner = Planner(self.config)
         self.pools = PoolRegistry()
         self.exchanges: dict[str, Exchange] = {}
+        self.passing: dict[str, PassThroughCall] = {}  # pass-throughs until their answer's headers
         self.relay = Relay()
         self.observer = Observer.for_config(self.config, self.pools, None)  # usage ledger, metrics, traces
         self.watcher: upkeep.ConfigWatcher | None = None
@@ -124,6 +125,9 @@ class Llmitm:
             answer(flow, body)
             return
         plan = self.planner.admitted(app_request(flow, body), time.monotonic())
+        if isinstance(plan, PassThrough):
+            self.passing[flow.id] = await PassThroughCall.send(flow, plan, self.relay, self.config)
+            return
         if not isinstance(plan, Forward):
             answer(flow, plan)
             return
@@ -139,6 +143,8 @@ class Llmitm:
             exchange.on_response_headers(flow)
             if flow.response is not None and flow.response.stream:
                 self.observer.stamp_overhead(exchange, flow)  # a streamed answer's headers go out now
+        elif (call := self.passing.pop(flow.id, None)) is not None:
+            call.on_response_headers(flow)
         elif self.planner.intercepts(flow.request.pretty_host):
             credentials.redact(flow.request)
 
@@ -164,6 +170,8 @@ class Llmitm:
             self.observer.finished(exchange, flow)
             del self.exchanges[flow.id]
             self.account(exchange)
+        elif (call := self.passing.pop(flow.id, None)) is not None:
+            call.restore(flow, self.relay)
         elif self.planner.intercepts(flow.request.pretty_host):
             credentials.redact(flow.request)
 
@@ -173,6 +181,9 @@ class Llmitm:
 
     def abandon(self, flow: http.HTTPFlow) -> str | None:
         """After a bug (guard.py): drop the flow's state, free its key unjudged."""
+        if (call := self.passing.pop(flow.id, None)) is not None:
+            self.relay.forget(flow.request.url)
+            call.restore(flow)
         exchange = self.exchanges.pop(flow.id, None)
         if exchange is None:
             return None
