@@ -120,6 +120,8 @@ async def stream_back(request: web.BaseRequest, protocol: str, provider: str, up
     for k, v in end_to_end(upstream.headers):
         out.headers.add(k, v)
     is_sse = upstream.headers.get("content-type", "").startswith("text/event-stream")
+    if upstream.content_length is not None and not is_sse:  # framed as the upstream framed it
+        out.content_length = upstream.content_length
     try:
         await out.prepare(request)
         while True:
