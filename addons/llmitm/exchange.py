@@ -320,17 +320,23 @@ class PassThroughCall:
 
     record: FlowRecord
     job: RelayJob
-    url: str  # where the app sent it
+    url: str  # where mitmproxy itself would have sent it
+    host_header: str | None  # the app's Host (or :authority), sent and shown as it was
 
     @classmethod
     async def send(cls, flow: http.HTTPFlow, plan: PassThrough, relay: Relay, config: Any) -> PassThroughCall:
-        url = destination(flow.request)
-        protocol = plan.record.client_protocol or protocol_of(flow.request.method, flow.request.path)
-        job = RelayJob([Upstream(flow.request.pretty_host, protocol, url, pool=None)],
-                       max_response_bytes=config.max_response_bytes)
+        request = flow.request
+        protocol = plan.record.client_protocol or protocol_of(request.method, request.path)
+        target = Upstream(request.pretty_host, protocol, request.url, pool=None)
+        if request.host_header:
+            target.headers["Host"] = request.host_header
+        if request.scheme == "https" and _is_ip(request.host) and not _is_ip(request.pretty_host):
+            target.sni = request.pretty_host  # transparent modes: the address is an IP, the certificate names the host
+        job = RelayJob([target], max_response_bytes=config.max_response_bytes)
+        call = cls(plan.record, job, request.url, request.host_header)
         flowinfo.publish(flow, plan.record)
-        flow.request.url = await relay.submit(job)
-        return cls(plan.record, job, url)
+        request.url = await relay.submit(job)
+        return call
 
     def on_response_headers(self, flow: http.HTTPFlow) -> None:
         self.restore(flow)
@@ -343,22 +349,13 @@ class PassThroughCall:
         if relay is not None:
             relay.forget(flow.request.url)
         flow.request.url = self.url
+        if self.host_header:
+            flow.request.host_header = self.host_header
         credentials.redact(flow.request)
         self.record.attempts = list(self.job.attempts)
         if self.job.served is None and self.job.attempts:
             self.record.error = self.job.attempts[-1]
         flowinfo.publish(flow, self.record)
-
-
-def destination(request: http.Request) -> str:
-    """Where mitmproxy itself would have sent the request: its URL. In transparent, local and
-    WireGuard modes the request's host is the destination's IP address, which a certificate does
-    not name: the name the app used (Host/`:authority`) is called instead."""
-    if request.pretty_host != request.host and _is_ip(request.host) and not _is_ip(request.pretty_host):
-        shown = request.copy()
-        shown.host = request.pretty_host
-        return shown.url
-    return request.url
 
 
 def _is_ip(host: str) -> bool:

@@ -90,6 +90,7 @@ class Upstream:
     timeout: float = 600.0  # the whole attempt
     idle_timeout: float = 120.0  # silence between two chunks of a streamed answer
     headers: dict[str, str] = field(default_factory=dict)  # the provider's configured headers
+    sni: str | None = None  # TLS server name when `url` names an IP address (a pass-through in transparent modes)
 
 
 def upstreams_for(plan: Forward, config: LlmitmConfig, pools: Any) -> tuple[list[Upstream], list[str]]:
@@ -303,8 +304,9 @@ class Relay:
         job.tries.append(attempt)
         try:
             upstream = await self._session.request(
-                # encoded=True: the URL goes out exactly as written (the app's own path and query).
-                method, URL(target.url, encoded=True), headers=send_headers, data=body,
+                # encoded=True: the URL goes out exactly as written (the app's own path and query);
+                # no body, no data: aiohttp would add `content-length: 0` to a GET.
+                method, URL(target.url, encoded=True), headers=send_headers, data=body or None, server_hostname=target.sni,
                 timeout=aiohttp.ClientTimeout(total=target.timeout, sock_connect=30),
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as e:

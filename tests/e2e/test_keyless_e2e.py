@@ -174,4 +174,5 @@ def test_a_reachable_pass_through_gets_the_apps_request_and_streams_back(routed,
     assert raw.count(b"data: ") == len(Reply.fixture("gemini/prism/stream-text-followup.sse").events)
     (req,) = upstream.received
     assert req.path == "/v1beta/files?pageSize=2&x=%2F" and req.key == GEMINI_KEY and req.headers["x-app-header"] == "kept"
+    assert "content-length" not in req.headers and "accept" in req.headers  # curl's own, and nothing added
     assert f"GET http://127.0.0.1:{upstream.port}/v1beta/files" in routed.log()  # through llmitm, not around it
