@@ -105,7 +105,8 @@ def upstreams_for(plan: Forward, config: LlmitmConfig, pools: Any) -> tuple[list
                         timeout=provider.timeout_seconds, idle_timeout=provider.idle_timeout_seconds,
                         headers=dict(provider.headers))
 
-    out, warnings = [upstream(decision.provider_name, plan.url)], []
+    out = [upstream(decision.provider_name, plan.url)]
+    warnings: list[str] = []
     if out[0].pool is None:
         return out, warnings
     for name in decision.route.fallback:
