@@ -182,8 +182,7 @@ class Llmitm:
     def abandon(self, flow: http.HTTPFlow) -> str | None:
         """After a bug (guard.py): drop the flow's state, free its key unjudged."""
         if (call := self.passing.pop(flow.id, None)) is not None:
-            self.relay.forget(flow.request.url)
-            call.restore(flow)
+            call.restore(flow, self.relay)
         exchange = self.exchanges.pop(flow.id, None)
         if exchange is None:
             return None

@@ -5,9 +5,9 @@ finished (key lease returned, flow annotated) in `response` or `error`. One `Pas
 intercepted flow no route serves: sent where the app sent it, restored for display in
 `responseheaders` (or `error`).
 
-Every request llmitm lets out goes through the relay's own client (relay.py), pooled or not: left to
-mitmproxy, an upstream it cannot reach gets the app mitmproxy's HTML 502, which no hook can replace;
-through the relay it is a 502 with Retry-After in the app's protocol.
+Every request llmitm lets out goes through the relay's own client (relay.py), pooled or not: were
+mitmproxy to send it, an upstream it cannot reach would get the app mitmproxy's own HTML 502 page,
+which no hook can replace; through the relay it is a 502 with Retry-After in the app's protocol.
 """
 
 from __future__ import annotations
@@ -245,6 +245,8 @@ class Exchange:
             flow.request.url = job.served.url
         elif self.plan.upstream_path:  # nothing served: show where the main provider was to be called
             flow.request.url = upstream_url(self.plan.decision.provider.base_url, self.plan.upstream_path)
+        if job.served is None and not self.plan.pooled and job.attempts:
+            self.record.error = job.attempts[-1]  # a keyless call's one attempt: why no answer came
         if job.lease is not None:
             self.record.key_id, self.record.key_masked = job.lease.key_id, job.lease.masked
 

@@ -19,10 +19,11 @@ from llmitm.config import parse_config
 from llmitm.plan import AppRequest, Forward, Planner
 from llmitm.relay import APP_CREDENTIAL, Relay, RelayJob, upstreams_for
 from llmitm.streaming import PassTap
-from tests.glue.conftest import config_text, pools_for
+from tests.glue.conftest import config_text, loaded_addon, pools_for
 from tests.harness.upstream import Reply
 
 APP_KEY = "sk-app-own-key-123456789"
+NOTHING_LISTENS = 9  # a loopback port with no server (as the glue conftest's default base URL)
 CHAT = {"model": "open-x", "messages": [{"role": "user", "content": "hi"}]}
 FALLBACK = """
   spare: {protocol: openai-chat, base_url: "http://127.0.0.1:9", keys: ["sk-spare-0001"]}
@@ -132,15 +133,15 @@ async def test_a_pass_through_goes_through_the_relay_untouched_and_shows_the_app
     assert addon.passing == {}
 
 
-async def test_a_pass_through_that_cannot_connect_says_so_on_the_flow(addon, closed_port=9):
-    flow = pass_through_flow(closed_port)
+async def test_a_pass_through_that_cannot_connect_says_so_on_the_flow(addon):
+    flow = pass_through_flow(NOTHING_LISTENS)
     await addon.request(flow)
     status, headers, body = await mitmproxy_sends(flow)
     assert status == 502 and headers["x-llmitm-error"] == "upstream-unreachable"
     assert json.loads(body)["error"]["type"] == "server_error"  # the path's protocol: OpenAI's
     flow.response = http.Response.make(status, body, headers)
     addon.responseheaders(flow)
-    assert "connection failed" in flow.comment and flow.marked == ":x:" and flow.request.port == closed_port
+    assert "connection failed" in flow.comment and flow.marked == ":x:" and flow.request.port == NOTHING_LISTENS
 
 
 async def test_a_pass_through_the_app_abandons_is_restored_and_forgotten(addon, upstream):
@@ -151,3 +152,18 @@ async def test_a_pass_through_the_app_abandons_is_restored_and_forgotten(addon, 
     addon.error(flow)
     assert flow.request.host == "127.0.0.1" and flow.request.port == upstream.port and addon.passing == {}
     assert addon.relay.server.jobs == {} and "llmitm-relay" not in flow.request.path and relay_url != flow.request.url
+
+
+async def test_a_keyless_route_that_cannot_connect_says_so_and_names_no_pooled_key(tmp_path):
+    request = http.Request.make("POST", "https://api.openai.com/v1/chat/completions", json.dumps(CHAT).encode(),
+                                {"content-type": "application/json", "authorization": f"Bearer {APP_KEY}"})
+    flow = tflow.tflow(req=request, live=True)
+    with loaded_addon(tmp_path) as addon:  # nothing listens at the providers' address
+        await addon.request(flow)
+        addon.responseheaders(flow)
+        addon.response(flow)
+        await addon.relay.close()
+    assert flow.response.status_code == 502 and flow.response.headers["retry-after"]
+    assert "app's own credential" in flow.comment and "error: open/app-credential: connection failed" in flow.comment
+    assert flow.metadata["llmitm"]["key_id"] is None and flow.marked == ":x:"
+    assert flow.request.host == "127.0.0.1" and APP_KEY not in flow.request.headers["authorization"]
