@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from mitmproxy import http
+from mitmproxy import ctx, http
 
 from . import credentials, flowinfo, sideflows
 from .clients import PIN_HEADER
@@ -149,6 +149,8 @@ class Exchange:
         elif client_secret and plan.forward_app_credential:
             credentials.put_credential(request, plan.upstream_protocol, client_secret)
         candidates, warnings = upstreams_for(plan, config, pools)
+        if not plan.pooled:
+            candidates[0].verify_tls = keyless_tls_verified()
         self.record.warnings.extend(warnings)
         self.job = RelayJob(candidates, pin=pin, max_response_bytes=config.max_response_bytes)
         if plan.streams:
@@ -329,7 +331,7 @@ class PassThroughCall:
     async def send(cls, flow: http.HTTPFlow, plan: PassThrough, relay: Relay, config: Any) -> PassThroughCall:
         request = flow.request
         protocol = plan.record.client_protocol or protocol_of(request.method, request.path)
-        target = Upstream(request.pretty_host, protocol, request.url, pool=None)
+        target = Upstream(request.pretty_host, protocol, request.url, pool=None, verify_tls=keyless_tls_verified())
         if request.host_header:
             target.headers["Host"] = request.host_header
         if request.scheme == "https" and _is_ip(request.host) and not _is_ip(request.pretty_host):
@@ -358,6 +360,14 @@ class PassThroughCall:
         if self.job.served is None and self.job.attempts:
             self.record.error = self.job.attempts[-1]
         flowinfo.publish(flow, self.record)
+
+
+def keyless_tls_verified() -> bool:
+    """Whether a keyless call checks the upstream's certificate. mitmproxy's `ssl_insecure` governed
+    these calls when mitmproxy made them (a local server with a self-signed certificate), so it still
+    does; pooled calls always check: they carry llmitm's keys."""
+    options = getattr(ctx, "options", None)
+    return not (options is not None and "ssl_insecure" in options and options.ssl_insecure)
 
 
 def _is_ip(host: str) -> bool:

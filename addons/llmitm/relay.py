@@ -57,6 +57,7 @@ from .relay_stream import (  # noqa: F401  (HOP_BY_HOP, in_band_error: part of t
     UpstreamIdle,
     end_to_end,
     in_band_error,
+    read_capped,
     stream_back,
 )
 
@@ -91,6 +92,7 @@ class Upstream:
     idle_timeout: float = 120.0  # silence between two chunks of a streamed answer
     headers: dict[str, str] = field(default_factory=dict)  # the provider's configured headers
     sni: str | None = None  # TLS server name when `url` names an IP address (a pass-through in transparent modes)
+    verify_tls: bool = True  # False only for keyless calls under mitmproxy's ssl_insecure (exchange.py)
 
 
 def upstreams_for(plan: Forward, config: LlmitmConfig, pools: Any) -> tuple[list[Upstream], list[str]]:
@@ -308,6 +310,7 @@ class Relay:
                 # encoded=True: the URL goes out exactly as written (the app's own path and query);
                 # no body, no data: aiohttp would add `content-length: 0` to a GET.
                 method, URL(target.url, encoded=True), headers=send_headers, data=body or None, server_hostname=target.sni,
+                ssl=target.verify_tls,
                 timeout=aiohttp.ClientTimeout(total=target.timeout, sock_connect=30),
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
@@ -374,20 +377,6 @@ def retry_headers(retry_after: float, reason: str) -> list[tuple[str, str]]:
         ("retry-after-ms", str(int(float(retry_after) * 1000))),
         ("x-llmitm-error", reason),
     ]
-
-
-async def read_capped(upstream: aiohttp.ClientResponse, limit: int) -> bytes:
-    """The whole body, refusing (ResponseTooLarge) once it passes `limit` bytes."""
-    declared = upstream.content_length
-    if declared is not None and declared > limit:
-        raise ResponseTooLarge(f"the upstream answer of {declared} bytes exceeds max_response_bytes ({limit})")
-    chunks, size = [], 0
-    async for chunk in upstream.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise ResponseTooLarge(f"the upstream answer exceeds max_response_bytes ({limit})")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _json_or_none(data: bytes) -> Any:

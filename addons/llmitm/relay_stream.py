@@ -66,6 +66,20 @@ def in_band_error(protocol: str, message: str) -> bytes:
     return render_stream_error(protocol, 502, message)
 
 
+async def read_capped(upstream: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, refusing (ResponseTooLarge) once it passes `limit` bytes."""
+    declared = upstream.content_length
+    if declared is not None and declared > limit:
+        raise ResponseTooLarge(f"the upstream answer of {declared} bytes exceeds max_response_bytes ({limit})")
+    chunks, size = [], 0
+    async for chunk in upstream.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise ResponseTooLarge(f"the upstream answer exceeds max_response_bytes ({limit})")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 # How the relay serves one job that arrived here: (job, the request mitmproxy sent) -> the response.
 Serve = Callable[[Any, web.BaseRequest], Awaitable[web.StreamResponse]]
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import ssl
+import subprocess
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import aiohttp
 import pytest
@@ -17,7 +21,7 @@ from mitmproxy.test import taddons, tflow
 from llmitm.addon import Llmitm
 from llmitm.config import parse_config
 from llmitm.plan import AppRequest, Forward, Planner
-from llmitm.relay import APP_CREDENTIAL, Relay, RelayJob, upstreams_for
+from llmitm.relay import APP_CREDENTIAL, Relay, RelayJob, Upstream, upstreams_for
 from llmitm.streaming import PassTap
 from tests.glue.conftest import config_text, loaded_addon, pools_for
 from tests.harness.upstream import Reply
@@ -167,3 +171,58 @@ async def test_a_keyless_route_that_cannot_connect_says_so_and_names_no_pooled_k
     assert "app's own credential" in flow.comment and "error: open/app-credential: connection failed" in flow.comment
     assert flow.metadata["llmitm"]["key_id"] is None and flow.marked == ":x:"
     assert flow.request.host == "127.0.0.1" and APP_KEY not in flow.request.headers["authorization"]
+
+
+@pytest.fixture
+def self_signed_server(tmp_path):
+    """An HTTPS server on loopback whose certificate no trust store knows."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert), "-days", "1"],
+                   check=True, capture_output=True)
+
+    class Hello(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *a):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hello)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    thread.join(5)
+
+
+async def test_a_keyless_call_checks_certificates_unless_mitmproxy_is_told_not_to(relay, self_signed_server):
+    def job(verify: bool) -> RelayJob:
+        target = Upstream("local", "openai-chat", f"{self_signed_server}/v1/chat/completions", pool=None, verify_tls=verify)
+        return RelayJob([target])
+
+    refused = await relay.fetch(job(True), "POST", APP_HEADERS, json.dumps(CHAT).encode())
+    assert refused.status == 502 and "connection failed" in json.loads(refused.body)["error"]["message"]
+    accepted = await relay.fetch(job(False), "POST", APP_HEADERS, json.dumps(CHAT).encode())
+    assert accepted.status == 200 and accepted.body == b"{}"
+
+
+async def test_mitmproxys_ssl_insecure_governs_keyless_calls_only(addon, upstream):
+    from mitmproxy import ctx
+
+    ctx.options.update(ssl_insecure=True)
+    await addon.request(pass_through_flow(upstream.port))
+    (call,) = addon.passing.values()
+    assert call.job.upstreams[0].verify_tls is False
+    pooled = tflow.tflow(req=http.Request.make("POST", "https://api.openai.com/v1/chat/completions",
+                                               json.dumps({**CHAT, "model": "gpt-4o", "stream": True}).encode()), live=True)
+    await addon.request(pooled)
+    assert addon.exchanges[pooled.id].job.upstreams[0].verify_tls is True  # it carries llmitm's keys
