@@ -8,10 +8,11 @@ the route's fallback providers. The answer it keeps reaches the client one of tw
 
 - `fetch` (requests that do not stream): the whole answer becomes `flow.response` in the `request`
   hook. The client waits for the whole body anyway, and mitmproxy makes no upstream call of its own.
-- `submit` (streaming requests): the flow is pointed at the relay, a loopback HTTP server in this
-  process, which streams the kept answer back chunk by chunk (design C): a retried stream still
-  arrives event by event. Buffered retry (design A) would make the client wait for the whole answer;
-  leaving retries to the SDK (design B) fails apps that disabled retries.
+- `submit` (streaming requests, and every pass-through: llmitm does not read what those ask for):
+  the flow is pointed at the relay, a loopback HTTP server in this process (relay_stream.py), which
+  streams the kept answer back chunk by chunk (design C): a retried stream still arrives event by
+  event. Buffered retry (design A) would make the client wait for the whole answer; leaving retries
+  to the SDK (design B) fails apps that disabled retries.
 
 The pooled key, and the provider's configured `headers` (a gateway token such as `Helicone-Auth`),
 exist only here: mitmproxy's flow (and so mitmweb, `-w` files and HAR) never holds them.
@@ -49,7 +50,7 @@ from .pool import PoolExhausted, UnknownKey
 from .pool.outcome import Outcome, classify
 from .protocols.errors import render_error
 from .protocols.registry import REGISTRY
-from .relay_stream import (  # noqa: F401  (HOP_BY_HOP, in_band_error: part of the relay's interface)
+from .relay_stream import (  # noqa: F401  (HOP_BY_HOP, in_band_error, UpstreamIdle: the relay's interface too)
     HOP_BY_HOP,
     Answer,
     RelayServer,
