@@ -21,10 +21,10 @@ from mitmproxy import ctx, exceptions, http
 from . import credentials, sideflows, streaming, upkeep, websocket
 from .bodylimits import mitmproxy_body_size_limit
 from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_default, load_config
-from .exchange import Exchange, answer
+from .exchange import Exchange, PassThroughCall, answer
 from .guard import fail_closed
 from .observe.observer import Observer
-from .plan import AppRequest, Forward, Planner, Refuse, protocol_of
+from .plan import AppRequest, Forward, PassThrough, Planner, Refuse, protocol_of
 from .pool.tasks import bounded, stop_task, stop_tasks
 from .provider_pools import PoolRegistry
 from .relay import Relay
@@ -44,6 +44,7 @@ class Llmitm:
         self.planner = Planner(self.config)
         self.pools = PoolRegistry()
         self.exchanges: dict[str, Exchange] = {}
+        self.passing: dict[str, PassThroughCall] = {}  # pass-throughs until their answer's headers
         self.relay = Relay()
         self.observer = Observer.for_config(self.config, self.pools, None)  # usage ledger, metrics, traces
         self.watcher: upkeep.ConfigWatcher | None = None
@@ -145,11 +146,14 @@ class Llmitm:
             answer(flow, body)
             return
         plan = self.planner.admitted(app_request(flow, body), time.monotonic())
-        if not isinstance(plan, Forward):
+        if not isinstance(plan, (Forward, PassThrough)):
             answer(flow, plan)
             return
         if self.stopping:  # the relay is closing: refuse in the app's protocol rather than fail on it
             answer(flow, shutting_down(plan, flow))
+            return
+        if isinstance(plan, PassThrough):
+            self.passing[flow.id] = await PassThroughCall.send(flow, plan, self.relay, self.config)
             return
         exchange = self.exchanges[flow.id] = Exchange(plan)
         # In a task of its own, which `done` can end (a request waiting for a key or for a whole answer)
@@ -179,6 +183,8 @@ class Llmitm:
             exchange.on_response_headers(flow)
             if flow.response is not None and flow.response.stream:
                 self.observer.stamp_overhead(exchange, flow)  # a streamed answer's headers go out now
+        elif (call := self.passing.pop(flow.id, None)) is not None:
+            call.on_response_headers(flow)
         elif self.planner.intercepts(flow.request.pretty_host):
             credentials.redact(flow.request)
 
@@ -204,6 +210,8 @@ class Llmitm:
             self.observer.finished(exchange, flow)
             del self.exchanges[flow.id]
             self.account(exchange)
+        elif (call := self.passing.pop(flow.id, None)) is not None:
+            call.restore(flow, self.relay)
         elif self.planner.intercepts(flow.request.pretty_host):
             credentials.redact(flow.request)
 
@@ -213,6 +221,8 @@ class Llmitm:
 
     def abandon(self, flow: http.HTTPFlow) -> str | None:
         """After a bug (guard.py): drop the flow's state, free its key unjudged."""
+        if (call := self.passing.pop(flow.id, None)) is not None:
+            call.restore(flow, self.relay)
         exchange = self.exchanges.pop(flow.id, None)
         if exchange is None:
             return None
@@ -221,8 +231,9 @@ class Llmitm:
         return exchange.client_protocol
 
 
-def shutting_down(plan: Forward, flow: http.HTTPFlow) -> Refuse:
-    protocol = plan.client_protocol or protocol_of(flow.request.method, flow.request.path)
+def shutting_down(plan: Forward | PassThrough, flow: http.HTTPFlow) -> Refuse:
+    protocol = plan.client_protocol if isinstance(plan, Forward) else plan.record.client_protocol
+    protocol = protocol or protocol_of(flow.request.method, flow.request.path)
     return Refuse(protocol, 503, "llmitm is shutting down; retry on another instance", retry_after=1)
 
 

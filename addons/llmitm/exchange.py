@@ -1,44 +1,49 @@
 """Per-flow state between hooks, and the flow edits that carry out a plan (plan.py).
 
 One `Exchange` per flow the planner forwards: created in `request`, consulted in `responseheaders`,
-finished (key lease returned, flow annotated) in `response` or `error`.
+finished (key lease returned, flow annotated) in `response` or `error`. One `PassThroughCall` per
+intercepted flow no route serves: sent where the app sent it, restored for display in
+`responseheaders` (or `error`).
+
+Every request llmitm lets out goes through the relay's own client (relay.py), pooled or not: were
+mitmproxy to send it, an upstream it cannot reach would get the app mitmproxy's own HTML 502 page,
+which no hook can replace; through the relay it is a 502 with Retry-After in the app's protocol.
 """
 
 from __future__ import annotations
 
 import inspect
+import ipaddress
 import logging
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from mitmproxy import http
+from mitmproxy import ctx, http
 
 from . import credentials, flowinfo, sideflows
 from .clients import PIN_HEADER
 from .endpoints import FALLBACK_PROTOCOL
+from .flowinfo import FlowRecord
 from .metering import UsageMeter
 from .observe.observer import client_label
-from .plan import Forward, LocalAnswer, PassThrough, Refuse, upstream_url
+from .plan import Forward, LocalAnswer, PassThrough, Refuse, protocol_of, upstream_url
 from .protocols import Translation
 from .protocols.canonical import MalformedUpstream
 from .protocols.errors import render_error
-from .relay import HOP_BY_HOP, Relay, RelayJob, upstreams_for
-from .streaming import StreamTap, sse_headers
+from .relay import HOP_BY_HOP, Relay, RelayJob, Upstream, upstreams_for
+from .streaming import PassTap, StreamTap, sse_headers
 
 log = logging.getLogger(__name__)
 
 ERROR_HEADERS = {"content-type": "application/json", "x-llmitm-error": "1"}
 
-__all__ = ["Bodies", "Exchange", "PIN_HEADER", "answer", "upstream_url"]
+__all__ = ["Bodies", "Exchange", "PIN_HEADER", "PassThroughCall", "answer", "upstream_url"]
 
 
-def answer(flow: http.HTTPFlow, plan: Refuse | LocalAnswer | PassThrough) -> None:
-    """Carry out a plan that sends nothing upstream (or passes the request on untouched)."""
-    if isinstance(plan, PassThrough):
-        flowinfo.publish(flow, plan.record)
-        return
+def answer(flow: http.HTTPFlow, plan: Refuse | LocalAnswer) -> None:
+    """Carry out a plan that sends nothing upstream."""
     credentials.redact(flow.request)  # answered here, but the app's key is still not for display
     if isinstance(plan, LocalAnswer):
         flow.response = http.Response.make(plan.status, plan.body, {"content-type": "application/json"})
@@ -88,12 +93,11 @@ class Exchange:
     bodies: Bodies = field(default_factory=Bodies)
     usage: tuple[int, int] = (0, 0)  # (input, output) tokens, when known
     finished: bool = False
-    provider_headers_on_flow: bool = False  # configured headers mitmproxy sends (masked once sent)
     meter: UsageMeter = field(init=False)
     # For observe/ (usage ledger, metrics, traces): who asked, and when things happened (wall clock).
     client_name: str | None = None  # the configured client that sent it, once clients are identified
     client_fingerprint: str | None = None  # else the app credential's fingerprint (observer.client_label)
-    sent_at: float = 0.0  # when llmitm was done with the request (mitmproxy then sends unpooled ones)
+    sent_at: float = 0.0  # when llmitm was done with the request
     first_chunk_at: float | None = None  # the first streamed chunk of the answer
     overhead: float | None = None  # seconds llmitm itself added before the answer's headers went out
 
@@ -120,8 +124,9 @@ class Exchange:
     # -- request ------------------------------------------------------------------------------
 
     async def send(self, flow: http.HTTPFlow, relay: Relay, pools: Any, config: Any, keep_client_request: bool) -> None:
-        """Rewrite the flow as planned, then the credential: pooled calls go through the relay (which
-        adds the key and the provider's configured headers), others keep the app's own credential."""
+        """Rewrite the flow as planned, then the credential, and hand the call to the relay, which
+        adds the provider's configured headers: pooled calls get a key from the pool (drawn and
+        retried by the relay); keyless ones keep the app's own credential, in the upstream's carrier."""
         plan, request = self.plan, flow.request
         self.bodies.app_request = request.get_content(strict=False)
         self.bodies.app_host, self.bodies.app_path = request.pretty_host, request.path
@@ -141,20 +146,17 @@ class Exchange:
         if plan.pooled:
             # The relay draws the key and retries on another; the flow never holds the pooled key.
             self.record.credential = "pooled"
-            candidates, warnings = upstreams_for(plan, config, pools)
-            self.record.warnings.extend(warnings)
-            self.job = RelayJob(candidates, pin=pin, max_response_bytes=config.max_response_bytes)
-            if plan.streams:
-                request.url = await relay.submit(self.job)
-            else:
-                await self._fetch(flow, relay)
+        elif client_secret and plan.forward_app_credential:
+            credentials.put_credential(request, plan.upstream_protocol, client_secret)
+        candidates, warnings = upstreams_for(plan, config, pools)
+        if not plan.pooled:
+            candidates[0].verify_tls = keyless_tls_verified()
+        self.record.warnings.extend(warnings)
+        self.job = RelayJob(candidates, pin=pin, max_response_bytes=config.max_response_bytes)
+        if plan.streams:
+            request.url = await relay.submit(self.job)
         else:
-            # No relay: mitmproxy sends these itself, so they go on the flow and are masked once sent.
-            for name, value in plan.decision.provider.headers.items():
-                request.headers[name] = value
-            self.provider_headers_on_flow = bool(plan.decision.provider.headers)
-            if client_secret and plan.forward_app_credential:
-                credentials.put_credential(request, plan.upstream_protocol, client_secret)
+            await self._fetch(flow, relay)
         flowinfo.publish(flow, self.record)
         self.sent_at = time.time()
 
@@ -170,12 +172,9 @@ class Exchange:
         self.relayed(flow)
 
     def redact(self, flow: http.HTTPFlow) -> None:
-        """The request is on the wire: no credential or configured header may remain readable."""
+        """The request is on the wire: no credential may remain readable (configured headers are the
+        relay's alone: the flow never holds them)."""
         credentials.redact(flow.request)
-        if self.provider_headers_on_flow:
-            for name in self.plan.decision.provider.headers:
-                if name in flow.request.headers:
-                    flow.request.headers[name] = credentials.mask_secret(flow.request.headers[name])
 
     # -- response -----------------------------------------------------------------------------
 
@@ -248,6 +247,8 @@ class Exchange:
             flow.request.url = job.served.url
         elif self.plan.upstream_path:  # nothing served: show where the main provider was to be called
             flow.request.url = upstream_url(self.plan.decision.provider.base_url, self.plan.upstream_path)
+        if job.served is None and not self.plan.pooled and job.attempts:
+            self.record.error = job.attempts[-1]  # a keyless call's one attempt: why no answer came
         if job.lease is not None:
             self.record.key_id, self.record.key_masked = job.lease.key_id, job.lease.masked
 
@@ -312,3 +313,66 @@ def release_aborted(lease: Any) -> None:
         lease.release(status=None, error=None, aborted=True)
     else:
         lease.release(status=None, error=None)
+
+
+@dataclass
+class PassThroughCall:
+    """An intercepted request no route serves: it goes where the app sent it, headers, credential and
+    body untouched, but through the relay's client (keyless, one attempt) and back through its
+    loopback server, whole or streamed (see the module docstring for why). The flow points at the
+    relay until the answer's headers are in; then it shows the app's URL again (credentials masked)."""
+
+    record: FlowRecord
+    job: RelayJob
+    url: str  # where mitmproxy itself would have sent it
+    host_header: str | None  # the app's Host (or :authority), sent and shown as it was
+
+    @classmethod
+    async def send(cls, flow: http.HTTPFlow, plan: PassThrough, relay: Relay, config: Any) -> PassThroughCall:
+        request = flow.request
+        protocol = plan.record.client_protocol or protocol_of(request.method, request.path)
+        target = Upstream(request.pretty_host, protocol, request.url, pool=None, verify_tls=keyless_tls_verified())
+        if request.host_header:
+            target.headers["Host"] = request.host_header
+        if request.scheme == "https" and _is_ip(request.host) and not _is_ip(request.pretty_host):
+            target.sni = request.pretty_host  # transparent modes: the address is an IP, the certificate names the host
+        job = RelayJob([target], max_response_bytes=config.max_response_bytes)
+        call = cls(plan.record, job, request.url, request.host_header)
+        flowinfo.publish(flow, plan.record)
+        request.url = await relay.submit(job)
+        return call
+
+    def on_response_headers(self, flow: http.HTTPFlow) -> None:
+        self.restore(flow)
+        response = flow.response
+        if response is not None and response.headers.get("content-type", "").startswith("text/event-stream"):
+            response.stream = PassTap(flow)  # event by event, and still shown in mitmweb afterwards
+
+    def restore(self, flow: http.HTTPFlow, relay: Relay | None = None) -> None:
+        """The flow shows the app's request again, its credential masked, and what the relay did."""
+        if relay is not None:
+            relay.forget(flow.request.url)
+        flow.request.url = self.url
+        if self.host_header:
+            flow.request.host_header = self.host_header
+        credentials.redact(flow.request)
+        self.record.attempts = list(self.job.attempts)
+        if self.job.served is None and self.job.attempts:
+            self.record.error = self.job.attempts[-1]
+        flowinfo.publish(flow, self.record)
+
+
+def keyless_tls_verified() -> bool:
+    """Whether a keyless call checks the upstream's certificate. mitmproxy's `ssl_insecure` governed
+    these calls when mitmproxy made them (a local server with a self-signed certificate), so it still
+    does; pooled calls always check: they carry llmitm's keys."""
+    options = getattr(ctx, "options", None)
+    return not (options is not None and "ssl_insecure" in options and options.ssl_insecure)
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True

@@ -36,7 +36,8 @@ class FlowRecord:
         """The flow list's comment: the story at a glance, one fact per line, no secret (keys masked).
         `timing`: what the flow's timestamps say (time to first byte, total), when it has finished."""
         if self.provider is None:
-            return "llmitm: no route matched: passed through untouched"
+            passed = "llmitm: no route matched: passed through untouched"
+            return passed + (f"\nerror: {self.error}" if self.error else "")
         model = self.upstream_model or self.model or "(model not named)"
         renamed = f" (app asked for {self.model})" if self.model and self.upstream_model not in (None, self.model) else ""
         how = f", translated from {self.client_protocol}" if self.translated else ""

@@ -9,8 +9,8 @@ and answers with a plan, one of:
   estimated toward an upstream that cannot count);
 - `PassThrough`: an intercepted host no route serves: the request goes where the app sent it, untouched;
 - `Forward`: send it to the route's provider — the same bytes with only the model rewritten in place, or
-  translated through the canonical model — either by mitmproxy (the app's own credential) or by the
-  relay with a pooled key (`Forward.pooled`), streamed or whole (`Forward.streams`).
+  translated through the canonical model — by the relay, with a pooled key (`Forward.pooled`) or the
+  app's own credential, streamed or whole (`Forward.streams`).
 
 `Planner.admitted` adds who is asking (clients.py): with `clients:` configured, an unknown caller gets
 a 401, a model, provider or key pin outside its grant a 403, a caller over its rate a 429 with

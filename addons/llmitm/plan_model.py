@@ -84,7 +84,8 @@ class LocalAnswer:
 
 @dataclass(frozen=True)
 class PassThrough:
-    """No route serves this intercepted request: it goes where the app sent it, untouched."""
+    """No route serves this intercepted request: it goes where the app sent it, untouched (by the
+    relay's client, so that an unreachable host is an error in the app's protocol)."""
 
     record: FlowRecord
 
@@ -113,7 +114,7 @@ class Forward:
 
     @property
     def pooled(self) -> bool:
-        """The relay makes the call with a pooled key (else mitmproxy does, with the app's key)."""
+        """The relay makes the call with a pooled key (else keyless, with the app's own key)."""
         return self.decision.provider.pooled
 
 

@@ -1,4 +1,4 @@
-"""Upstream calls of pooled flows: key draw, transparent retry, and delivery to mitmproxy.
+"""Upstream calls of intercepted flows: key draw, transparent retry, and delivery to mitmproxy.
 
 mitmproxy cannot re-send a request within one flow, and once a streamed response has started the
 client owns those bytes (MITMPROXY.md §6). So llmitm makes pooled upstream calls itself, with its own
@@ -8,13 +8,22 @@ the route's fallback providers. The answer it keeps reaches the client one of tw
 
 - `fetch` (requests that do not stream): the whole answer becomes `flow.response` in the `request`
   hook. The client waits for the whole body anyway, and mitmproxy makes no upstream call of its own.
-- `submit` (streaming requests): the flow is pointed at the relay, a loopback HTTP server in this
-  process, which streams the kept answer back chunk by chunk (design C): a retried stream still
-  arrives event by event. Buffered retry (design A) would make the client wait for the whole answer;
-  leaving retries to the SDK (design B) fails apps that disabled retries.
+- `submit` (streaming requests, and every pass-through: llmitm does not read what those ask for):
+  the flow is pointed at the relay, a loopback HTTP server in this process (relay_stream.py), which
+  streams the kept answer back chunk by chunk (design C): a retried stream still arrives event by
+  event. Buffered retry (design A) would make the client wait for the whole answer; leaving retries
+  to the SDK (design B) fails apps that disabled retries.
 
 The pooled key, and the provider's configured `headers` (a gateway token such as `Helicone-Auth`),
 exist only here: mitmproxy's flow (and so mitmweb, `-w` files and HAR) never holds them.
+
+Keyless calls go through the same client: a route whose provider has no pool (the app's own
+credential, e.g. a local server) and an intercepted request no route serves (a pass-through). Left
+to mitmproxy, an upstream it cannot reach is answered with mitmproxy's own HTML 502, which no hook
+can replace and no SDK can parse. Here such a call is one attempt (an `Upstream` without a pool:
+nothing to draw, no other key to retry on) with the app's headers as they are, bounded like a pooled
+one (timeout, idle timeout, `max_response_bytes`), and an unreachable upstream is a 502 with
+Retry-After in the protocol's own error shape.
 
 When nothing serves, the app is told whose fault it is: a provider that could not be reached is a 502
 with Retry-After (SDKs retry it; a 400 would blame the app); an upstream refusal that waiting will not
@@ -27,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -35,12 +43,24 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 from .plan import upstream_url
 from .pool import PoolExhausted, UnknownKey
 from .pool.outcome import Outcome, classify
-from .protocols.errors import render_error, render_stream_error
+from .protocols.errors import render_error
 from .protocols.registry import REGISTRY
+from .relay_stream import (  # noqa: F401  (HOP_BY_HOP, in_band_error, UpstreamIdle: the relay's interface too)
+    HOP_BY_HOP,
+    Answer,
+    RelayServer,
+    ResponseTooLarge,
+    UpstreamIdle,
+    end_to_end,
+    in_band_error,
+    read_capped,
+    stream_back,
+)
 
 if TYPE_CHECKING:
     from .config import LlmitmConfig
@@ -50,42 +70,48 @@ log = logging.getLogger(__name__)
 
 # 401/402/403 too: they are about the key (the pool disables it until a probe succeeds), so another key may serve.
 RETRYABLE = frozenset({401, 402, 403, 408, 409, 429, 500, 502, 503, 504, 520, 522, 524, 529})
-HOP_BY_HOP = frozenset({
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-    "transfer-encoding", "upgrade", "content-length", "host",
-})
 T = TypeVar("T")
 # Retry-After when no upstream could be reached and the pool names no moment: soon, since a reset
 # connection is usually transient, but not at once.
 UNREACHABLE_RETRY_AFTER = 1.0
 # Upstream refusals that no amount of waiting clears: passed on as the provider wrote them.
 NOT_CURED_BY_WAITING = frozenset({Outcome.AUTH_FAILED, Outcome.QUOTA_EXHAUSTED})
+# The key label of a keyless attempt (the app's own credential), as observe/ names it.
+APP_CREDENTIAL = "app-credential"
 
 
 @dataclass
 class Upstream:
-    """One provider that may serve the request: the route's own, then its fallbacks, in order."""
+    """One provider that may serve the request: the route's own, then its fallbacks, in order.
+    Without a pool the call is keyless: the app's own credential, one attempt."""
 
-    provider: str
-    protocol: str
+    provider: str  # a configured provider's name; a pass-through's host
+    protocol: str  # its wire protocol: the shape of llmitm's own error answers
     url: str
-    pool: Any  # pool.KeyPool
+    pool: Any  # pool.KeyPool; None: keyless
     timeout: float = 600.0  # the whole attempt
     idle_timeout: float = 120.0  # silence between two chunks of a streamed answer
     headers: dict[str, str] = field(default_factory=dict)  # the provider's configured headers
+    sni: str | None = None  # TLS server name when `url` names an IP address (a pass-through in transparent modes)
+    verify_tls: bool = True  # False only for keyless calls under mitmproxy's ssl_insecure (exchange.py)
 
 
 def upstreams_for(plan: Forward, config: LlmitmConfig, pools: Any) -> tuple[list[Upstream], list[str]]:
     """The route's provider, then each fallback that has a pool and speaks the same upstream
-    protocol; and a warning for each fallback skipped."""
+    protocol; and a warning for each fallback skipped. A provider without a pool is called keyless,
+    and alone: mitmproxy never tried a keyless route's fallbacks either."""
     decision, protocol = plan.decision, plan.upstream_protocol
 
     def upstream(name: str, url: str) -> Upstream:
         provider = config.providers[name]
-        return Upstream(name, protocol, url, pools.get(name), timeout=provider.timeout_seconds,
-                        idle_timeout=provider.idle_timeout_seconds, headers=dict(provider.headers))
+        return Upstream(name, protocol, url, pools.get(name) if provider.pooled else None,
+                        timeout=provider.timeout_seconds, idle_timeout=provider.idle_timeout_seconds,
+                        headers=dict(provider.headers))
 
-    out, warnings = [upstream(decision.provider_name, plan.url)], []
+    out = [upstream(decision.provider_name, plan.url)]
+    warnings: list[str] = []
+    if out[0].pool is None:
+        return out, warnings
     for name in decision.route.fallback:
         fallback = config.providers[name]
         if not fallback.pooled or protocol not in fallback.protocol:
@@ -101,7 +127,7 @@ class UpstreamTry:
     seconds, so they compare with mitmproxy's timestamps."""
 
     provider: str
-    key: str  # the key's id, never the key
+    key: str  # the key's id, never the key (APP_CREDENTIAL for a keyless call)
     start: float
     responded: float | None = None  # when the status line arrived; None: no answer (see `error`)
     end: float | None = None  # when its body was read (the kept answer's: when delivery finished)
@@ -121,60 +147,37 @@ class RelayJob:
     tries: list[UpstreamTry] = field(default_factory=list)  # the same attempts, as data
 
 
-class ResponseTooLarge(Exception):
-    """The upstream's answer exceeds `max_response_bytes`."""
-
-
-@dataclass
-class Answer:
-    """A whole upstream answer (or llmitm's own when nothing could serve)."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-
-def end_to_end(headers: Any) -> list[tuple[str, str]]:
-    return [(k, v) for k, v in headers.items() if k.lower() not in HOP_BY_HOP]
-
-
 class Relay:
+    """llmitm's own HTTP client for upstream calls, and the loopback server (relay_stream.py) that
+    streams their answers back to mitmproxy."""
+
     def __init__(self) -> None:
-        self.jobs: dict[str, RelayJob] = {}
-        self.port = 0
-        self._runner: web.ServerRunner | None = None
+        self.server = RelayServer(self._serve)
         self._session: aiohttp.ClientSession | None = None
         self._start_lock = asyncio.Lock()
 
+    @property
+    def port(self) -> int:
+        """The loopback server's port (0 until started): netguard keeps apps away from it."""
+        return self.server.port
+
     async def start(self) -> None:
         async with self._start_lock:
-            if self._runner is not None:
+            if self._session is not None:
                 return
             # trust_env=False: the proxy often inherits HTTPS_PROXY pointing at itself.
             self._session = aiohttp.ClientSession(
                 trust_env=False,
-                # Send the app's headers as they are: no aiohttp User-Agent or Accept-Encoding added.
-                skip_auto_headers=("User-Agent", "Accept-Encoding", "Content-Type"),
+                # Send the app's headers as they are: no aiohttp Accept, User-Agent or Accept-Encoding added.
+                skip_auto_headers=("Accept", "User-Agent", "Accept-Encoding", "Content-Type"),
                 auto_decompress=False,
                 connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=300),
                 timeout=aiohttp.ClientTimeout(total=None, sock_connect=30),
             )
-            # The low-level server: one handler, no router or middlewares on this hot path. When the app
-            # hangs up, mitmproxy drops our connection and the handler is cancelled: the upstream call
-            # ends now, not at its next chunk or idle timeout (blamed on the upstream, as it was).
-            server = web.Server(self._handle, access_log=None, handler_cancellation=True)
-            # On close a relayed stream still running gets half a second, then is cancelled: aiohttp's
-            # default (60 s, twice) kept a stopping proxy alive minutes behind a silent upstream.
-            self._runner = web.ServerRunner(server, handle_signals=False, shutdown_timeout=0.5)
-            await self._runner.setup()
-            site = web.TCPSite(self._runner, "127.0.0.1", 0)
-            await site.start()
-            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-            log.debug("llmitm relay listening on 127.0.0.1:%d", self.port)
+            await self.server.start()
 
     async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await self.server.close()
         if self._session is not None:
             await self._session.close()
 
@@ -205,23 +208,24 @@ class Relay:
             return Answer(502, [("content-type", "application/json")], render_error(protocol, 502, message))
 
     async def submit(self, job: RelayJob) -> str:
-        """Register a streaming job and return the URL mitmproxy should send the flow to."""
+        """Register a job whose answer streams back through the loopback server; the URL mitmproxy
+        should send the flow to."""
         await self.start()
-        token = secrets.token_urlsafe(12)
-        self.jobs[token] = job
-        return f"http://127.0.0.1:{self.port}/llmitm-relay/{token}"
+        return self.server.submit(job)
 
     def forget(self, url: str) -> None:
-        self.jobs.pop(url.rsplit("/", 1)[-1], None)
+        self.server.forget(url)
 
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        job = self.jobs.pop(request.path.rsplit("/", 1)[-1], None)
-        if job is None:
-            return web.Response(status=404, text="unknown llmitm relay job")
+    async def _serve(self, job: RelayJob, request: web.BaseRequest) -> web.StreamResponse:
+        """The loopback server's handler: make `job`'s call with the request mitmproxy sent."""
         body = await request.content.read()  # no size cap here: mitmproxy and max_body_bytes bound it
         headers = end_to_end(request.headers)
-        outcome = await self._run(job, request.method, headers, body,
-                                  lambda t, up: self._stream_back(request, t, up, job.max_response_bytes))
+
+        def deliver(target: Upstream, upstream: aiohttp.ClientResponse) -> Awaitable[web.StreamResponse]:
+            return stream_back(request, target.protocol, target.provider, upstream, target.idle_timeout,
+                               job.max_response_bytes)
+
+        outcome = await self._run(job, request.method, headers, body, deliver)
         if isinstance(outcome, Answer):
             return web.Response(status=outcome.status, body=outcome.body, headers=outcome.headers)
         return outcome
@@ -239,6 +243,15 @@ class Relay:
         last: Answer | str | None = None  # the last failed attempt: an upstream answer, or why no answer came
         exhausted: PoolExhausted | UnknownKey | None = None
         for n, target in enumerate(job.upstreams):
+            if target.pool is None:  # keyless: nothing to draw and no other key to try
+                outcome = await self._attempt(job, target, None, method, headers, body)
+                if isinstance(outcome, aiohttp.ClientResponse):
+                    try:
+                        return await deliver(target, outcome)
+                    finally:
+                        job.tries[-1].end = time.time()
+                last = outcome
+                continue
             tried: set[str] = set()
             budget = 2 * max(1, len(target.pool.key_ids))  # attempts on this provider
             while budget > 0:
@@ -284,30 +297,37 @@ class Relay:
         body: bytes,
     ) -> aiohttp.ClientResponse | Answer | str:
         """One upstream call: the response to keep, the failed answer to remember, or (a str) why
-        the connection failed before any response."""
+        the connection failed before any response. Without a lease (keyless) the app's headers go as
+        they are, credential included, and any answer is kept: it is about the app's own key."""
         assert self._session is not None
         configured = {k.lower() for k in target.headers}
-        send_headers = [(k, v) for k, v in headers
-                        if k.lower() not in REGISTRY.credential_header_names and k.lower() not in configured]
+        credential_headers = REGISTRY.credential_header_names if lease is not None else frozenset()
+        send_headers = [(k, v) for k, v in headers if k.lower() not in credential_headers and k.lower() not in configured]
         send_headers += target.headers.items()
-        send_headers += REGISTRY.credential_headers(target.protocol, lease.secret, (k for k, _ in send_headers))
+        if lease is not None:
+            send_headers += REGISTRY.credential_headers(target.protocol, lease.secret, (k for k, _ in send_headers))
         started = time.monotonic()
-        label = f"{target.provider}/{lease.key_id}"
-        attempt = UpstreamTry(target.provider, lease.key_id, time.time())
+        key = lease.key_id if lease is not None else APP_CREDENTIAL
+        label = f"{target.provider}/{key}"
+        attempt = UpstreamTry(target.provider, key, time.time())
         job.tries.append(attempt)
         try:
             upstream = await self._session.request(
-                method, target.url, headers=send_headers, data=body,
+                # encoded=True: the URL goes out exactly as written (the app's own path and query);
+                # no body, no data: aiohttp would add `content-length: 0` to a GET.
+                method, URL(target.url, encoded=True), headers=send_headers, data=body or None, server_hostname=target.sni,
+                ssl=target.verify_tls,
                 timeout=aiohttp.ClientTimeout(total=target.timeout, sock_connect=30),
             )
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
-            lease.release(status=None, error=f"{type(e).__name__}: {e}")
+            if lease is not None:
+                lease.release(status=None, error=f"{type(e).__name__}: {e}")
             attempt.end, attempt.error = time.time(), type(e).__name__
             failure = f"{label}: connection failed ({type(e).__name__}) after {time.monotonic() - started:.2f}s"
             job.attempts.append(failure)
             return failure
         attempt.responded, attempt.status = time.time(), upstream.status
-        if upstream.status in RETRYABLE:
+        if lease is not None and upstream.status in RETRYABLE:
             try:
                 data = await read_capped(upstream, job.max_response_bytes)
             except (TimeoutError, aiohttp.ClientError, ResponseTooLarge):
@@ -321,48 +341,6 @@ class Relay:
         job.served, job.lease = target, lease
         job.attempts.append(f"{label}: {upstream.status} in {time.monotonic() - started:.2f}s")
         return upstream
-
-    async def _stream_back(
-        self, request: web.BaseRequest, target: Upstream, upstream: aiohttp.ClientResponse, limit: int
-    ) -> web.StreamResponse:
-        out = web.StreamResponse(status=upstream.status, reason=upstream.reason)
-        for k, v in end_to_end(upstream.headers):
-            out.headers.add(k, v)
-        is_sse = upstream.headers.get("content-type", "").startswith("text/event-stream")
-        try:
-            await out.prepare(request)
-            while True:
-                try:
-                    async with asyncio.timeout(target.idle_timeout):
-                        chunk = await upstream.content.readany()
-                except TimeoutError:
-                    raise UpstreamIdle(f"no data from upstream for {target.idle_timeout:g} s") from None
-                if not chunk:
-                    break
-                limit -= len(chunk)
-                if limit < 0:  # a stream that never ends is capped like a whole answer
-                    raise ResponseTooLarge("the streamed answer exceeds max_response_bytes")
-                await out.write(chunk)
-        except (TimeoutError, UpstreamIdle, ResponseTooLarge, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as e:
-            # The upstream broke off (or fell silent) mid-answer: too late to retry, so say so in-band
-            # where the protocol has a way to (SSE), and let the client see a clean end, not a hang.
-            log.warning("llmitm: upstream %s broke off mid-response: %s", target.provider, e)
-            reason = str(e) if isinstance(e, (UpstreamIdle, ResponseTooLarge)) else \
-                f"upstream connection lost mid-stream: {type(e).__name__}"
-            if is_sse:
-                try:
-                    await out.write(in_band_error(target.protocol, reason))
-                except ConnectionError:
-                    pass
-        except ConnectionError:
-            pass  # the client went away; nothing to deliver
-        finally:
-            upstream.release()
-        try:
-            await out.write_eof()
-        except ConnectionError:
-            pass
-        return out
 
     @staticmethod
     def _give_up(job: RelayJob, last: Answer | str | None, exhausted: PoolExhausted | UnknownKey | None) -> Answer:
@@ -398,10 +376,6 @@ class Relay:
             return None
 
 
-class UpstreamIdle(Exception):
-    """A streamed answer fell silent for longer than the provider's idle_timeout_seconds."""
-
-
 def retry_headers(retry_after: float, reason: str) -> list[tuple[str, str]]:
     return [
         ("content-type", "application/json"),
@@ -411,28 +385,9 @@ def retry_headers(retry_after: float, reason: str) -> list[tuple[str, str]]:
     ]
 
 
-async def read_capped(upstream: aiohttp.ClientResponse, limit: int) -> bytes:
-    """The whole body, refusing (ResponseTooLarge) once it passes `limit` bytes."""
-    declared = upstream.content_length
-    if declared is not None and declared > limit:
-        raise ResponseTooLarge(f"the upstream answer of {declared} bytes exceeds max_response_bytes ({limit})")
-    chunks, size = [], 0
-    async for chunk in upstream.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise ResponseTooLarge(f"the upstream answer exceeds max_response_bytes ({limit})")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _json_or_none(data: bytes) -> Any:
     try:
         return json.loads(data)
     except ValueError:
         return None
 
-
-def in_band_error(protocol: str, message: str) -> bytes:
-    """An error event in the upstream protocol's own stream format (PROTOCOLS.md §2.11), as its spoke
-    renders one at the end of a translated stream."""
-    return render_stream_error(protocol, 502, message)

@@ -17,7 +17,7 @@ from mitmproxy import http
 
 from .endpoints import FALLBACK_PROTOCOL
 from .guard import bug_message
-from .relay import in_band_error
+from .relay_stream import in_band_error
 
 log = logging.getLogger(__name__)
 
@@ -101,3 +101,20 @@ class StreamTap:
         # mitmproxy 11 stores no streamed body; keep what the client got visible in mitmweb.
         if self.flow.response is not None:
             self.flow.response.data.content = b"".join(self.sent)
+
+
+class PassTap:
+    """A pass-through's stream: each chunk on as it arrives, untouched, and kept so mitmweb shows the
+    body afterwards (mitmproxy 11 stores none; the relay caps it at max_response_bytes)."""
+
+    def __init__(self, flow: http.HTTPFlow):
+        self.flow = flow
+        self.sent: list[bytes] = []
+
+    def __call__(self, data: bytes) -> bytes | Iterable[bytes]:
+        if data:
+            self.sent.append(data)
+            return data
+        if self.flow.response is not None:
+            self.flow.response.data.content = b"".join(self.sent)
+        return []

@@ -94,15 +94,16 @@ def test_release_aborted_prefers_the_pools_own_word():
     assert lease.calls == [{"status": None, "error": None, "aborted": True}]
 
 
-async def test_a_non_pooled_providers_headers_are_masked_once_sent(addon, tmp_path):
+async def test_a_keyless_providers_headers_go_upstream_but_never_onto_the_flow(addon, upstream):
     flow = app_flow({"model": "open-x", "messages": []})
     addon.config.providers["open"].headers["x-gateway-token"] = "gw-secret-token-123"
     await addon.request(flow)
-    assert flow.request.headers["x-gateway-token"] == "gw-secret-token-123"  # mitmproxy sends it
-    flow.response = tutils.tresp(content=b'{"choices": []}')
+    (received,) = upstream.received
+    assert received.headers["x-gateway-token"] == "gw-secret-token-123" and received.key == APP_KEY
+    assert "x-gateway-token" not in flow.request.headers
     addon.responseheaders(flow)
-    assert "gw-secret-token-123" not in flow.request.headers["x-gateway-token"]
-    assert APP_KEY not in flow.request.headers["authorization"]
+    addon.response(flow)
+    assert APP_KEY not in flow.request.headers["authorization"] and "app's own credential" in flow.comment
 
 
 async def test_the_stream_tap_passes_chunks_and_keeps_what_the_app_got(addon):
