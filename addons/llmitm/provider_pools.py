@@ -8,6 +8,7 @@ the pools are swapped, so a failed reload leaves the previous pools serving.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -111,7 +112,11 @@ class PoolRegistry:
         pools, self.pools = [*self.pools.values(), *self._retired_pools], {}
         stores = [*self._retired_stores, *([self.store] if self.store is not None else [])]
         self._retired_pools, self._retired_stores, self.store = [], [], None
-        for pool in pools:
-            await pool.close()
-        for store in stores:
-            await store.close()
+        # Side by side, not one after another: at shutdown this is one bounded step (addon.done), and a
+        # pool whose store hangs must not leave the others' last state unwritten.
+        for failure in await asyncio.gather(*(pool.close() for pool in pools), return_exceptions=True):
+            if isinstance(failure, Exception):
+                log.error("llmitm: closing a key pool failed: %s", failure)
+        for failure in await asyncio.gather(*(store.close() for store in stores), return_exceptions=True):
+            if isinstance(failure, Exception):
+                log.error("llmitm: closing a state store failed: %s", failure)

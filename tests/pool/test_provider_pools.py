@@ -142,3 +142,24 @@ def test_the_pool_masks_secrets_as_the_config_does():
 
     for secret in ["short", "sk-12345678", "sk-ant-api03-" + "x" * 80 + "WXYZ"]:
         assert pool_mask(secret) == config_mask(secret)
+
+
+async def test_closing_the_pools_closes_every_pool_even_when_one_fails(tmp_path, caplog):
+    extra = ("  other:\n    protocol: anthropic\n    base_url: https://api.anthropic.com\n"
+             "    keys: [sk-ant-other-secret-0003]\n")
+    registry = PoolRegistry()
+    registry.apply(config(tmp_path, extra=extra))
+    failing, other = registry.get("openai"), registry.get("other")
+    closed = []
+
+    async def broken_close():
+        raise RuntimeError("store gone")
+
+    async def recorded_close(original=other.close):
+        closed.append("other")
+        await original()
+
+    failing.close, other.close = broken_close, recorded_close
+    await registry.close()
+    assert closed == ["other"]
+    assert "closing a key pool failed: store gone" in caplog.text
