@@ -246,10 +246,7 @@ class Relay:
             if target.pool is None:  # keyless: nothing to draw and no other key to try
                 outcome = await self._attempt(job, target, None, method, headers, body)
                 if isinstance(outcome, aiohttp.ClientResponse):
-                    try:
-                        return await deliver(target, outcome)
-                    finally:
-                        job.tries[-1].end = time.time()
+                    return await self._keep(job, target, outcome, deliver)
                 last = outcome
                 continue
             tried: set[str] = set()
@@ -278,14 +275,20 @@ class Relay:
                         lease.release(status=None, error=None)
                     raise
                 if isinstance(outcome, aiohttp.ClientResponse):
-                    try:
-                        return await deliver(target, outcome)
-                    finally:
-                        job.tries[-1].end = time.time()
+                    return await self._keep(job, target, outcome, deliver)
                 last = outcome
                 if job.pin:
                     break
         return self._give_up(job, last, exhausted)
+
+    @staticmethod
+    async def _keep(job: RelayJob, target: Upstream, answer: aiohttp.ClientResponse,
+                    deliver: Callable[[Upstream, aiohttp.ClientResponse], Awaitable[T]]) -> T:
+        """Deliver the answer the loop keeps; its try ends when the delivery does (a stream's last byte)."""
+        try:
+            return await deliver(target, answer)
+        finally:
+            job.tries[-1].end = time.time()
 
     async def _attempt(
         self,

@@ -7,12 +7,11 @@ import json
 import socket
 import ssl
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
+from tests.harness.tls_server import self_signed_https
 from tests.harness.upstream import Reply
 
 from .conftest import start_proxy
@@ -191,28 +190,8 @@ def test_stream_arrives_incrementally(proxy, upstream, client_env):
 
 @pytest.fixture
 def tls_server(tmp_path):
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert), "-days", "1"],
-                   check=True, capture_output=True)
-
-    class Hello(BaseHTTPRequestHandler):
-        def do_GET(self):
-            self.send_response(200)
-            self.send_header("content-length", "5")
-            self.end_headers()
-            self.wfile.write(b"hello")
-
-        def log_message(self, *a):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hello)
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert, key)
-    server.socket = ctx.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1], cert
-    server.shutdown()
+    with self_signed_https(tmp_path, "DNS:localhost", "GET", b"hello") as served:
+        yield served
 
 
 def peer_cert_through_proxy(proxy_port: int, host: str, port: int) -> bytes:

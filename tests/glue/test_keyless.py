@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
-import subprocess
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import aiohttp
 import pytest
@@ -24,6 +20,7 @@ from llmitm.plan import AppRequest, Forward, Planner
 from llmitm.relay import APP_CREDENTIAL, Relay, RelayJob, Upstream, upstreams_for
 from llmitm.streaming import PassTap
 from tests.glue.conftest import config_text, loaded_addon, pools_for
+from tests.harness.tls_server import self_signed_https
 from tests.harness.upstream import Reply
 
 APP_KEY = "sk-app-own-key-123456789"
@@ -176,32 +173,8 @@ async def test_a_keyless_route_that_cannot_connect_says_so_and_names_no_pooled_k
 @pytest.fixture
 def self_signed_server(tmp_path):
     """An HTTPS server on loopback whose certificate no trust store knows."""
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert), "-days", "1"],
-                   check=True, capture_output=True)
-
-    class Hello(BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers["content-length"]))
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", "2")
-            self.end_headers()
-            self.wfile.write(b"{}")
-
-        def log_message(self, *a):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hello)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    thread.join(5)
+    with self_signed_https(tmp_path, "IP:127.0.0.1", "POST", b"{}", "application/json") as (port, _cert):
+        yield f"https://127.0.0.1:{port}"
 
 
 async def test_a_keyless_call_checks_certificates_unless_mitmproxy_is_told_not_to(relay, self_signed_server):
