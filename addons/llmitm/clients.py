@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import fnmatch
+import functools
 import hashlib
 import hmac
 from collections.abc import Mapping
@@ -63,8 +64,11 @@ def query_credential(path: str) -> tuple[str, str | None]:
     return bare + ("?" + urlencode(kept) if kept else ""), found
 
 
+@functools.lru_cache(maxsize=1024)
 def fingerprint(secret: str) -> str:
-    """The SHA-256 (hex) under which a client key is stored and compared."""
+    """The SHA-256 (hex) under which a client key is stored and compared. Cached: every request's
+    credential is fingerprinted, and an app sends the same few keys (the cache lives in this process
+    only, beside the flows that hold the same credentials)."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 

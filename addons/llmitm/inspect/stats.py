@@ -74,7 +74,10 @@ class FlowStats:
         elif provider is not None:
             labels["key"] = f"{provider}: app's own credential"
         for group, label in labels.items():
-            self.groups[group].setdefault(label, Totals()).add(usage, failed, latency)
+            totals = self.groups[group].get(label)
+            if totals is None:
+                totals = self.groups[group][label] = Totals()
+            totals.add(usage, failed, latency)
 
     def lines(self) -> list[str]:
         if not any(self.groups.values()):

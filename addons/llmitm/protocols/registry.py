@@ -8,6 +8,7 @@ is one package and one entry in the list below (README.md).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
@@ -44,6 +45,9 @@ class Registry:
         # Every place any protocol's apps put a key: an app's key is looked for (and masked) in all.
         self.carriers: tuple[Carrier, ...] = tuple(carriers)
         self.credential_header_names: frozenset[str] = frozenset(c.name for c in carriers if not c.in_query)
+        # Every request asks which endpoints its path fits, two or three times, and the answer depends
+        # on the method and path alone: a bounded cache spares ~30 regex searches each time.
+        self._endpoints_for = functools.lru_cache(maxsize=4096)(self._scan)
 
     # -- lookups by name ----------------------------------------------------------------------
 
@@ -76,15 +80,17 @@ class Registry:
     def candidates(self, method: str, path: str) -> list[EndpointMatch]:
         """Every protocol's endpoint that `method` and `path` fit, in registry order (one per protocol;
         several for a shared path, which the caller tells apart by host and headers: plan.py)."""
-        bare = path.split("?", 1)[0]
+        return list(self._endpoints_for(method, path.split("?", 1)[0]))
+
+    def _scan(self, method: str, bare_path: str) -> tuple[EndpointMatch, ...]:
         found: list[EndpointMatch] = []
         for spoke in self._spokes.values():
             for endpoint in spoke.wire.ENDPOINTS:
-                m = endpoint.match(method, bare)
+                m = endpoint.match(method, bare_path)
                 if m:
                     found.append(EndpointMatch(spoke.name, endpoint, m.groupdict().get("model")))
                     break
-        return found
+        return tuple(found)
 
     def asks_to_stream(self, match: EndpointMatch | None, path: str, body: Mapping | None) -> bool:
         """Whether the app asked for a streamed answer: by the endpoint it called, its body's stream
