@@ -8,6 +8,7 @@ so that they can be persisted and shared between instances.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -53,6 +54,7 @@ class RateLimitInfo:
         return not self.buckets and self.retry_after is None
 
 
+@functools.lru_cache(maxsize=256)  # pure, and a response's values repeat (one Date a second, a few resets)
 def parse_go_duration(text: str) -> float | None:
     """Seconds in an OpenAI reset value: a Go duration ("6m0s", "12ms") or plain seconds (Azure)."""
     text = text.strip()
@@ -71,6 +73,7 @@ def parse_go_duration(text: str) -> float | None:
     return total if pos == len(text) and pos > 0 else None
 
 
+@functools.lru_cache(maxsize=256)  # pure, and a response's values repeat (one Date a second, a few resets)
 def _parse_rfc3339(text: str) -> float | None:
     try:
         parsed = datetime.fromisoformat(text.strip().replace("z", "Z").replace("Z", "+00:00"))
@@ -81,6 +84,7 @@ def _parse_rfc3339(text: str) -> float | None:
     return parsed.timestamp()
 
 
+@functools.lru_cache(maxsize=256)  # pure, and a response's values repeat (one Date a second, a few resets)
 def _parse_http_date(text: str) -> float | None:
     try:
         parsed = parsedate_to_datetime(text.strip())
