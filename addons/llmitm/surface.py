@@ -45,9 +45,17 @@ def _own_header_prefixes() -> dict[str, tuple[str, ...]]:
     return out
 
 
+@cache
+def _any_own_header_prefix() -> tuple[str, ...]:
+    return tuple(p for prefixes in _own_header_prefixes().values() for p in prefixes)
+
+
 def hinted_protocols(header_names: Iterable[str]) -> set[str]:
-    """The protocols whose apps' own headers the request carries."""
-    names = [n.lower() for n in header_names]
+    """The protocols whose apps' own headers the request carries. (Most headers name no protocol:
+    one test against every prefix at once sets them aside before the per-protocol look.)"""
+    names = [n for n in (name.lower() for name in header_names) if n.startswith(_any_own_header_prefix())]
+    if not names:
+        return set()
     return {protocol for protocol, prefixes in _own_header_prefixes().items()
             if any(n.startswith(prefixes) for n in names)}
 
@@ -60,7 +68,7 @@ def plausible_protocols(names: Iterable[str], host: str, headers: Mapping[str, s
     by_headers = [n for n in names if n in hinted]
     if by_headers:
         return by_headers
-    known = REGISTRY.known_hosts().get(host.lower(), [])
+    known = REGISTRY.protocols_of_host(host)
     return [n for n in names if n in known]
 
 

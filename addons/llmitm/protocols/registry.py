@@ -48,6 +48,7 @@ class Registry:
         # Every request asks which endpoints its path fits, two or three times, and the answer depends
         # on the method and path alone: a bounded cache spares ~30 regex searches each time.
         self._endpoints_for = functools.lru_cache(maxsize=4096)(self._scan)
+        self._host_protocols = {host: tuple(names) for host, names in self.known_hosts().items()}
 
     # -- lookups by name ----------------------------------------------------------------------
 
@@ -115,6 +116,10 @@ class Registry:
             for host in spoke.wire.HOSTS:
                 hosts.setdefault(host, []).append(spoke.name)
         return hosts
+
+    def protocols_of_host(self, host: str) -> tuple[str, ...]:
+        """The protocols a known AI host speaks (registry order); empty for any other host."""
+        return self._host_protocols.get(host.lower(), ())
 
     def credential_headers(self, protocol: str, secret: str, present: Iterable[str] = ()) -> list[tuple[str, str]]:
         """The headers that carry `secret` to an upstream speaking `protocol`, plus the headers that
