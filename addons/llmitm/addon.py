@@ -22,7 +22,7 @@ from mitmproxy import ctx, exceptions, http
 from . import credentials, sideflows, streaming, upkeep, websocket
 from .bodylimits import mitmproxy_body_size_limit
 from .config import DEFAULT_CONFIG_PATH, ConfigError, LlmitmConfig, builtin_default, load_config
-from .exchange import Exchange, PassThroughCall, answer
+from .exchange import Exchange, PassThroughCall, answer, header_map
 from .guard import fail_closed
 from .observe.observer import Observer
 from .plan import AppRequest, Forward, PassThrough, Planner, Refuse, protocol_of
@@ -246,18 +246,6 @@ def app_request(flow: http.HTTPFlow, body: bytes) -> AppRequest:
     proxy_user = proxyauth[0] if isinstance(proxyauth, (tuple, list)) and proxyauth else None
     return AppRequest(request.method, request.pretty_host, request.path, headers, body, proxy_user=proxy_user,
                       local_listener=reached_on_loopback(flow))
-
-
-def header_map(headers: http.Headers) -> dict[str, str]:
-    """{lower-case name: value}, a repeated field folded with ", " as mitmproxy's `headers[name]` folds
-    it, in one pass over the raw fields: mitmproxy's `items()` rescans every field for each name, which
-    the profile showed as the planner's largest single cost per request."""
-    folded: dict[str, str] = {}
-    for raw_name, raw_value in headers.fields:
-        name = raw_name.decode("utf-8", "surrogateescape").lower()
-        value = raw_value.decode("utf-8", "surrogateescape")
-        folded[name] = f"{folded[name]}, {value}" if name in folded else value
-    return folded
 
 
 def reached_on_loopback(flow: http.HTTPFlow) -> bool:

@@ -45,7 +45,7 @@ def take_client_credential(request: http.Request) -> str | None:
 
 def put_credential(request: http.Request, protocol: str, secret: str) -> None:
     """Write `secret` where an upstream speaking `protocol` expects it."""
-    for name, value in REGISTRY.credential_headers(protocol, secret, request.headers.keys()):
+    for name, value in REGISTRY.credential_headers(protocol, secret, list(request.headers)):  # not keys(): O(n²)
         request.headers[name] = value
 
 

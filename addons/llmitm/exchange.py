@@ -293,7 +293,7 @@ class Exchange:
             # stream cleanly itself): not the key's fault, so its health is not judged.
             release_aborted(lease)
         else:
-            lease.release(status=response.status_code, headers=dict(response.headers),
+            lease.release(status=response.status_code, headers=header_map(response.headers),
                           input_tokens=self.usage[0], output_tokens=self.usage[1])
 
     def abandon(self, relay: Relay, flow: http.HTTPFlow) -> None:
@@ -376,3 +376,16 @@ def _is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def header_map(headers: http.Headers) -> dict[str, str]:
+    """{lower-case name: value}, a repeated field folded with ", " as mitmproxy's `headers[name]` folds
+    it, in one pass over the raw fields. mitmproxy's `dict(headers)` and `items()` rescan every field for
+    each name: the profile showed them as llmitm's largest costs per request (the planner reading the
+    app's headers, the pool reading the upstream's rate-limit headers)."""
+    folded: dict[str, str] = {}
+    for raw_name, raw_value in headers.fields:
+        name = raw_name.decode("utf-8", "surrogateescape").lower()
+        value = raw_value.decode("utf-8", "surrogateescape")
+        folded[name] = f"{folded[name]}, {value}" if name in folded else value
+    return folded
