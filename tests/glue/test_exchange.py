@@ -12,7 +12,7 @@ from mitmproxy.addons.view import View
 from mitmproxy.test import taddons, tflow, tutils
 
 from llmitm.addon import Llmitm
-from llmitm.exchange import release_aborted
+from llmitm.exchange import header_map, release_aborted
 from llmitm.streaming import StreamTap
 from tests.glue.conftest import KEYS, config_text
 from tests.harness.upstream import Reply
@@ -176,3 +176,11 @@ async def test_nothing_free_on_a_translated_route_is_a_429_with_retry_after_in_t
     assert flow.response.status_code == 429 and int(flow.response.headers["retry-after"]) >= 30
     body = json.loads(flow.response.content)
     assert "type" not in body and body["error"]["type"] == "rate_limit_error"  # OpenAI's shape (the app's), not Anthropic's
+
+
+def test_header_map_reads_headers_as_mitmproxy_folds_them():
+    headers = http.Headers([(b"X-RateLimit-Remaining-Requests", b"59"), (b"Set-Cookie", b"a=1"),
+                            (b"set-cookie", b"b=2"), (b"Retry-After", b"\xff7")])
+    folded = header_map(headers)
+    assert folded == {name.lower(): headers[name] for name in headers}
+    assert folded["set-cookie"] == "a=1, b=2" and list(folded) == ["x-ratelimit-remaining-requests", "set-cookie", "retry-after"]
