@@ -28,7 +28,7 @@ from property_helpers import (
 )
 from proto_helpers import manifest, wire_bytes
 
-from llmitm.protocols import anthropic, openai_chat
+from llmitm.protocols import anthropic, model_rules, openai_chat
 from llmitm.protocols.canonical import (
     CONTENT_FILTER,
     CONTEXT_WINDOW,
@@ -226,7 +226,9 @@ def openai_requests(draw):
     """Canonical requests in the form a Chat Completions body parses to (one tool result per user
     message, unsigned reasoning not carried)."""
     stream = draw(st.booleans())
-    req = Request(model=draw(word), stream=stream, include_usage=stream)
+    # A model the target-model rules leave alone (an `o1` drops top_p on purpose: model_rules.py).
+    model = draw(word.filter(lambda m: not model_rules.rules_for("openai-chat", m)))
+    req = Request(model=model, stream=stream, include_usage=stream)
     if draw(st.booleans()):
         req.system = [Text(draw(text))]
     for _ in range(draw(st.integers(1, 5))):
