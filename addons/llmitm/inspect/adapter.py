@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from .. import endpoints
-from ..protocols import anthropic, canonical, gemini, openai_chat, openai_responses
+from ..protocols import anthropic, gemini, openai_chat, openai_responses, policy
 from ..protocols.canonical import (  # re-exported: the renderer imports the model from here only
     REASONING,
     REDACTED,
@@ -229,7 +229,7 @@ def _settle_stop_reason(resp: Response) -> None:
     """The stop reason the hub reports (a tool call means tool use, whatever the wire said); a stream
     cut off before its finish keeps none."""
     if resp.stop_reason is not None:
-        resp.stop_reason = canonical.derive_stop_reason(resp.stop_reason, any(isinstance(p, ToolCall) for p in resp.parts))
+        resp.stop_reason = policy.derive_stop_reason(resp.stop_reason, any(isinstance(p, ToolCall) for p in resp.parts))
 
 
 def _event_type(event: str | None, data: str) -> str:

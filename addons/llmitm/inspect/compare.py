@@ -80,7 +80,7 @@ SCALARS = ("model", "stream", "max_tokens", "temperature", "top_p", "top_k", "n"
 STREAM_USAGE = {CHAT: "OpenAI Chat streams carry usage only when the app asks (stream_options.include_usage)"}
 ROUTE_MODEL = "the route names the upstream's model (routes: model)"
 REQUIRED_LIMIT = "the upstream requires an output limit: llmitm sent its default (max_tokens_default)"
-EFFORT_TABLE = "effort level ⇄ thinking budget by llmitm's table (canonical.EFFORT_BUDGET, PROTOCOLS.md §2.7)"
+EFFORT_TABLE = "effort level ⇄ thinking budget by llmitm's table (policy.EFFORT_BUDGET, PROTOCOLS.md §2.7)"
 # Warnings that name their field in words, not as a path: the phrase → the field path it is about.
 PHRASE_FIELDS = (
     ("reasoning from earlier turns", "messages[].reasoning"),

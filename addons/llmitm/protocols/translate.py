@@ -40,12 +40,11 @@ from .canonical import (
     TranslationError,
     Usage,
     UsageUpdate,
-    derive_stop_reason,
-    drop_unrunnable_hosted_tools,
 )
 from .content_encoding import decode_body, decompressor, looks_gzipped
 from .errors import render_error
 from .local_model import wrap as _local_model
+from .policy import derive_stop_reason, drop_unrunnable_hosted_tools
 from .registry import REGISTRY
 from .sse import SSEDecoder
 

@@ -20,8 +20,8 @@ from ..canonical import (
     ToolCall,
     ToolResult,
     TranslationError,
-    budget_for_effort,
 )
+from ..policy import budget_for_effort
 from .api_errors import NAME
 
 IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}

@@ -19,8 +19,8 @@ from ..canonical import (
     Text,
     ToolCall,
     Usage,
-    as_dict,
 )
+from ..policy import as_dict
 
 STOP_OUT = {
     END: "end_turn", MAX_TOKENS: "max_tokens", STOP_SEQUENCE: "stop_sequence", TOOL_USE: "tool_use",

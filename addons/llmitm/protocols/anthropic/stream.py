@@ -25,9 +25,8 @@ from ..canonical import (
     StreamStart,
     Usage,
     UsageUpdate,
-    as_dict,
-    new_id,
 )
+from ..policy import as_dict, new_id
 from .api_errors import error_from_payload, render_stream_error
 from .response import STOP_IN, STOP_OUT, parse_usage, render_usage
 

@@ -17,8 +17,8 @@ from ..canonical import (
     ToolCall,
     ToolResult,
     TranslationError,
-    as_dict,
 )
+from ..policy import as_dict
 from .fields import camel_keys, get_field, typed_field
 from .parts import (
     args_object,

@@ -5,17 +5,8 @@ from __future__ import annotations
 import json
 import mimetypes
 
-from ..canonical import (
-    Context,
-    Document,
-    Image,
-    Reasoning,
-    Refusal,
-    Text,
-    ToolResult,
-    TranslationError,
-    as_dict,
-)
+from ..canonical import Context, Document, Image, Reasoning, Refusal, Text, ToolResult, TranslationError
+from ..policy import as_dict
 from .fields import typed_field
 
 _URL_SAFE_TO_STANDARD = str.maketrans("-_", "+/")

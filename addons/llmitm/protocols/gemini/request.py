@@ -14,8 +14,8 @@ from ..canonical import (
     Tool,
     ToolChoice,
     TranslationError,
-    budget_for_effort,
 )
+from ..policy import budget_for_effort
 from .contents import parse_contents, render_contents
 from .fields import camel_keys, get_field, parse_path, typed_field
 from .schema import openapi_to_json_schema, standard_json_schema

@@ -18,9 +18,8 @@ from ..canonical import (
     Response,
     Text,
     ToolCall,
-    as_dict,
-    new_id,
 )
+from ..policy import as_dict, new_id
 from .fields import camel_keys, get_field
 from .parts import merge_adjacent
 from .signatures import encode_foreign_signature, make_tool_id

@@ -28,9 +28,8 @@ from ..canonical import (
     StreamStart,
     Usage,
     UsageUpdate,
-    as_dict,
-    new_id,
 )
+from ..policy import as_dict, new_id
 from .fields import get_field, parse_path
 from .partial_args import ArgsWriter, parse_json_path
 from .response import (

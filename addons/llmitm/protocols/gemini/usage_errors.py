@@ -6,11 +6,8 @@ import json
 import re
 
 from .. import errors
-from ..canonical import (
-    ApiError,
-    Usage,
-    as_dict,
-)
+from ..canonical import ApiError, Usage
+from ..policy import as_dict
 from .fields import get_field
 
 NAME = "gemini"

@@ -8,7 +8,8 @@ import json
 import re
 from typing import Any
 
-from ..canonical import ApiError, as_dict
+from ..canonical import ApiError
+from ..policy import as_dict
 
 _OVERFLOW_RE = re.compile(r"context (?:length|size|window)|exceed_context_size|prompt is too long", re.I)
 _CTX_RES = (re.compile(r"maximum context length is (\d+)"), re.compile(r"context length \((\d+) tokens\)"))

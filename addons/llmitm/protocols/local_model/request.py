@@ -7,7 +7,8 @@ import json
 import re
 from typing import Any
 
-from ..canonical import Context, Request, as_dict
+from ..canonical import Context, Request
+from ..policy import as_dict
 from .tool_calls import CLOSE, OPEN
 
 # SmolLM3's template reads these as switches anywhere in the first system message (substring test).

@@ -8,7 +8,8 @@ import json
 import re
 from typing import Any
 
-from ..canonical import Context, Text, ToolCall, new_id
+from ..canonical import Context, Text, ToolCall
+from ..policy import new_id
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
 # A call body longer than this is not a call the model meant (or a runaway): kept as text.

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 
 from .. import errors
-from ..canonical import ApiError, as_dict
+from ..canonical import ApiError
+from ..policy import as_dict
 
 # The protocol's name: the spoke's identity (re-exported by the package) and the shape of its error bodies.
 NAME = "openai-chat"

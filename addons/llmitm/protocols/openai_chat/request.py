@@ -25,11 +25,8 @@ from ..canonical import (
     ToolChoice,
     ToolResult,
     TranslationError,
-    as_dict,
-    effort_for_budget,
-    new_id,
-    parse_data_url,
 )
+from ..policy import as_dict, effort_for_budget, image_from_url, new_id, parse_data_url
 from .api_errors import NAME
 
 KNOWN_REQUEST_KEYS = {
@@ -62,13 +59,7 @@ def _parse_content(content, where: str) -> list:
             image = field.obj(part.get("image_url"), here + ".image_url")
             url = field.text(image.get("url"), here + ".image_url.url") or ""
             detail = field.text(image.get("detail"), here + ".image_url.detail")
-            inline = parse_data_url(url)
-            if inline:
-                parts.append(Image(media_type=inline[0], data=inline[1], detail=detail))
-            elif url.startswith(("http://", "https://")):
-                parts.append(Image(url=url, detail=detail))
-            else:
-                raise TranslationError(f"{here}: image_url must be an http(s) or base64 data URL", param=here)
+            parts.append(image_from_url(url, detail, here))
         elif kind == "file":
             file = field.obj(part.get("file"), here + ".file")
             inline = parse_data_url(field.text(file.get("file_data"), here + ".file.file_data") or "")

@@ -20,8 +20,8 @@ from ..canonical import (
     ToolCall,
     TranslationError,
     Usage,
-    as_dict,
 )
+from ..policy import as_dict
 from ..think_tags import split_think
 from .request import parse_assistant_message
 

@@ -25,8 +25,8 @@ from ..canonical import (
     StreamStart,
     Usage,
     UsageUpdate,
-    new_id,
 )
+from ..policy import new_id
 from ..think_tags import ThinkSplitter
 from .api_errors import error_from_payload, render_stream_error
 from .response import FINISH_OUT, parse_usage, render_usage, stop_reason_of

@@ -16,10 +16,9 @@ from ..canonical import (
     ToolCall,
     ToolResult,
     TranslationError,
-    new_id,
-    parse_data_url,
 )
 from ..field_types import typed
+from ..policy import image_from_url, new_id, parse_data_url
 from .items import parse_reasoning_item
 from .tools import namespaced_name, parse_tools
 
@@ -48,13 +47,7 @@ def parse_content(content, where: str) -> list:
             url = typed(part.get("image_url"), "a string", f"{here}.image_url", "")
             detail = typed(part.get("detail"), "a string", f"{here}.detail")
             detail = None if detail == "auto" else detail
-            inline = parse_data_url(url)
-            if inline:
-                parts.append(Image(media_type=inline[0], data=inline[1], detail=detail))
-            elif url.startswith(("http://", "https://")):
-                parts.append(Image(url=url, detail=detail))
-            else:
-                raise TranslationError(f"{here}: image_url must be an http(s) or base64 data URL", param=here)
+            parts.append(image_from_url(url, detail, here))
         elif kind == "input_file":
             if part.get("file_id"):
                 raise TranslationError(f"{here}: files by file_id cannot be translated (send file_data)", param=here)

@@ -5,18 +5,8 @@ from __future__ import annotations
 
 import json
 
-from ..canonical import (
-    CONTENT_FILTER,
-    CONTEXT_WINDOW,
-    END,
-    MAX_TOKENS,
-    PAUSE,
-    Context,
-    Reasoning,
-    Request,
-    as_dict,
-    new_id,
-)
+from ..canonical import CONTENT_FILTER, CONTEXT_WINDOW, END, MAX_TOKENS, PAUSE, Context, Reasoning, Request
+from ..policy import as_dict, new_id
 from .tools import render_tools
 
 # Prefixes of reasoning items' `encrypted_content` that carry a foreign reasoning signature (Anthropic's)

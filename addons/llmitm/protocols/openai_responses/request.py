@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import hashlib
 
-from ..canonical import (
-    Context,
-    ReasoningConfig,
-    Request,
-    ResponseFormat,
-    Text,
-    TranslationError,
-    effort_for_budget,
-)
+from ..canonical import Context, ReasoningConfig, Request, ResponseFormat, Text, TranslationError
 from ..field_types import typed
+from ..policy import effort_for_budget
 from .input_items import parse_input, render_input
 from .tools import parse_tool_choice, parse_tools, render_tools
 

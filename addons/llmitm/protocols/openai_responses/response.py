@@ -5,17 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from ..canonical import (
-    Context,
-    Reasoning,
-    Refusal,
-    Request,
-    Response,
-    Text,
-    ToolCall,
-    as_dict,
-    new_id,
-)
+from ..canonical import Context, Reasoning, Refusal, Request, Response, Text, ToolCall
+from ..policy import as_dict, new_id
 from .items import (
     call_item_id,
     call_status,

@@ -19,9 +19,8 @@ from ..canonical import (
     StreamFinish,
     StreamStart,
     UsageUpdate,
-    as_dict,
-    new_id,
 )
+from ..policy import as_dict, new_id
 from .items import parse_reasoning_item, stop_reason_from
 from .usage_errors import error_from_payload, parse_usage
 

@@ -25,8 +25,8 @@ from ..canonical import (
     StreamStart,
     Usage,
     UsageUpdate,
-    new_id,
 )
+from ..policy import new_id
 from .items import (
     call_item_id,
     call_status,

@@ -11,16 +11,9 @@ from __future__ import annotations
 import hashlib
 import re
 
-from ..canonical import (
-    HOSTED_WEB_SEARCH,
-    Context,
-    Request,
-    Tool,
-    ToolChoice,
-    TranslationError,
-    as_dict,
-)
+from ..canonical import HOSTED_WEB_SEARCH, Context, Request, Tool, ToolChoice, TranslationError
 from ..field_types import typed
+from ..policy import as_dict
 
 _WEB_SEARCH_TYPES = {"web_search", "web_search_preview", "web_search_2025_08_26", "web_search_preview_2025_03_11"}
 # Provider-run tools with no equivalent on other upstreams.

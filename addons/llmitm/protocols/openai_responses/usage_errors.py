@@ -5,12 +5,9 @@ from __future__ import annotations
 import json
 
 from .. import errors
-from ..canonical import (
-    ApiError,
-    Usage,
-    as_dict,
-)
+from ..canonical import ApiError, Usage
 from ..openai_chat import error_from_payload  # OpenAI's error object is the same in both protocols
+from ..policy import as_dict
 
 NAME = "openai-responses"
 
